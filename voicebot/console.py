@@ -1,0 +1,147 @@
+"""What the user sees: human text (colour only on a terminal) or JSON Lines events.
+
+Both outputs take the same calls, so commands and the daemon never branch on the
+format. Every write is flushed at once: a streamed answer must appear as it arrives,
+not when a line or a buffer fills.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any, Protocol, TextIO
+
+RESET, BOLD, DIM, CYAN, GREEN, RED, YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[32m", "\x1b[31m", "\x1b[33m"
+
+
+def use_color(stream: TextIO, setting: str, env: Mapping[str, str]) -> bool:
+    """Colour on a TTY unless NO_COLOR is set (any value), or when forced by the setting."""
+    if setting == "never" or "NO_COLOR" in env:
+        return False
+    if setting == "always":
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Output(Protocol):
+    """The events a command reports, in the order they happen."""
+
+    def transcript(self, text: str, *, label: bool) -> None: ...
+    def reasoning(self, text: str) -> None: ...
+    def delta(self, text: str) -> None: ...
+    def reply(self, text: str, usage: Mapping[str, Any] | None, *, interrupted: bool = False) -> None: ...
+    def event(self, kind: str, **fields: Any) -> None: ...
+    def notice(self, text: str) -> None: ...
+    def error(self, text: str) -> None: ...
+
+
+class HumanOutput:
+    """Plain text for people: "You: ..." then the answer streamed as it comes."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, color: bool) -> None:
+        self.out, self.err, self.color = out, err, color
+        self._in_reply = False
+        self._in_reasoning = False
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if self.color else text
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def transcript(self, text: str, *, label: bool) -> None:
+        self._write(f"{self._paint(BOLD + CYAN, 'You:')} {text}\n" if label else f"{text}\n")
+
+    def _open_reply(self) -> None:
+        if not self._in_reply:
+            self._in_reply = True
+            self._write(self._paint(BOLD + GREEN, "Assistant:") + " ")
+
+    def reasoning(self, text: str) -> None:
+        self._open_reply()
+        if not self._in_reasoning:
+            self._in_reasoning = True
+            self._write(self._paint(DIM, "(thinking) "))
+        self._write(self._paint(DIM, text))
+
+    def delta(self, text: str) -> None:
+        self._open_reply()
+        if self._in_reasoning:
+            self._in_reasoning = False
+            self._write("\n")
+        self._write(text)
+
+    def reply(self, text: str, usage: Mapping[str, Any] | None, *, interrupted: bool = False) -> None:
+        if not self._in_reply:
+            self._open_reply()
+            self._write(text)
+        if interrupted:
+            self._write(" " + self._paint(YELLOW, "[interrupted]"))
+        self._write("\n")
+        self._in_reply = self._in_reasoning = False
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """Structured events (model lists, settings) become aligned columns of values."""
+        self._write("  ".join(str(v) for v in fields.values()) + "\n")
+
+    def notice(self, text: str) -> None:
+        if self._in_reply:  # keep the streamed answer's line intact
+            self._write("\n")
+            self._in_reply = False
+        self.err.write(self._paint(DIM, f"voicebot: {text}") + "\n")
+        self.err.flush()
+
+    def error(self, text: str) -> None:
+        if self._in_reply:
+            self._write("\n")
+            self._in_reply = False
+        self.err.write(self._paint(RED, "voicebot: error:") + f" {text}\n")
+        self.err.flush()
+
+
+class JsonOutput:
+    """JSON Lines on stdout, one event per line, each flushed as it happens."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.out.write(json.dumps({"type": kind, **fields}, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def transcript(self, text: str, *, label: bool) -> None:
+        self.event("transcript", text=text)
+
+    def reasoning(self, text: str) -> None:
+        self.event("reasoning", text=text)
+
+    def delta(self, text: str) -> None:
+        self.event("delta", text=text)
+
+    def reply(self, text: str, usage: Mapping[str, Any] | None, *, interrupted: bool = False) -> None:
+        fields: dict[str, Any] = {"text": text, "usage": dict(usage) if usage is not None else None}
+        if interrupted:
+            fields["interrupted"] = True
+        self.event("reply", **fields)
+
+    def notice(self, text: str) -> None:
+        self.event("notice", text=text)
+
+    def error(self, text: str) -> None:
+        """Errors go to stdout as events (machine readers) and stderr as a line (people)."""
+        self.event("error", message=text)
+        self.err.write(f"voicebot: error: {text}\n")
+        self.err.flush()
+
+
+def make_output(json_mode: bool, color_setting: str, env: Mapping[str, str],
+                out: TextIO | None = None, err: TextIO | None = None) -> Output:
+    """The output for a command, given --json and the colour setting."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if json_mode:
+        return JsonOutput(out, err)
+    return HumanOutput(out, err, color=use_color(out, color_setting, env))
