@@ -35,6 +35,7 @@ class Output(Protocol):
     def event(self, kind: str, **fields: Any) -> None: ...
     def notice(self, text: str) -> None: ...
     def error(self, text: str) -> None: ...
+    def status(self, text: str, *, live: bool = False) -> None: ...
 
 
 class HumanOutput:
@@ -44,13 +45,38 @@ class HumanOutput:
         self.out, self.err, self.color = out, err, color
         self._in_reply = False
         self._in_reasoning = False
+        isatty = getattr(err, "isatty", None)
+        self._status_tty = bool(isatty and isatty())
+        self._status_shown = False
 
     def _paint(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
 
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self.err.write("\r\x1b[2K")
+            self.err.flush()
+            self._status_shown = False
+
     def _write(self, text: str) -> None:
+        self._clear_status()
         self.out.write(text)
         self.out.flush()
+
+    def status(self, text: str, *, live: bool = False) -> None:
+        """The daemon's state: one line redrawn in place on a terminal, else a log line.
+
+        `live` updates (elapsed time, level meter) are only worth drawing on a terminal.
+        """
+        if self._status_tty:
+            if self._in_reply:
+                return  # never draw over an answer that is still streaming
+            self.err.write("\r\x1b[2K" + self._paint(DIM, text))
+            self.err.flush()
+            self._status_shown = True
+        elif not live:
+            self.err.write(f"voicebot: {text}\n")
+            self.err.flush()
 
     def transcript(self, text: str, *, label: bool) -> None:
         self._write(f"{self._paint(BOLD + CYAN, 'You:')} {text}\n" if label else f"{text}\n")
@@ -91,6 +117,7 @@ class HumanOutput:
         if self._in_reply:  # keep the streamed answer's line intact
             self._write("\n")
             self._in_reply = False
+        self._clear_status()
         self.err.write(self._paint(DIM, f"voicebot: {text}") + "\n")
         self.err.flush()
 
@@ -98,6 +125,7 @@ class HumanOutput:
         if self._in_reply:
             self._write("\n")
             self._in_reply = False
+        self._clear_status()
         self.err.write(self._paint(RED, "voicebot: error:") + f" {text}\n")
         self.err.flush()
 
@@ -135,6 +163,9 @@ class JsonOutput:
         self.event("error", message=text)
         self.err.write(f"voicebot: error: {text}\n")
         self.err.flush()
+
+    def status(self, text: str, *, live: bool = False) -> None:
+        """State changes are explicit events in JSON mode; the status text is for people."""
 
 
 def make_output(json_mode: bool, color_setting: str, env: Mapping[str, str],
