@@ -209,3 +209,26 @@ def test_any_config_text_loads_or_is_one_usage_error(tmp_path_factory: pytest.Te
         load_settings({}, {}, config_path=str(path))
     except UsageError as exc:
         assert str(path) in str(exc)
+
+
+def test_hotkey_bindings_table(tmp_path: Path) -> None:
+    cfg = write(tmp_path, '[hotkeys]\nask = "ctrl+alt+space"\n'
+                          'translate = { keys = "f9", style = "toggle", then_ask = true }\n')
+    s, _ = load_settings({}, {}, config_path=str(cfg))
+    assert s.hotkeys == {"ask": {"keys": "ctrl+alt+space", "style": "hold", "then_ask": False},
+                         "translate": {"keys": "f9", "style": "toggle", "then_ask": True}}
+    s, _ = load_settings({}, {"VOICEBOT_HOTKEYS": '{"dictate": "right_ctrl"}', "HOME": str(tmp_path)})
+    assert s.hotkeys == {"dictate": {"keys": "right_ctrl", "style": "hold", "then_ask": False}}
+
+
+@pytest.mark.parametrize("table, needle", [
+    ('shout = "f9"', "unknown mode 'shout'"),
+    ('ask = { keys = "f9", style = "sticky" }', "hold or toggle"),
+    ('ask = { combo = "f9" }', "expected a combo"),
+    ('ask = { keys = "f9", colour = 1 }', "unknown field 'colour'"),
+])
+def test_bad_bindings_name_the_table_line(tmp_path: Path, table: str, needle: str) -> None:
+    cfg = write(tmp_path, f'chat_model = "m"\n\n[hotkeys]\n{table}\n')
+    with pytest.raises(UsageError, match=needle) as err:
+        load_settings({}, {}, config_path=str(cfg))
+    assert f"{cfg}:3" in str(err.value)

@@ -64,7 +64,7 @@ def _opt(default: Any, help: str, *, flag: str | None = None, choices: tuple[str
     meta = {"help": help, "flag": flag, "choices": choices, "low": low, "high": high, "env": env,
             "metavar": metavar}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
+        return field(default_factory=lambda: json.loads(json.dumps(default)), metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -123,6 +123,21 @@ class Settings:
                                 flag="--stall-timeout", low=1)
     max_retries: int = _opt(2, "retries for failed requests that are safe to retry", flag="--max-retries",
                             low=0, high=10)
+    # The push-to-talk daemon
+    hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
+                                   "then_ask} (modes: ask, translate, dictate, new, cancel)")
+    preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
+                           flag="--preroll-ms", low=0, high=5000)
+    release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",
+                                low=0, high=5000)
+    max_take_seconds: float = _opt(300.0, "a take stops by itself after this long", flag="--max-take-seconds",
+                                   low=1, high=7200)
+    min_hold_ms: int = _opt(300, "shorter key taps are ignored", flag="--min-hold-ms", low=0, high=5000)
+    device: str | None = _opt(None, "input device: index or part of its name (see `voicebot devices`)",
+                              flag="--device", metavar="DEVICE")
+    sounds: bool = _opt(True, "short start/stop sounds")
+    dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
+                               choices=("print", "type", "clipboard"))
     # Output
     color: str = _opt("auto", "colour on a terminal", flag="--color", choices=("auto", "always", "never"))
 
@@ -184,8 +199,8 @@ def env_name(name: str) -> str:
 def kind_of(name: str) -> type:
     """The type a setting holds, Optional stripped: str, int, float, bool, list or Secret."""
     hint = _TYPES[name]
-    if getattr(hint, "__origin__", None) is list:
-        return list
+    if getattr(hint, "__origin__", None) in (list, dict):
+        return hint.__origin__
     args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
     return args[0] if args else hint
 
@@ -218,6 +233,11 @@ def parse_text(name: str, text: str) -> Any:
         return [text] if text else []
     if kind is Secret:
         return Secret(text.strip())
+    if kind is dict:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object")
+        return value
     return text
 
 
@@ -247,6 +267,8 @@ def check_value(name: str, value: Any) -> Any:
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {value!r}")
+    elif kind is dict:
+        value = check_bindings(value)
     elif kind is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
@@ -265,6 +287,35 @@ def check_value(name: str, value: Any) -> Any:
     return value.rstrip("/") if name in ("api_base", "stt_api_base") else value
 
 
+MODES = ("ask", "translate", "dictate", "new", "cancel")
+STYLES = ("hold", "toggle")
+
+
+def check_bindings(value: Any) -> dict[str, dict[str, Any]]:
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask}} (combos are parsed later)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table of mode = combo, got {value!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for mode, spec in value.items():
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+        if isinstance(spec, str):
+            spec = {"keys": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
+            raise ValueError(f"{mode}: expected a combo such as \"ctrl+alt+space\" or {{keys = ...}}")
+        unknown = set(spec) - {"keys", "style", "then_ask"}
+        if unknown:
+            raise ValueError(f"{mode}: unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask)")
+        style = spec.get("style", "hold")
+        if style not in STYLES:
+            raise ValueError(f"{mode}: style must be hold or toggle, got {style!r}")
+        then_ask = spec.get("then_ask", False)
+        if not isinstance(then_ask, bool):
+            raise ValueError(f"{mode}: then_ask must be true or false")
+        out[mode] = {"keys": spec["keys"].strip(), "style": style, "then_ask": then_ask}
+    return out
+
+
 def default_config_path(env: Mapping[str, str]) -> Path:
     """`$XDG_CONFIG_HOME/voicebot/config.toml` (XDG default ~/.config)."""
     base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
@@ -273,7 +324,7 @@ def default_config_path(env: Mapping[str, str]) -> Path:
 
 def _key_line(text: str, key: str) -> int | None:
     """Line number where a top-level key is assigned, for error messages."""
-    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    pattern = re.compile(rf"^[ \t]*(\[[ \t]*)?[\"']?{re.escape(key)}[\"']?[ \t]*(=|\])", re.MULTILINE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
@@ -370,7 +421,7 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
             shown = "set (hidden)"
         elif value is None:
             shown = "(unset)"
-        elif isinstance(value, list):
+        elif isinstance(value, (list, dict)):
             shown = json.dumps(value)
         elif isinstance(value, bool):
             shown = "true" if value else "false"
