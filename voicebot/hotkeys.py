@@ -1,0 +1,439 @@
+"""Global push-to-talk hotkeys: a pure state machine, and the pynput adapter that feeds it.
+
+`HotkeyMachine` sees only `(KeyId, pressed, t)` and answers with actions, so every rule
+(exact chords, taps, auto-repeat, Esc) is unit-tested without a display. `HotkeyListener`
+runs pynput's listener thread, which only converts keys and hands them to the asyncio
+loop with `call_soon_threadsafe`: all state lives on the loop, in one thread.
+
+Rules, chosen so a hotkey never fires by accident:
+
+- Chords are exact: `ctrl+alt+space` does not fire while Shift is also down, and
+  `right_ctrl` is not fired by the left Ctrl. A bare `ctrl` matches either side.
+- A chord starts only when its key (or, for `right_ctrl`-style combos, its modifier) is
+  pressed last: pressing Space and then Ctrl+Alt does nothing.
+- Auto-repeat (presses without a release) and releases of keys never seen pressed are
+  ignored; a release that matches no held key means pynput named the key differently on
+  the way up (X reports Shift+1 as "!" but its release as "1"), so held ordinary keys (or
+  that modifier family) are forgotten rather than left stuck forever.
+- `hold`: starts when the chord is down, stops when any of its keys goes up. `toggle`:
+  the chord starts a take, the chord again stops it. A take shorter than `min_hold` ends
+  in `Discard`, never `Stop`. Only one take at a time: other chords wait.
+- A lone-modifier combo (`right_ctrl`) is also a modifier for shortcuts like Right Ctrl+C:
+  as `hold` its take is discarded when another key is pressed during it; as `toggle` (and
+  for `new`/`cancel`) it fires on release, and only if no other key was pressed meanwhile.
+- Esc (with any keys held) cancels a running take; a `cancel` binding does the same and,
+  with no take running, still sends `Cancel()` so the daemon can cut a streaming reply.
+  `new` bindings send `Trigger("new")`, also during a take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from voicebot.combo import FAMILIES, Combo, KeyId, modifier_of, parse_combo
+from voicebot.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+Style = Literal["hold", "toggle"]
+STYLES: tuple[Style, ...] = ("hold", "toggle")
+INSTANT_MODES = frozenset({"new"})
+CANCEL_MODE = "cancel"
+ESC = parse_combo("esc")
+MIN_HOLD = 0.3
+NO_DISPLAY = (
+    "cannot watch global hotkeys: no X display (on Wayland use --no-hotkeys and bind a "
+    "desktop shortcut to `voicebot toggle`)"
+)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Recording for `mode` begins now."""
+
+    mode: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The take for `mode` is complete: send it."""
+
+    mode: str
+    held_seconds: float
+
+
+@dataclass(frozen=True)
+class Discard:
+    """The take for `mode` ended without being meant (a tap, a shortcut): drop it silently."""
+
+    mode: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The user asked to abandon the running take (or, from a `cancel` binding, the reply)."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """An instant binding such as `new` fired."""
+
+    mode: str
+
+
+Action = Union[Start, Stop, Discard, Cancel, Trigger]
+
+
+def action_to_json(action: Action) -> dict[str, Any]:
+    """A JSON-ready dict, e.g. {"type": "stop", "mode": "ask", "held_seconds": 1.2}."""
+    out: dict[str, Any] = {"type": type(action).__name__.lower()}
+    out.update(vars(action))
+    return out
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One hotkey: a chord, the mode it drives, and whether it is held or toggled."""
+
+    combo: Combo
+    mode: str
+    style: Style = "hold"
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise UsageError(f"{self.mode}: style must be hold or toggle, got {self.style!r}")
+
+    @property
+    def records(self) -> bool:
+        """Whether this binding starts takes (rather than firing once)."""
+        return self.mode not in INSTANT_MODES and self.mode != CANCEL_MODE
+
+    @property
+    def fires_on_tap(self) -> bool:
+        """Lone-modifier combos other than `hold` fire on a clean tap (see module docstring)."""
+        return self.combo.key is None and not (self.records and self.style == "hold")
+
+
+def bindings_from_config(hotkeys: Mapping[str, str | Mapping[str, Any]]) -> list[Binding]:
+    """Bindings from the `hotkeys` setting ({mode: combo} or {mode: {keys, style, ...}})."""
+    out: list[Binding] = []
+    for mode, spec in hotkeys.items():
+        keys, style = (spec, "hold") if isinstance(spec, str) else (spec["keys"], spec.get("style", "hold"))
+        try:
+            out.append(Binding(parse_combo(keys), mode, style))
+        except UsageError as exc:
+            raise UsageError(f"hotkeys.{mode}: {exc.message}", hint=exc.hint) from None
+    check_bindings(out)
+    return out
+
+
+def check_bindings(bindings: Iterable[Binding]) -> None:
+    """Refuse two bindings that one chord would fire together: which one was meant is a guess."""
+    seen: list[Binding] = []
+    for b in bindings:
+        for other in seen:
+            if b.combo.overlaps(other.combo):
+                raise UsageError(
+                    f'hotkeys: "{b.combo}" ({b.mode}) and "{other.combo}" ({other.mode}) '
+                    "can be fired by the same keys"
+                )
+        seen.append(b)
+
+
+@dataclass
+class _Take:
+    mode: str
+    started: float
+    binding: Binding | None  # None when started by `toggle()` rather than a key
+
+
+class HotkeyMachine:
+    """Key events in, actions out; knows nothing of threads, pynput or the clock."""
+
+    def __init__(self, bindings: Iterable[Binding], *, min_hold: float = MIN_HOLD) -> None:
+        self.bindings = tuple(bindings)
+        check_bindings(self.bindings)
+        self.min_hold = min_hold
+        self._cancel_combos = (ESC, *(b.combo for b in self.bindings if b.mode == CANCEL_MODE))
+        self._held: dict[KeyId, float] = {}
+        self._take: _Take | None = None
+        self._tap: KeyId | None = None  # a lone modifier down with nothing pressed since
+
+    @property
+    def is_recording(self) -> bool:
+        return self._take is not None
+
+    @property
+    def recording_mode(self) -> str | None:
+        return self._take.mode if self._take else None
+
+    @property
+    def held(self) -> frozenset[KeyId]:
+        return frozenset(self._held)
+
+    def feed(self, key: KeyId, pressed: bool, t: float) -> list[Action]:
+        """Apply one key event at time `t` (seconds, any monotonic origin)."""
+        return self._press(key, t) if pressed else self._release(key, t)
+
+    def toggle(self, mode: str, t: float) -> list[Action]:
+        """Start `mode`, or end the running take: for `voicebot toggle` where hotkeys cannot work."""
+        if self._take is not None:
+            return [self._end(t)]
+        self._take = _Take(mode, t, None)
+        return [Start(mode)]
+
+    def end_take(self) -> str | None:
+        """Forget the running take without an action (the daemon ended it, e.g. too long)."""
+        mode, self._take = self.recording_mode, None
+        return mode
+
+    def _end(self, t: float) -> Stop | Discard:
+        assert self._take is not None
+        mode, held = self._take.mode, max(0.0, t - self._take.started)
+        self._take = None
+        return Discard(mode, "too short") if held < self.min_hold else Stop(mode, held)
+
+    def _press(self, key: KeyId, t: float) -> list[Action]:
+        if key in self._held:
+            return []  # auto-repeat
+        self._held[key] = t
+        held = self.held
+        solo = held == {key} and modifier_of(key) is not None
+        self._tap = key if solo else None
+        take = self._take
+        if take is not None:
+            if any(c.is_trigger(key) and c.held_within(held) for c in self._cancel_combos):
+                self._take = None
+                return [Cancel()]
+            b = take.binding
+            if b is not None and b.combo.key is None and b.style == "hold" and not b.combo.covers(key):
+                self._take = None
+                return [Discard(b.mode, "used as a modifier")]
+        for b in self.bindings:
+            if b.fires_on_tap or not (b.combo.is_trigger(key) and b.combo.held_exactly(held)):
+                continue
+            return self._fire(b, t)
+        return []
+
+    def _fire(self, b: Binding, t: float) -> list[Action]:
+        """A binding's chord was completed; what it does depends on its mode and the take."""
+        if b.mode == CANCEL_MODE:
+            self._take = None
+            return [Cancel()]
+        if not b.records:
+            return [Trigger(b.mode)]
+        if self._take is None:
+            self._take = _Take(b.mode, t, b)
+            return [Start(b.mode)]
+        if self._take.binding == b and b.style == "toggle":
+            return [self._end(t)]
+        return []  # another take is running: one at a time
+
+    def _release(self, key: KeyId, t: float) -> list[Action]:
+        tap, self._tap = self._tap, None
+        if key in self._held:
+            del self._held[key]
+        else:
+            self._forget_like(key)
+        actions: list[Action] = []
+        take = self._take
+        b = take.binding if take is not None else None
+        if b is not None and b.style == "hold" and not b.combo.held_within(self.held):
+            actions.append(self._end(t))
+        if tap == key and not self._held:
+            for b in self.bindings:
+                if b.fires_on_tap and b.combo.is_trigger(key):
+                    actions.extend(self._fire(b, t))
+                    break
+        return actions
+
+    def _forget_like(self, key: KeyId) -> None:
+        """A release for a key never seen down: drop the held keys it may have been named as."""
+        mod = modifier_of(key)
+        if mod is not None:
+            stale = [k for k in self._held if (m := modifier_of(k)) is not None and m.family == mod.family]
+        else:
+            stale = [k for k in self._held if modifier_of(k) is None]
+        for k in stale:
+            del self._held[k]
+
+
+# --- pynput adapter -------------------------------------------------------------------
+
+_X_KEYSYM_NAMES: dict[int, str] = {
+    0xFFE7: "alt_l",  # Meta_L: X names Alt by this when Shift is down
+    0xFFE8: "alt_r",  # Meta_R
+    0xFE03: "alt_gr",  # ISO_Level3_Shift: right Alt on most non-US layouts
+    **{0xFFBE + n - 1: f"f{n}" for n in range(21, 25)},  # XK_F21..XK_F24
+}
+_WIN32_VK_NAMES: dict[int, str] = {0x70 + n - 1: f"f{n}" for n in range(21, 25)}  # VK_F21..VK_F24
+
+
+def vk_names_for(backend_module: str) -> Mapping[int, str]:
+    """Platform key codes that pynput leaves unnamed but a combo can name."""
+    if backend_module.endswith("_xorg"):
+        return _X_KEYSYM_NAMES
+    if backend_module.endswith("_win32"):
+        return _WIN32_VK_NAMES
+    return {}
+
+
+def key_from_pynput(key: Any, key_enum: Any, vk_names: Mapping[int, str]) -> KeyId | None:
+    """Convert a pynput Key/KeyCode to a KeyId, keeping left and right apart.
+
+    pynput's `Listener.canonical` is not used: it folds right modifiers into left ones
+    (so `right_ctrl` could not be told apart) and drops the VK of characters.
+    """
+    if key is None:
+        return None  # pynput could not decode the event
+    if isinstance(key, key_enum):
+        for family in FAMILIES:
+            for name in (f"{family}_r", f"{family}_l", family):
+                if key is getattr(key_enum, name, None):
+                    return KeyId(name=name)  # on X `Key.ctrl is Key.ctrl_l`: the left one
+        return KeyId(name=key.name)
+    char: str | None = getattr(key, "char", None)
+    vk: int | None = getattr(key, "vk", None)
+    if char is not None and len(char) == 1 and (ord(char) < 0x20 or ord(char) == 0x7F):
+        char = _control_char_key(char, vk)  # Ctrl+A arrives as "\x01" on Windows and macOS
+    if char:
+        return KeyId(char=char.lower())
+    if vk is not None:
+        return KeyId(name=vk_names[vk]) if vk in vk_names else KeyId(vk=vk)
+    return None
+
+
+def _control_char_key(char: str, vk: int | None) -> str | None:
+    """The letter or digit behind a control character, from its VK when that is ASCII-like."""
+    if vk is not None and (0x30 <= vk <= 0x39 or 0x41 <= vk <= 0x5A or 0x61 <= vk <= 0x7A):
+        return chr(vk).lower()
+    if 1 <= ord(char) <= 26:
+        return chr(ord(char) + 0x60)
+    return None
+
+
+def _wait_ready(listener: Any, timeout: float) -> None:
+    """pynput's `wait()` blocks forever if its thread dies first, so watch the thread too."""
+    ready = threading.Event()
+    threading.Thread(target=lambda: (listener.wait(), ready.set()), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.05):
+        if not listener.is_alive() or time.monotonic() > deadline:
+            listener.stop()
+            try:
+                listener.join(0)  # re-raises what killed the listener thread
+            except Exception as exc:
+                raise UsageError(f"cannot watch global hotkeys: {type(exc).__name__}: {exc}") from exc
+            raise UsageError("cannot watch global hotkeys: the keyboard listener did not start")
+
+
+ActionSink = Union["asyncio.Queue[Action]", Callable[[Action], Union[Awaitable[None], None]]]
+
+
+class HotkeyListener:
+    """Runs pynput's keyboard listener and feeds a HotkeyMachine on the asyncio loop.
+
+    Actions go to `sink`: an asyncio.Queue, or a callback (plain or async) that is called
+    for one action at a time, in order.
+    """
+
+    def __init__(
+        self,
+        machine: HotkeyMachine,
+        sink: ActionSink,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        ready_timeout: float = 10.0,
+    ) -> None:
+        self.machine = machine
+        self._sink = sink
+        self._clock = clock
+        self._ready_timeout = ready_timeout
+        self._listener: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Action] | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """False before start, after stop, or when the X connection died."""
+        return self._listener is not None and self._listener.is_alive()
+
+    async def start(self) -> None:
+        """Start watching keys; a UsageError (exit 2) when there is no display to watch."""
+        try:
+            from pynput import keyboard
+        except ImportError as exc:  # pynput raises this for "no X display", among others
+            raise UsageError(NO_DISPLAY) from exc
+        self._loop = asyncio.get_running_loop()
+        if isinstance(self._sink, asyncio.Queue):
+            self._queue = self._sink
+        else:
+            self._queue = asyncio.Queue()
+            self._pump = asyncio.create_task(self._deliver(self._sink), name="hotkey-actions")
+        vk_names = vk_names_for(keyboard.Listener.__module__)
+        key_enum = keyboard.Key
+
+        def handler(pressed: bool) -> Callable[..., bool | None]:
+            def on_event(key: Any, injected: bool = False) -> bool | None:
+                t = self._clock()
+                key_id = key_from_pynput(key, key_enum, vk_names)
+                if key_id is None or injected:
+                    return None  # injected: keys voicebot itself types (dictation)
+                try:
+                    loop = self._loop
+                    assert loop is not None
+                    loop.call_soon_threadsafe(self._feed, key_id, pressed, t)
+                except RuntimeError:  # the loop is closed: nobody listens any more
+                    return False
+                return None
+
+            return on_event
+
+        self._listener = keyboard.Listener(on_press=handler(True), on_release=handler(False))
+        self._listener.start()
+        try:
+            await asyncio.to_thread(_wait_ready, self._listener, self._ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _feed(self, key: KeyId, pressed: bool, t: float) -> None:
+        """Runs on the loop thread, so the machine is only ever touched from there."""
+        assert self._queue is not None
+        for action in self.machine.feed(key, pressed, t):
+            self._queue.put_nowait(action)
+
+    async def _deliver(self, callback: Callable[[Action], Awaitable[None] | None]) -> None:
+        assert self._queue is not None
+        while True:
+            action = await self._queue.get()
+            try:
+                result = callback(action)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("hotkey action handler failed on %r", action)
+
+    def stop(self) -> None:
+        """Stop the listener thread and the delivery task; safe to call twice."""
+        if self._listener is not None:
+            self._listener.stop()
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+
+    async def __aenter__(self) -> HotkeyListener:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
