@@ -1,0 +1,663 @@
+"""A Groq-compatible HTTP server for tests and benchmarks (aiohttp, own thread and loop).
+
+Synchronous test code starts it, points a client (the official SDK, or the voicebot CLI
+in a subprocess) at it, changes its behaviour while it runs (reply text, slow streams,
+injected faults) and inspects what it received. All mutable state lives behind one lock
+so the pytest thread and the server's event loop can both touch it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import json
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+from . import audio, chat
+from .models import MODELS, GroqError, model_object
+from .stt import UndecodableAudio, decode, recognise
+
+TEST_API_KEY = "gsk_test_kYu7gxfhe4QMa7mJGVTj7EaF5xy2Zh0AnAcIrK6q"
+API_ROOT = "/openai/v1"
+
+BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+@dataclass
+class Fault:
+    """A misbehaviour for the next `times` requests to `path` (e.g. "/chat/completions", "*").
+
+    Before answering: wait `delay` seconds. Then either answer `status` with `headers`
+    and `body` (dict = JSON, str = sent as is, None = Groq's error for that status),
+    send an `empty` 200, an `invalid_json` 200, or drop the connection (`drop_after=0`).
+    Streams (otherwise answered normally): drop the connection after `drop_after` chunks,
+    stall `stall_seconds` after `stall_after` chunks, or after `error_after` chunks send an
+    error frame in `error_style` "event" (event: error), "data" (data: {"error":...}) or
+    "invalid_json", then end the stream without [DONE].
+    """
+
+    path: str = "*"
+    times: int = 1
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | str | None = None
+    delay: float = 0.0
+    drop_after: int | None = None
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+    error_after: int | None = None
+    error_style: str = "event"
+    invalid_json: bool = False
+    empty: bool = False
+    hits: int = 0
+
+    def matches(self, endpoint: str) -> bool:
+        return self.times > self.hits and self.path in ("*", endpoint, API_ROOT + endpoint)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class AudioUpload:
+    """What the server learnt about one uploaded audio file."""
+
+    filename: str | None
+    content_type: str | None
+    size: int
+    container: str | None = None
+    subtype: str | None = None
+    samplerate: int | None = None
+    channels: int | None = None
+    duration: float | None = None
+    fixture: str | None = None
+    score: float = 0.0
+    coverage: float = 0.0
+
+
+@dataclass
+class RecordedRequest:
+    """One API request as received (never the Authorization value) and how it ended."""
+
+    seq: int
+    method: str
+    path: str  # full path, e.g. /openai/v1/chat/completions
+    endpoint: str  # path below /openai/v1, e.g. /chat/completions
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names, authorization removed
+    auth: str  # "ok", "missing" or "invalid"
+    received_at: float
+    form: dict[str, str | list[str]] | None = None
+    json: Any = None
+    audio: AudioUpload | None = None
+    fault: Fault | None = None
+    status: int | None = None
+    error: dict[str, Any] | None = None
+    reply: str | None = None  # the assistant text (chat) or transcript (audio) answered
+    chunks_sent: int = 0
+    client_disconnected: bool = False
+    completed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _Bucket:
+    """Leaky bucket behind the x-ratelimit-* headers (and automatic 429s)."""
+
+    limit: int
+    period: float  # seconds for a full bucket to drain
+    level: float = 0.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def drain(self, now: float) -> None:
+        self.level = max(0.0, self.level - (now - self.stamp) * self.limit / self.period)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` more fits (0 when it fits now)."""
+        excess = self.level + amount - self.limit
+        return max(0.0, excess * self.period / self.limit)
+
+    def reset_in(self) -> float:
+        return self.level * self.period / self.limit
+
+
+def format_duration(seconds: float) -> str:
+    """Groq's reset format: 7.66s, 2m59.56s, 1h2m3s."""
+    seconds = max(0.0, seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    out = (f"{int(h)}h" if h >= 1 else "") + (f"{int(m)}m" if m >= 1 or h >= 1 else "")
+    return out + f"{round(s, 2):g}s"
+
+
+def _status_error(status: int) -> dict[str, Any]:
+    """Groq's JSON error for a bare injected status."""
+    table = {
+        400: ("Bad request", "invalid_request_error", None),
+        401: ("Invalid API Key", "invalid_request_error", "invalid_api_key"),
+        403: ("Forbidden", "permissions_error", None),
+        404: ("Not found", "invalid_request_error", "not_found"),
+        408: ("Request timed out", "invalid_request_error", "request_timeout"),
+        413: ("Request Entity Too Large", "invalid_request_error", "request_too_large"),
+        422: ("Unprocessable entity", "invalid_request_error", None),
+        429: ("Rate limit reached for model `openai/gpt-oss-20b` in organization `org_fake` service tier "
+              "`on_demand` on requests per minute (RPM): Limit 30, Used 30, Requested 1. "
+              "Please try again in 2s.", "requests", "rate_limit_exceeded"),
+        498: ("Flex tier capacity exceeded. This is a known issue and the request should be retried.",
+              "tokens", "flex_tier_capacity_exceeded"),
+        500: ("Internal Server Error", "internal_server_error", "internal_server_error"),
+        502: ("Bad Gateway", "internal_server_error", None),
+        503: ("Service Unavailable", "internal_server_error", "service_unavailable"),
+    }
+    message, type_, code = table.get(status, (f"HTTP {status}", "internal_server_error", None))
+    return GroqError(status, message, code=code, type_=type_).body()
+
+
+class FakeGroq:
+    """The server object tests hold: start/stop, behaviour knobs, recorded requests."""
+
+    def __init__(self, api_key: str = TEST_API_KEY, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._api_key = api_key
+        self._host, self._requested_port = host, port
+        self.port: int | None = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ids = itertools.count(1)
+        self._reset_state()
+
+    def __repr__(self) -> str:  # deliberately without the key
+        return f"FakeGroq(host_url={self.host_url!r})" if self.port else "FakeGroq(not started)"
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    @property
+    def host_url(self) -> str:
+        """What the official SDK takes as base_url (it appends /openai/v1 itself)."""
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style root: what voicebot and other OpenAI-style clients take."""
+        return self.host_url + API_ROOT
+
+    def start(self) -> FakeGroq:
+        """Serve on an ephemeral port in a daemon thread; returns once it accepts connections."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start_site())
+            except BaseException as exc:  # report to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="fakegroq", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            raise failure[0]
+        return self
+
+    async def _start_site(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/_fake/{action}", self._admin)
+        app.router.add_route("*", "/{tail:.*}", self._api)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._requested_port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    def stop(self) -> None:
+        """Shut down the server and its thread (in-flight streams are cut)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with self._lock:
+            self._generation += 1
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> FakeGroq:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- behaviour knobs (thread-safe) ------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._requests: list[RecordedRequest] = []
+        self._faults: list[Fault] = []
+        self._reply: str | None = None
+        self._reply_times: int | None = None
+        self._chunk_delay = 0.0
+        self._generation = getattr(self, "_generation", 0) + 1
+        self._buckets = {"requests": _Bucket(14_400, 86_400.0), "tokens": _Bucket(250_000, 60.0)}
+
+    def reset(self) -> None:
+        """Forget requests, faults, replies, delays and rate-limit usage; stalled streams end."""
+        with self._changed:
+            self._reset_state()
+            self._changed.notify_all()
+
+    def set_reply(self, text: str | None, times: int | None = None) -> None:
+        """Answer chat requests with `text` (the next `times` ones, or all); None restores defaults."""
+        with self._lock:
+            self._reply, self._reply_times = text, times
+
+    def set_chunk_delay(self, seconds: float) -> None:
+        """Pause this long before each streamed chunk (slow streams for barge-in tests)."""
+        with self._lock:
+            self._chunk_delay = max(0.0, seconds)
+
+    def set_rate_limits(self, requests_per_day: int = 14_400, tokens_per_minute: int = 250_000) -> None:
+        """Change the limits behind the x-ratelimit-* headers; going over answers 429."""
+        with self._lock:
+            self._buckets = {"requests": _Bucket(requests_per_day, 86_400.0),
+                             "tokens": _Bucket(tokens_per_minute, 60.0)}
+
+    def inject(self, path: str = "*", **kwargs: Any) -> Fault:
+        """Queue a Fault (see its fields) for requests to `path`; returns it for inspection."""
+        fault = Fault(path=path, **kwargs)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def fail_next(self, path: str, status: int, times: int = 1, **kwargs: Any) -> Fault:
+        """Shorthand: the next `times` requests to `path` get `status`."""
+        return self.inject(path, status=status, times=times, **kwargs)
+
+    # ---- inspection -------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Snapshot of recorded API requests, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, endpoint: str) -> list[RecordedRequest]:
+        """Recorded requests for one endpoint, e.g. "/chat/completions"."""
+        return [r for r in self.requests if endpoint in (r.endpoint, r.path)]
+
+    def wait_until(self, predicate: Callable[[list[RecordedRequest]], bool], timeout: float = 10.0) -> list[RecordedRequest]:
+        """Block until predicate(requests) holds; TimeoutError (with what arrived) otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(list(self._requests)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(r.method, r.endpoint, r.status) for r in self._requests]
+                    raise TimeoutError(f"fake Groq: condition not met within {timeout}s; saw {seen}")
+                self._changed.wait(remaining)
+            return list(self._requests)
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0, path: str | None = None,
+                          completed: bool = False) -> list[RecordedRequest]:
+        """Wait for n requests (to `path`, if given; fully answered if `completed`) and return them."""
+
+        def pick(reqs: list[RecordedRequest]) -> list[RecordedRequest]:
+            return [r for r in reqs if (path is None or path in (r.endpoint, r.path))
+                    and (r.completed or not completed)]
+
+        return pick(self.wait_until(lambda reqs: len(pick(reqs)) >= n, timeout))
+
+    # ---- internals shared by handlers ---------------------------------------------------
+
+    def _update(self, rec: RecordedRequest, **changes: Any) -> None:
+        with self._changed:
+            for key, value in changes.items():
+                setattr(rec, key, value)
+            self._changed.notify_all()
+
+    def _take_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(endpoint):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def _take_reply(self) -> str | None:
+        with self._lock:
+            reply = self._reply
+            if reply is not None and self._reply_times is not None:
+                self._reply_times -= 1
+                if self._reply_times <= 0:
+                    self._reply, self._reply_times = None, None
+            return reply
+
+    def _ratelimit_headers(self, tokens: int = 0, charge: bool = True) -> tuple[dict[str, str], float]:
+        """Headers for this response, and how long to wait if it is over the limit."""
+        now = time.monotonic()
+        with self._lock:
+            req, tok = self._buckets["requests"], self._buckets["tokens"]
+            req.drain(now)
+            tok.drain(now)
+            wait = max(req.wait_for(1), tok.wait_for(tokens))
+            if charge and wait == 0:
+                req.level += 1
+                tok.level += tokens
+            headers = {
+                "x-ratelimit-limit-requests": str(req.limit),
+                "x-ratelimit-remaining-requests": str(max(0, req.limit - math.ceil(req.level))),
+                "x-ratelimit-reset-requests": format_duration(req.reset_in()),
+                "x-ratelimit-limit-tokens": str(tok.limit),
+                "x-ratelimit-remaining-tokens": str(max(0, tok.limit - math.ceil(tok.level))),
+                "x-ratelimit-reset-tokens": format_duration(tok.reset_in()),
+            }
+        return headers, wait
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the server is reset or stopped meanwhile; False if interrupted."""
+        generation = self._generation
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(0.05, left))
+            if self._generation != generation:
+                return False
+        return True
+
+    def _json_response(self, rec: RecordedRequest, status: int, body: Any, headers: dict[str, str]) -> web.Response:
+        error = body.get("error") if isinstance(body, dict) and status >= 400 else None
+        self._update(rec, status=status, error=error, completed=True)
+        return web.json_response(body, status=status, headers=headers)
+
+    # ---- admin endpoints (no auth: for processes other than pytest) -----------------------
+
+    async def _admin(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        body = await request.json() if request.can_read_body else {}
+        if action == "reset" and request.method == "POST":
+            self.reset()
+        elif action == "faults" and request.method == "POST":
+            fault = self.inject(**{k: v for k, v in body.items() if k != "hits"})
+            return web.json_response(fault.to_json(), status=201)
+        elif action == "faults" and request.method == "GET":
+            with self._lock:
+                return web.json_response([f.to_json() for f in self._faults])
+        elif action == "reply" and request.method == "POST":
+            self.set_reply(body.get("text"), body.get("times"))
+        elif action == "chunk-delay" and request.method == "POST":
+            self.set_chunk_delay(float(body.get("seconds", 0.0)))
+        elif action == "rate-limits" and request.method == "POST":
+            self.set_rate_limits(**body)
+        elif action == "requests" and request.method == "GET":
+            return web.json_response([r.to_json() for r in self.requests])
+        else:
+            return web.json_response({"error": f"unknown admin action {request.method} {action}"}, status=404)
+        return web.json_response({"ok": True})
+
+    # ---- the API ---------------------------------------------------------------------------
+
+    def _auth_state(self, header: str | None) -> str:
+        if not header:
+            return "missing"
+        scheme, _, token = header.partition(" ")
+        ok = scheme.lower() == "bearer" and secrets.compare_digest(token.strip().encode(), self._api_key.encode())
+        return "ok" if ok else "invalid"
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        endpoint = path[len(API_ROOT):] if path.startswith(API_ROOT + "/") else path
+        rec = RecordedRequest(
+            seq=next(self._ids), method=request.method, path=path, endpoint=endpoint,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items() if k.lower() != "authorization"},
+            auth=self._auth_state(request.headers.get("Authorization")), received_at=time.time(),
+        )
+        rid = "req_" + secrets.token_hex(13)
+        try:
+            body_error, upload = await self._read_body(request, rec)
+        except (ConnectionError, asyncio.CancelledError):
+            rec.client_disconnected = True
+            raise
+        finally:
+            with self._changed:
+                self._requests.append(rec)
+                self._changed.notify_all()
+        fault = self._take_fault(endpoint)
+        self._update(rec, fault=fault)
+        headers, _ = self._ratelimit_headers(charge=False)
+        headers["x-request-id"] = rid
+        if fault is not None:
+            answered = await self._apply_fault(request, rec, fault, headers)
+            if answered is not None:
+                return answered
+        try:
+            if rec.auth != "ok":
+                raise GroqError(401, "Invalid API Key", code="invalid_api_key")
+            if not path.startswith(API_ROOT + "/"):
+                raise GroqError(404, f"Unknown request URL: {request.method} {path}. Please check the URL for "
+                                "typos, or see the docs at https://console.groq.com/docs/", code="unknown_url")
+            if body_error is not None:
+                raise body_error
+            return await self._route(request, rec, rid, fault, upload)
+        except GroqError as err:
+            return self._json_response(rec, err.status, err.body(), {**headers, **err.headers})
+
+    async def _read_body(self, request: web.Request, rec: RecordedRequest) -> tuple[GroqError | None, bytes]:
+        """Read and record the body: (a GroqError to answer after auth if malformed, audio bytes)."""
+        if request.content_type == "multipart/form-data":
+            return await self._read_multipart(request, rec)
+        if request.can_read_body:
+            raw = await request.read()
+            try:
+                rec.json = json.loads(raw) if raw else None
+            except ValueError:
+                return GroqError(400, "failed to parse request body as JSON"), b""
+        return None, b""
+
+    async def _read_multipart(self, request: web.Request, rec: RecordedRequest) -> tuple[GroqError | None, bytes]:
+        form: dict[str, str | list[str]] = {}
+        error: GroqError | None = None
+        upload = b""
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not hasattr(part, "read_chunk") or part.name is None:
+                continue
+            if part.name == "file":
+                data = bytes(await part.read())
+                size = len(data)
+                rec.audio = AudioUpload(filename=part.filename, content_type=part.headers.get("Content-Type"),
+                                        size=size)
+                upload = data if size <= audio.MAX_FILE_BYTES else b""
+                if size > audio.MAX_FILE_BYTES:
+                    error = GroqError(413, "Request Entity Too Large: the audio file exceeds the 25 MB limit",
+                                      code="request_too_large")
+                continue
+            value = (await part.read(decode=True)).decode("utf-8", "replace")
+            if part.name in form:
+                prev = form[part.name]
+                form[part.name] = [*prev, value] if isinstance(prev, list) else [prev, value]
+            else:
+                form[part.name] = [value] if part.name.endswith("[]") else value
+        rec.form = form
+        return error, upload
+
+    async def _apply_fault(self, request: web.Request, rec: RecordedRequest, fault: Fault,
+                           headers: dict[str, str]) -> web.StreamResponse | None:
+        """Answer per the fault before normal handling, or None to continue normally."""
+        if fault.delay and not await self._sleep(fault.delay):
+            return self._drop(request, rec)
+        if fault.drop_after == 0:
+            return self._drop(request, rec)
+        if fault.status is not None:
+            out = {**headers, **fault.headers}
+            if isinstance(fault.body, str):
+                is_html = fault.body.lstrip().startswith("<")
+                self._update(rec, status=fault.status, completed=True)
+                return web.Response(status=fault.status, text=fault.body, headers=out,
+                                    content_type="text/html" if is_html else "text/plain")
+            body = fault.body if fault.body is not None else _status_error(fault.status)
+            return self._json_response(rec, fault.status, body, out)
+        if fault.empty:
+            self._update(rec, status=200, completed=True)
+            return web.Response(status=200, body=b"", headers={**headers, **fault.headers},
+                                content_type="application/json")
+        if fault.invalid_json:
+            self._update(rec, status=200, completed=True)
+            return web.Response(status=200, text='{"id": "chatcmpl-', headers={**headers, **fault.headers},
+                                content_type="application/json")
+        return None
+
+    def _drop(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        """Abort the TCP connection without an HTTP answer."""
+        if request.transport is not None:
+            request.transport.abort()
+        self._update(rec, completed=True)
+        raise asyncio.CancelledError  # aiohttp then stops handling this connection quietly
+
+    async def _route(self, request: web.Request, rec: RecordedRequest, rid: str,
+                     fault: Fault | None, upload: bytes) -> web.StreamResponse:
+        ep, method = rec.endpoint, request.method
+        if ep == "/chat/completions" and method == "POST":
+            return await self._chat(request, rec, rid, fault)
+        if ep in ("/audio/transcriptions", "/audio/translations") and method == "POST":
+            return await self._speech_to_text(rec, rid, upload, "translate" if ep.endswith("translations") else "transcribe")
+        if ep == "/models" and method == "GET":
+            headers, _ = self._ratelimit_headers()
+            body = {"object": "list", "data": [model_object(m) for m in MODELS]}
+            return self._json_response(rec, 200, body, {**headers, "x-request-id": rid})
+        if ep.startswith("/models/") and method == "GET":
+            model_id = ep[len("/models/"):]
+            if model_id not in MODELS:
+                raise GroqError(404, f"The model `{model_id}` does not exist or you do not have access to it.",
+                                code="model_not_found")
+            headers, _ = self._ratelimit_headers()
+            return self._json_response(rec, 200, model_object(model_id), {**headers, "x-request-id": rid})
+        raise GroqError(404, f"Unknown request URL: {method} {rec.path}. Please check the URL for typos, "
+                        "or see the docs at https://console.groq.com/docs/", code="unknown_url")
+
+    def _charge(self, tokens: int, rid: str, model: str) -> dict[str, str]:
+        """Rate-limit headers for an accepted request; GroqError 429 when over the limit."""
+        headers, wait = self._ratelimit_headers(tokens)
+        headers["x-request-id"] = rid
+        if wait > 0:
+            retry = max(1, math.ceil(wait))
+            raise GroqError(429, f"Rate limit reached for model `{model}` in organization `org_fake` service tier "
+                                 f"`on_demand`. Please try again in {format_duration(wait)}.",
+                            code="rate_limit_exceeded", type_="tokens", headers={**headers, "retry-after": str(retry)})
+        return headers
+
+    async def _speech_to_text(self, rec: RecordedRequest, rid: str, data: bytes, task: str) -> web.StreamResponse:
+        up = rec.audio
+        if up is None:
+            raise GroqError(400, "file or url must be provided", param="file")
+        if not audio.extension_ok(up.filename):
+            raise audio.file_type_error()
+        req = audio.validate_stt(task, rec.form or {})
+        try:
+            decoded = await asyncio.get_running_loop().run_in_executor(None, decode, data)
+        except UndecodableAudio:
+            raise GroqError(400, "could not process file - is it a valid media file?") from None
+        if decoded.duration is not None and decoded.duration < audio.MIN_DURATION:
+            raise GroqError(400, "Audio file is too short. Minimum audio length is 0.01 seconds.")
+        match = await asyncio.get_running_loop().run_in_executor(None, recognise, decoded.mono16k)
+        self._update(rec, audio=dataclasses.replace(
+            up, container=decoded.container, subtype=decoded.subtype, samplerate=decoded.samplerate,
+            channels=decoded.channels, duration=decoded.duration, fixture=match.fixture,
+            score=round(match.score, 4), coverage=round(match.coverage, 4)))
+        duration = decoded.duration if decoded.duration is not None else 10.0
+        headers = self._charge(0, rid, req.model)
+        text, _ = audio.recognised_text(task, match)
+        self._update(rec, reply=text)
+        if req.response_format == "text":
+            self._update(rec, status=200, completed=True)
+            return web.Response(text=text, content_type="text/plain", charset="utf-8", headers=headers)
+        if req.response_format == "verbose_json":
+            return self._json_response(rec, 200, audio.verbose_body(req, match, duration=duration, rid=rid), headers)
+        return self._json_response(rec, 200, {"text": text, "x_groq": {"id": rid}}, headers)
+
+    async def _chat(self, request: web.Request, rec: RecordedRequest, rid: str,
+                    fault: Fault | None) -> web.StreamResponse:
+        req = chat.validate_chat(rec.json)
+        headers = self._charge(req.prompt_tokens + (req.max_tokens or 0), rid, req.model)
+        reply = self._take_reply()
+        completion = chat.complete(req, reply if reply is not None else chat.default_reply(req.messages))
+        self._update(rec, reply=completion.content)
+        cid = "chatcmpl-" + secrets.token_hex(16)
+        created = int(time.time())
+        seed = req.seed if req.seed is not None else int.from_bytes(rid.encode()[-4:], "big")
+        if not req.stream:
+            body = chat.completion_body(req, completion, cid=cid, rid=rid, created=created, seed=seed)
+            return self._json_response(rec, 200, body, headers)
+        chunks = chat.stream_chunks(req, completion, cid=cid, rid=rid, created=created, seed=seed)
+        return await self._stream(request, rec, chunks, headers, fault)
+
+    async def _stream(self, request: web.Request, rec: RecordedRequest, chunks: list[dict[str, Any]],
+                      headers: dict[str, str], fault: Fault | None) -> web.StreamResponse:
+        resp = web.StreamResponse(status=200, headers={**headers, "Content-Type": "text/event-stream",
+                                                       "Cache-Control": "no-cache"})
+        self._update(rec, status=200)
+        try:
+            await resp.prepare(request)
+            for index, chunk in enumerate(chunks):
+                if fault is not None and not await self._mid_stream(request, resp, rec, fault, index):
+                    return resp
+                with self._lock:
+                    delay = self._chunk_delay
+                if delay and not await self._sleep(delay):
+                    return self._drop(request, rec)
+                await resp.write(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode())
+                self._update(rec, chunks_sent=rec.chunks_sent + 1)
+            if fault is not None and not await self._mid_stream(request, resp, rec, fault, len(chunks)):
+                return resp
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            # The client hung up (barge-in, cancelled request): that is information, not an error.
+            self._update(rec, client_disconnected=True, completed=True)
+            return resp
+        self._update(rec, completed=True)
+        return resp
+
+    async def _mid_stream(self, request: web.Request, resp: web.StreamResponse, rec: RecordedRequest,
+                          fault: Fault, index: int) -> bool:
+        """Apply a stream fault due after `index` chunks; False when the stream must end here."""
+        if fault.stall_after == index and fault.stall_seconds > 0:
+            if not await self._sleep(fault.stall_seconds):
+                self._drop(request, rec)
+        if fault.drop_after == index:
+            self._drop(request, rec)
+        if fault.error_after == index:
+            err = {"error": {"message": "Service Unavailable: the stream was interrupted", "type": "internal_server_error",
+                             "code": "service_unavailable"}}
+            frame = {
+                "event": f"event: error\ndata: {json.dumps(err)}\n\n",
+                "data": f"data: {json.dumps(err)}\n\n",
+                "invalid_json": 'data: {"id":"chatcmpl-broken","choices":[{"delta":{"content":\n\n',
+            }[fault.error_style]
+            await resp.write(frame.encode())
+            await resp.write_eof()
+            self._update(rec, completed=True)
+            return False
+        return True
