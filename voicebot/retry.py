@@ -1,0 +1,136 @@
+"""When to retry a failed request and how long to wait, as pure functions.
+
+The rules copy the official `groq` SDK (`_base_client.py`: `_should_retry`,
+`_parse_retry_after_header`, `_calculate_retry_timeout`) so voicebot behaves like
+every other Groq client the user may know: the server's `x-should-retry` wins,
+then 408/409/429/5xx are retried; the wait is the server's `retry-after-ms` /
+`retry-after` when it is sane (0 < s <= 60), else exponential backoff with jitter.
+Kept free of I/O and clocks (both are parameters) so they are tested exactly.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+MAX_SERVER_WAIT = 60.0  # a longer retry-after is not waited for: the user is told instead
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+class Random(Protocol):
+    """The one method of `random.Random` the backoff needs (tests pass a fixed one)."""
+
+    def random(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """Told to `on_retry` before each wait so the user never watches a silent pause.
+
+    `attempt` counts the attempts that failed so far (1 before the first retry);
+    `reason` is a short phrase such as "rate limited" or "server error 503".
+    """
+
+    attempt: int
+    delay: float
+    reason: str
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """Case-insensitive lookup that works for plain dicts as well as httpx.Headers."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, val in headers.items():
+        if key.lower() == name:
+            return val
+    return None
+
+
+def should_retry(status: int, headers: Mapping[str, str] | None = None) -> bool:
+    """Whether a response with this status is worth another attempt."""
+    explicit = _header(headers, "x-should-retry")
+    if explicit == "true":
+        return True
+    if explicit == "false":
+        return False
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """The server's requested wait in seconds, or None when it names none we can read.
+
+    `retry-after-ms` is preferred (more precise), then `retry-after` as seconds
+    (floats tolerated), then as an HTTP date relative to `now`.
+    """
+    ms = _header(headers, "retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000
+            if value == value:  # NaN is no wait at all
+                return value
+        except ValueError:
+            pass
+    raw = _header(headers, "retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+        return value if value == value else None
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_tz(raw)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    try:
+        when = email.utils.mktime_tz(parsed)
+    except (OverflowError, ValueError):
+        return None
+    return float(when - (time.time() if now is None else now))
+
+
+def backoff_delay(attempt: int, rng: Random) -> float:
+    """`min(0.5 * 2**attempt, 8)` seconds less up to 25 % jitter (attempt 0 = first retry)."""
+    base = min(INITIAL_RETRY_DELAY * 2.0 ** min(max(attempt, 0), 1000), MAX_RETRY_DELAY)
+    return max(base * (1 - 0.25 * rng.random()), 0.0)
+
+
+def retry_delay(attempt: int, headers: Mapping[str, str] | None, rng: Random, now: float | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (0-based), as the groq SDK computes it."""
+    server = retry_after_seconds(headers, now)
+    if server is not None and 0 < server <= MAX_SERVER_WAIT:
+        return server
+    return backoff_delay(attempt, rng)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?")
+_TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float | None:
+    """Groq's reset durations ("7.66s", "2m59.56s", "1h2m", "250ms") in seconds."""
+    text = text.strip()
+    if not text:
+        return None
+    match = _DURATION.fullmatch(text)
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def wait_from_message(message: str) -> float | None:
+    """The wait a 429 message names ("Please try again in 2m59.56s"), when headers name none."""
+    match = _TRY_AGAIN.search(message)
+    return parse_duration(match.group(1)) if match else None
