@@ -1,0 +1,511 @@
+"""Live microphone capture: PortAudio hands raw int16 blocks to the asyncio loop, nothing more.
+
+PortAudio calls back on its own real-time thread, which must never block or touch shared
+state, so the callback only copies the block and schedules `Microphone._deliver` on the
+loop. Everything else (the pre-roll ring, the current take, the level meter, error handling)
+lives on the loop thread. Encoding and resampling belong to `voicebot.audio`: a take reports
+its actual rate and hands out mono int16 blocks.
+
+`sounddevice` is imported lazily: importing it loads PortAudio and scans the devices, which
+`voicebot --help` and the API-only commands should neither pay for nor fail on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voicebot import preroll
+from voicebot.errors import UsageError
+
+log = logging.getLogger("voicebot.capture")
+
+TARGET_RATE = 16_000  # what the speech API wants; asked for first so nothing needs resampling
+BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
+STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
+SILENCE_DBFS = -120.0  # the meter's floor, instead of -inf for digital silence
+_FULL_SCALE = 32768.0
+
+
+class CaptureError(UsageError):
+    """The microphone could not be opened or went away; the daemon reports it and carries on."""
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    """One PortAudio device that can record, as `voicebot devices` lists it."""
+
+    index: int
+    name: str
+    channels: int
+    default_samplerate: float
+    is_default: bool
+
+
+# --- PortAudio access -------------------------------------------------------------------------
+
+
+def load_sounddevice() -> Any:
+    """Import sounddevice, turning a missing or broken PortAudio into an error the user can fix."""
+    try:
+        import sounddevice
+    except OSError as exc:  # sounddevice raises OSError when libportaudio cannot be found
+        raise UsageError("the PortAudio library is missing",
+                         hint="install the libportaudio2 package") from exc
+    except Exception as exc:  # noqa: BLE001 - Pa_Initialize failing at import time
+        raise UsageError(f"PortAudio failed to start: {exc}") from exc
+    return sounddevice
+
+
+def input_devices(infos: Sequence[Mapping[str, Any]], default_index: int | None) -> list[InputDevice]:
+    """The devices among PortAudio's `query_devices()` dictionaries that have input channels."""
+    return [
+        InputDevice(index=int(info.get("index", i)), name=str(info["name"]),
+                    channels=int(info["max_input_channels"]),
+                    default_samplerate=float(info["default_samplerate"]),
+                    is_default=int(info.get("index", i)) == default_index)
+        for i, info in enumerate(infos)
+        if int(info["max_input_channels"]) > 0
+    ]
+
+
+def _default_input(sd: Any) -> int | None:
+    """PortAudio's default input device, or None when there is none (it reports -1)."""
+    try:
+        index = sd.default.device[0]
+    except Exception:  # noqa: BLE001 - a broken default is the same as no default here
+        return None
+    return int(index) if index is not None and int(index) >= 0 else None
+
+
+def _list_inputs(sd: Any) -> list[InputDevice]:
+    return input_devices(list(sd.query_devices()), _default_input(sd))
+
+
+def list_input_devices() -> list[InputDevice]:
+    """Every device that can record, for `voicebot devices`."""
+    return _list_inputs(load_sounddevice())
+
+
+def _describe(devices: Sequence[InputDevice]) -> str:
+    return ", ".join(f"{d.index} {d.name!r}" for d in devices) or "none"
+
+
+def match_device(spec: str | int | None, devices: Sequence[InputDevice]) -> int | None:
+    """The device index `spec` names: an index, or a case-insensitive part of one device's name.
+
+    None (or an empty string) means PortAudio's default input. A name matching several
+    devices is ambiguous unless exactly one matches it whole.
+    """
+    if not devices:
+        raise CaptureError("no input device found", hint="plug in a microphone or check the sound server")
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return None
+    if isinstance(spec, int) or spec.strip().isdigit():
+        index = int(spec)
+        if any(d.index == index for d in devices):
+            return index
+        raise UsageError(f"no input device has index {index}", hint=f"inputs: {_describe(devices)}")
+    wanted = spec.strip().casefold()
+    exact = [d for d in devices if d.name.casefold() == wanted]
+    if len(exact) == 1:
+        return exact[0].index
+    found = [d for d in devices if wanted in d.name.casefold()]
+    if len(found) == 1:
+        return found[0].index
+    if not found:
+        raise UsageError(f"no input device matches {spec!r}", hint=f"inputs: {_describe(devices)}")
+    raise UsageError(f"{spec!r} matches several input devices: {_describe(found)}",
+                     hint="give more of the name, or the index")
+
+
+def resolve_device(spec: str | int | None) -> int | None:
+    """The PortAudio index for a `--device` value (None: the default input)."""
+    return match_device(spec, list_input_devices())
+
+
+def choose_format(default_rate: float, max_channels: int,
+                  supports: Callable[[int, int], bool]) -> tuple[int, int]:
+    """The (rate, channels) to open: 16 kHz mono if the device allows it, else its own rate.
+
+    `supports(rate, channels)` asks PortAudio (check_input_settings). Stereo is the last
+    resort for devices that refuse mono; their blocks are mixed down on the loop thread.
+    """
+    native = int(round(default_rate)) or TARGET_RATE
+    candidates = [(TARGET_RATE, 1), (native, 1)]
+    if max_channels >= 2:
+        candidates += [(TARGET_RATE, 2), (native, 2)]
+    for rate, channels in dict.fromkeys(candidates):
+        if supports(rate, channels):
+            return rate, channels
+    raise CaptureError("the input device cannot record 16-bit audio at 16 kHz or at its own rate "
+                       f"({native} Hz)", hint="choose another device with --device")
+
+
+# --- Pure block helpers -----------------------------------------------------------------------
+
+
+def to_mono(raw: bytes, channels: int) -> np.ndarray:
+    """Interleaved int16 bytes as one mono int16 array (channels averaged)."""
+    samples = np.frombuffer(raw, dtype=np.int16)
+    if channels == 1:
+        return samples
+    frames = samples[: len(samples) - len(samples) % channels].reshape(-1, channels)
+    return (frames.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
+
+
+def level_dbfs(block: np.ndarray) -> float:
+    """The block's RMS level in dB relative to int16 full scale, floored at SILENCE_DBFS."""
+    if block.size == 0:
+        return SILENCE_DBFS
+    x = block.astype(np.float32)
+    mean_square = float(np.dot(x, x)) / x.size
+    if mean_square <= 0.0:
+        return SILENCE_DBFS
+    return max(SILENCE_DBFS, 10.0 * math.log10(mean_square / (_FULL_SCALE * _FULL_SCALE)))
+
+
+# --- A take -----------------------------------------------------------------------------------
+
+_END = None  # queue sentinel: the take is over
+
+
+class Take:
+    """One recording: iterate it for mono int16 blocks at `rate` Hz until it ends.
+
+    `stop()` asks it to end after the release tail (the last word is often still being
+    spoken when the key comes up); the iteration then ends by itself.
+    """
+
+    def __init__(self, rate: int, tail_frames: int, stall_seconds: float,
+                 on_stall: Callable[[CaptureError], None]) -> None:
+        self.rate = rate
+        self.frames = 0  # frames queued so far (pre-roll included)
+        self.preroll_frames = 0
+        self.frames_at_stop: int | None = None
+        self.overflows = 0
+        self._tail_frames = tail_frames
+        self._tail_left: int | None = None
+        self._stall_seconds = stall_seconds
+        self._on_stall = on_stall
+        self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
+        self._done = False
+        self._drained = False
+
+    @property
+    def done(self) -> bool:
+        """True once no more audio will be added (the queue may still hold some)."""
+        return self._done
+
+    def stop(self) -> None:
+        """End the take once `release_tail_ms` more audio has arrived. Safe to call twice."""
+        if self._done or self._tail_left is not None:
+            return
+        self.frames_at_stop = self.frames
+        self._tail_left = self._tail_frames
+        if self._tail_left == 0:
+            self._finish()
+
+    def _feed(self, block: np.ndarray) -> None:
+        if self._done or block.size == 0:
+            return
+        if self._tail_left is not None and block.size >= self._tail_left:
+            block = block[: self._tail_left]
+            self._tail_left = 0
+            self._put(block)
+            self._finish()
+            return
+        if self._tail_left is not None:
+            self._tail_left -= block.size
+        self._put(block)
+
+    def _put(self, block: np.ndarray) -> None:
+        if block.size:
+            self.frames += block.size
+            self._queue.put_nowait(block)
+
+    def _finish(self, error: CaptureError | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._queue.put_nowait(error if error is not None else _END)
+
+    def __aiter__(self) -> Take:
+        return self
+
+    async def __anext__(self) -> np.ndarray:
+        if self._drained:
+            raise StopAsyncIteration
+        try:
+            item = await asyncio.wait_for(self._queue.get(), self._stall_seconds)
+        except TimeoutError:
+            error = CaptureError(f"no audio from the microphone for {self._stall_seconds:g} s",
+                                 hint="the device may have been unplugged; the next take reopens it")
+            self._on_stall(error)  # marks the stream broken and finishes this take
+            self._drained = True
+            raise error from None
+        if item is _END:
+            self._drained = True
+            raise StopAsyncIteration
+        if isinstance(item, CaptureError):
+            self._drained = True
+            raise item
+        return item
+
+    async def read_all(self) -> np.ndarray:
+        """The whole take as one int16 array (for callers that do not stream)."""
+        blocks = [block async for block in self]
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
+
+
+# --- The microphone ---------------------------------------------------------------------------
+
+
+class Microphone:
+    """A PortAudio input stream owned by the running event loop.
+
+    With `preroll_ms` > 0 the stream stays open between takes and a ring keeps the last
+    `preroll_ms` of audio, which starts the next take. With 0 it opens for each take and
+    closes after, so the system's microphone indicator is off while idle. A device that
+    fails (unplugged, sound server gone) fails the current take with CaptureError; the next
+    take re-scans the devices and reopens.
+
+    `backend` stands in for the sounddevice module (tests pass a fake).
+    """
+
+    def __init__(self, device: str | int | None = None, *, preroll_ms: int = 0,
+                 release_tail_ms: int = 200, stall_seconds: float = STALL_SECONDS,
+                 backend: Any = None) -> None:
+        if preroll_ms < 0 or release_tail_ms < 0:
+            raise ValueError("preroll_ms and release_tail_ms must not be negative")
+        self.device_spec = device
+        self.preroll_ms = preroll_ms
+        self.release_tail_ms = release_tail_ms
+        self.stall_seconds = stall_seconds
+        self.rate: int | None = None  # the rate the open stream actually records at
+        self.channels: int | None = None
+        self.device_index: int | None = None
+        self.level_dbfs = SILENCE_DBFS  # the latest block's level, for a meter
+        self._backend = backend
+        self._lock = asyncio.Lock()
+        self._stream: Any = None
+        self._token: object | None = None  # identifies the open stream; stale callbacks carry an old one
+        self._broken = False
+        self._started = False
+        self._rescan = False
+        self._ring = preroll.Preroll(capacity=0)
+        self._take: Take | None = None
+        self._opened_at = 0.0
+        self._first_block_seen = True
+        self._idle_overflows = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._stream is not None
+
+    async def __aenter__(self) -> Microphone:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open and start the stream unless it already runs (reopening a broken one)."""
+        async with self._lock:
+            await self._create_locked()
+            await self._start_locked()
+
+    async def _create_locked(self) -> None:
+        if self._stream is not None and not self._broken:
+            return
+        if self._stream is not None:
+            await self._close_locked()
+        sd = self._backend if self._backend is not None else load_sounddevice()
+        loop = asyncio.get_running_loop()
+        token = object()
+        stream, index, rate, channels = await asyncio.to_thread(self._create_blocking, sd, loop, token)
+        self._stream, self._token, self._broken, self._started = stream, token, False, False
+        self.device_index, self.rate, self.channels = index, rate, channels
+        self._ring = preroll.Preroll(capacity=preroll.capacity_for(self.preroll_ms, rate))
+        log.debug("microphone ready: device %s at %d Hz, %d channel(s)", index, rate, channels)
+
+    async def _start_locked(self) -> None:
+        if self._started or self._stream is None:
+            return
+        self._opened_at = time.monotonic()
+        self._first_block_seen = False
+        try:
+            await asyncio.to_thread(self._stream.start)
+        except Exception as exc:  # noqa: BLE001 - PortAudioError: busy, unplugged, refused
+            await self._close_locked()
+            raise CaptureError(f"could not start the microphone: {exc}",
+                               hint="check --device and that no other program holds it") from exc
+        self._started = True
+
+    def _create_blocking(self, sd: Any, loop: asyncio.AbstractEventLoop,
+                         token: object) -> tuple[Any, int | None, int, int]:
+        """Resolve the device, pick a format and create the stream (off the loop: it can be slow)."""
+        if self._rescan and hasattr(sd, "_terminate"):
+            # PortAudio lists devices only when it initialises: re-scan so a replugged one is found.
+            try:
+                sd._terminate()
+                sd._initialize()
+            except Exception as exc:  # noqa: BLE001 - still try to open with the old list
+                log.debug("could not re-scan audio devices: %s", exc)
+        self._rescan = False
+        try:
+            index = match_device(self.device_spec, _list_inputs(sd))
+            info = sd.query_devices(index if index is not None else _default_input(sd))
+        except UsageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PortAudioError, or ValueError for no default input
+            raise CaptureError(f"no usable input device: {exc}") from exc
+
+        def supports(rate: int, channels: int) -> bool:
+            try:
+                sd.check_input_settings(device=index, channels=channels, dtype="int16", samplerate=rate)
+            except Exception:  # noqa: BLE001 - PortAudioError or ValueError: this format will not do
+                return False
+            return True
+
+        rate, channels = choose_format(float(info["default_samplerate"]),
+                                       int(info["max_input_channels"]), supports)
+
+        def callback(indata: Any, frames: int, when: Any, status: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(self._deliver, token, bytes(indata), status)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                raise sd.CallbackAbort from None
+
+        def finished() -> None:
+            try:
+                loop.call_soon_threadsafe(self._stream_finished, token)
+            except RuntimeError:
+                pass
+
+        try:
+            stream = sd.RawInputStream(device=index, samplerate=rate, channels=channels, dtype="int16",
+                                       blocksize=rate * BLOCK_MS // 1000, callback=callback,
+                                       finished_callback=finished)
+        except Exception as exc:  # noqa: BLE001 - PortAudioError: busy, unplugged, refused
+            raise CaptureError(f"could not open the microphone: {exc}",
+                               hint="check --device and that no other program holds it") from exc
+        return stream, index, rate, channels
+
+    async def close(self) -> None:
+        """Stop and close the stream; any running take ends."""
+        async with self._lock:
+            await self._close_locked()
+
+    async def _close_locked(self) -> None:
+        stream, self._stream, self._token, self._started = self._stream, None, None, False
+        self._ring = preroll.cleared(self._ring)
+        if self._take is not None:
+            self._take._finish()
+        if stream is None:
+            return
+
+        def shut() -> None:
+            try:
+                stream.abort()
+            except Exception as exc:  # noqa: BLE001 - a dead device may refuse; closing still frees it
+                log.debug("aborting the input stream failed: %s", exc)
+            try:
+                stream.close()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("closing the input stream failed: %s", exc)
+
+        await asyncio.to_thread(shut)
+
+    @asynccontextmanager
+    async def take(self) -> AsyncIterator[Take]:
+        """Record one take: pre-roll first, then live audio until `stop()` plus the release tail."""
+        if self._take is not None:
+            raise RuntimeError("a take is already running")
+        async with self._lock:
+            await self._create_locked()
+            assert self.rate is not None
+            current = Take(self.rate, preroll.capacity_for(self.release_tail_ms, self.rate),
+                           self.stall_seconds, self._fail)
+            if self._ring.frames:
+                current._feed(np.frombuffer(preroll.contents(self._ring), dtype=np.int16))
+                current.preroll_frames = current.frames
+                self._ring = preroll.cleared(self._ring)
+            # The take is in place before the stream starts, so its very first block is kept.
+            self._take = current
+            try:
+                await self._start_locked()
+            except BaseException:
+                self._take = None
+                raise
+        try:
+            yield current
+        finally:
+            self._take = None
+            current._finish()
+            if current.overflows > 1:
+                log.warning("input overflowed %d times during the take: some audio was lost",
+                            current.overflows)
+            if self.preroll_ms == 0 or self._broken:
+                await self.close()
+
+    # --- Loop-thread handlers (scheduled by the PortAudio thread) ----------------------------
+
+    def _deliver(self, token: object, raw: bytes, status: Any) -> None:
+        """Route one block: to the running take, else into the pre-roll ring."""
+        if token is not self._token:
+            return  # from a stream that has since been closed
+        if not self._first_block_seen:
+            self._first_block_seen = True
+            log.debug("first audio %.0f ms after the microphone was started",
+                      (time.monotonic() - self._opened_at) * 1000)
+        if status:
+            self._report_status(status)
+        block = to_mono(raw, self.channels or 1)
+        self.level_dbfs = level_dbfs(block)
+        take = self._take
+        if take is not None and not take.done:
+            take._feed(block)
+        elif self._ring.capacity:
+            self._ring = preroll.push(self._ring, block.tobytes())
+
+    def _report_status(self, status: Any) -> None:
+        if getattr(status, "input_overflow", False):
+            take = self._take
+            if take is not None:
+                take.overflows += 1
+                if take.overflows == 1:
+                    log.warning("input overflow: some audio was lost (the system was too busy)")
+            else:
+                self._idle_overflows += 1
+                log.debug("input overflow while idle (%d so far)", self._idle_overflows)
+        else:
+            log.debug("input stream status: %s", status)
+
+    def _stream_finished(self, token: object) -> None:
+        """PortAudio stopped the stream by itself: the device or the sound server went away."""
+        if token is not self._token:
+            return  # we closed it on purpose
+        self._fail(CaptureError("the microphone stopped delivering audio",
+                                hint="the device was unplugged or the sound server went away; "
+                                     "the next take reopens it"))
+
+    def _fail(self, error: CaptureError) -> None:
+        """Mark the stream broken (the next take reopens it) and end the current take with `error`."""
+        if self._broken:
+            return
+        self._broken, self._rescan = True, True
+        self._token = None
+        self._ring = preroll.cleared(self._ring)
+        log.warning("%s", error)
+        if self._take is not None:
+            self._take._finish(error)
