@@ -13,6 +13,7 @@ Protocol: one request per connection, one line of JSON (`{"cmd": "toggle", "mode
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -135,12 +136,13 @@ def socket_path(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     return Path("/tmp") / f"voicebot-{os.geteuid()}" / SOCKET_NAME
 
 
-def ensure_private_dir(directory: Path) -> None:
+def ensure_private_dir(directory: Path, *, own_uid: int | None = None) -> None:
     """Create `directory` 0700, or accept an existing one only if it is ours and private.
 
     The directory is what really guards the socket: whoever can write to it could
     replace the socket with their own, so a shared or foreign one is refused.
     """
+    own_uid = os.geteuid() if own_uid is None else own_uid
     try:
         os.mkdir(directory, 0o700)
     except FileExistsError:
@@ -153,9 +155,9 @@ def ensure_private_dir(directory: Path) -> None:
     info = os.lstat(directory)
     if not stat.S_ISDIR(info.st_mode):
         raise UsageError(f"the control directory {directory} is not a directory (or is a symlink)")
-    if info.st_uid != os.geteuid():
+    if info.st_uid != own_uid:
         raise UsageError(f"the control directory {directory} belongs to uid {info.st_uid}, not to you "
-                         f"(uid {os.geteuid()})", hint=f"remove it, or set {ENV_SOCKET}")
+                         f"(uid {own_uid})", hint=f"remove it, or set {ENV_SOCKET}")
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
         raise UsageError(f"the control directory {directory} is open to group or others (mode {mode:04o})",
@@ -198,7 +200,8 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
             raise UsageError(f"the control socket {target} is served by uid {uid}, not by you; "
                              "refusing to talk to it")
         try:
-            sock.sendall(request)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(request)  # a refusal may come before the daemon reads: still read it
             data = _recv_line(sock, deadline)
         except TimeoutError:
             raise VoicebotError(f"the voicebot daemon did not answer within {timeout:g} s") from None
