@@ -252,9 +252,16 @@ class FlacStream:
     def close(self) -> bytes:
         """Finish the stream (libsndfile rewrites the header) and return the whole file."""
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            file.close()
         return self._buffer.getvalue()
+
+    def __del__(self) -> None:
+        # An abandoned stream must close its SoundFile while the buffer still exists;
+        # left to the garbage collector the buffer may go first and libsndfile complains.
+        file, self._file = getattr(self, "_file", None), None
+        if file is not None:
+            file.close()
 
 
 class TakeEncoder:
@@ -326,11 +333,20 @@ class TakeEncoder:
     def _level_array(self) -> np.ndarray:
         return np.array(self._levels, dtype=np.float64)  # a copy: the array may still grow
 
+    def abort(self) -> None:
+        """Drop a take that will not be sent (cancelled, or refused as too large)."""
+        self._finished = True
+        self._flac.close()
+
     def _encode(self, pcm: np.ndarray) -> None:
         if len(pcm) == 0:
             return
         self._flac.write(pcm)
-        check_upload_size(self._flac.nbytes, self.source)  # stop early: memory stays bounded
+        try:
+            check_upload_size(self._flac.nbytes, self.source)  # stop early: memory stays bounded
+        except UsageError:
+            self.abort()
+            raise
         joined = np.concatenate((self._pending, pcm)) if len(self._pending) else pcm
         whole = len(joined) // self._frame * self._frame
         if whole:
