@@ -135,7 +135,7 @@ class Settings:
     min_hold_ms: int = _opt(300, "shorter key taps are ignored", flag="--min-hold-ms", low=0, high=5000)
     device: str | None = _opt(None, "input device: index or part of its name (see `voicebot devices`)",
                               flag="--device", metavar="DEVICE")
-    sounds: bool = _opt(True, "short start/stop sounds")
+    quiet: bool = _opt(False, "no start/stop sounds", flag="--quiet")
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
     # Output

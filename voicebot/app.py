@@ -1,0 +1,181 @@
+"""The full command line: parser built from the settings schema, wiring, exit codes.
+
+It owns no logic of its own. Heavy modules (numpy, httpx, sounddevice, pynput) are
+imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn
+
+from voicebot import __version__
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError
+from voicebot.settings import FIELDS, Settings, kind_of, load_settings, parse_text, warn
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that ends in one line on stderr and exit 2, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"voicebot: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _flag_type(name: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse_text(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = kind_of(name).__name__
+    return convert
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every command takes; generated from the Settings schema."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--config", metavar="PATH", help="config file (default $XDG_CONFIG_HOME/voicebot/config.toml)")
+    common.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
+    common.add_argument("--debug", action="store_true", help="debug logging and tracebacks on stderr")
+    common.add_argument("--no-color", dest="color", action="store_const", const="never", help="no colours")
+    group = common.add_argument_group("settings (also VOICEBOT_<NAME> variables and config-file keys)")
+    for name, fld in FIELDS.items():
+        meta = fld.metadata
+        flag = meta["flag"]
+        if not flag or name == "color":
+            continue
+        kind = kind_of(name)
+        extra: dict[str, Any] = {"dest": name, "help": meta["help"]}
+        if kind is bool:
+            group.add_argument(flag, action="store_true", **extra)
+        elif kind is list:
+            group.add_argument(flag, action="append", metavar=meta["metavar"] or "TEXT", **extra)
+        else:
+            group.add_argument(flag, type=_flag_type(name), choices=meta["choices"],
+                               metavar=meta["metavar"] or (None if meta["choices"] else kind.__name__.upper()),
+                               **extra)
+    group.add_argument("--color", dest="color", choices=("auto", "always", "never"), help=FIELDS["color"].metadata["help"])
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = _Parser(prog="voicebot", parents=[common],
+                     description="Push-to-talk voice assistant on Groq: speak, and the answer streams here.")
+    parser.add_argument("--version", action="version", version=f"voicebot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, parents=[common])
+
+    for name, what in (("transcribe", "print the transcript of each audio file"),
+                       ("translate", "print each audio file's speech translated into English")):
+        add(name, what).add_argument("files", nargs="+", metavar="FILE")
+    ask = add("ask", "each audio file is one spoken turn of one conversation; stream the answers")
+    ask.add_argument("files", nargs="+", metavar="FILE")
+    ask.add_argument("--translate", action="store_true", help="turn the speech into English via /audio/translations")
+    run = add("run", "the push-to-talk daemon (the default command)")
+    run.add_argument("--hotkey", metavar="COMBO", help="the one binding to use, e.g. ctrl+alt+space or f9")
+    run.add_argument("--mode", choices=("ask", "translate", "dictate"), help="what that binding does (default ask)")
+    run.add_argument("--toggle", action="store_true", help="press to start, press again to stop")
+    run.add_argument("--no-hotkeys", action="store_true",
+                     help="no global hotkeys: drive it with `voicebot toggle` (Wayland, desktop shortcuts)")
+    add("devices", "list audio input devices (the default is marked)")
+    add("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal")
+    add("models", "list the models the API offers")
+    add("config", "show the effective settings and where each came from")
+    return parser
+
+
+def _split_args(ns: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(setting flags the user gave, everything else)."""
+    given = vars(ns)
+    flags = {k: v for k, v in given.items() if k in FIELDS}
+    return flags, {k: v for k, v in given.items() if k not in FIELDS}
+
+
+def _setup_logging(debug: bool, secret: str | None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("voicebot: debug: %(name)s: %(message)s"))
+    if secret:
+        handler.addFilter(_Redactor(secret))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if debug:  # our own detail, not every byte httpcore moves
+        for noisy in ("httpcore", "hpack", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+class _Redactor(logging.Filter):
+    """Last line of defence: the key is masked in any record that somehow holds it."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.secret in text:
+            record.msg, record.args = text.replace(self.secret, "***"), None
+        return True
+
+
+def redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def main(args: list[str]) -> int:
+    """Run a full command (not the control-socket ones); returns the exit code."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+    debug = "--debug" in args
+    secret: str | None = None
+    try:
+        ns = build_parser().parse_args(args)
+        flags, rest = _split_args(ns)
+        settings, warnings = load_settings(flags, os.environ, config_path=rest.get("config"))
+        secret = settings.api_key.reveal() if settings.api_key else None
+        _setup_logging(debug, secret)
+        warn(warnings)
+        command = rest.get("command") or "run"
+        return run_command(command, settings, rest)
+    except KeyboardInterrupt:
+        sys.stderr.write("voicebot: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `voicebot ... | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except VoicebotError as exc:
+        sys.stderr.write(f"voicebot: error: {redact(str(exc), secret)}\n")
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so in one line, details under --debug
+        if debug:
+            import traceback
+            sys.stderr.write(redact(traceback.format_exc(), secret))
+        sys.stderr.write(f"voicebot: error: internal error: {type(exc).__name__}: "
+                         f"{redact(str(exc), secret)} (rerun with --debug for details)\n")
+        return 1
+
+
+def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Dispatch to a command; each returns an exit code."""
+    from voicebot import commands  # the part that pulls in httpx/numpy
+    handlers: dict[str, Callable[[Settings, Mapping[str, Any]], Awaitable[int]]] = {
+        "transcribe": commands.transcribe, "translate": commands.translate, "ask": commands.ask,
+        "models": commands.models, "config": commands.config,
+        "run": commands.run, "devices": commands.devices,
+    }
+    if command == "chat":  # its own loop runner: input() waits between turns
+        return commands.chat_sync(settings, rest)
+    if command not in handlers:
+        raise UsageError(f"unknown command {command!r}")
+    return asyncio.run(handlers[command](settings, rest)) or EXIT_OK
+

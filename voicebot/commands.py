@@ -1,0 +1,200 @@
+"""The file and text commands: transcribe, translate, ask, chat, models, config.
+
+Each builds the parts it needs (one API client per process, one output, one
+assistant) and runs them; the pipeline itself lives in the modules named for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from voicebot.api import GroqClient, RetryNotice
+from voicebot.assistant import Assistant
+from voicebot.audio import PreparedAudio, prepare_file
+from voicebot.console import Output, make_output
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
+from voicebot.settings import Settings, config_path_for_display, describe
+
+
+def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
+    return make_output(bool(rest.get("json")), settings.color, os.environ)
+
+
+def make_client(settings: Settings, output: Output) -> GroqClient:
+    """The process's one API client; retries are announced so a wait is never silent."""
+
+    def announce(notice: RetryNotice) -> None:
+        output.notice(f"{notice.reason}, retrying in {notice.delay:.0f} s "
+                      f"(attempt {notice.attempt + 1} of {settings.max_retries + 1})")
+
+    return GroqClient(api_key=settings.require_key(), chat_base=settings.api_base,
+                      stt_base=settings.stt_base, max_retries=settings.max_retries,
+                      timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
+
+
+def prepare_all(files: list[str]) -> list[PreparedAudio]:
+    """Every file prepared before any request: a bad one ends the command with nothing sent."""
+    return [prepare_file(Path(name)) for name in files]
+
+
+async def _speech_to_text(settings: Settings, rest: Mapping[str, Any], *, translate: bool) -> int:
+    output = output_for(settings, rest)
+    settings.require_key()
+    audio = prepare_all(rest["files"])
+    async with make_client(settings, output) as client:
+        assistant = Assistant(client, settings, output)
+        for prepared in audio:
+            text = await assistant.transcribe(prepared.as_upload(), translate=translate)
+            output.transcript(text, label=False)
+    return EXIT_OK
+
+
+async def transcribe(settings: Settings, rest: Mapping[str, Any]) -> int:
+    return await _speech_to_text(settings, rest, translate=False)
+
+
+async def translate(settings: Settings, rest: Mapping[str, Any]) -> int:
+    return await _speech_to_text(settings, rest, translate=True)
+
+
+async def ask(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Each file is one spoken turn of one conversation."""
+    output = output_for(settings, rest)
+    settings.require_key()
+    audio = prepare_all(rest["files"])
+    async with make_client(settings, output) as client:
+        assistant = Assistant(client, settings, output)
+        for prepared in audio:
+            await assistant.spoken_turn(prepared.as_upload(), translate=bool(rest.get("translate")))
+    return EXIT_OK
+
+
+def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Typed turns of one conversation: stdin lines, or a prompt when stdin is a terminal.
+
+    One event loop (asyncio.Runner) lives across turns so the client's keep-alive
+    connection is reused while `input()` waits for the user.
+    """
+    output = output_for(settings, rest)
+    settings.require_key()
+    interactive = sys.stdin.isatty()
+    with asyncio.Runner() as runner:
+        client = make_client(settings, output)
+        assistant = Assistant(client, settings, output)
+        try:
+            if interactive:
+                return _repl(runner, assistant, output)
+            for line in sys.stdin:
+                question = line.strip()
+                if question:
+                    runner.run(assistant.ask(question))
+            return EXIT_OK
+        finally:
+            runner.run(client.aclose())
+
+
+def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
+    """Interactive prompt: Ctrl+C stops an answer; Ctrl+C at the prompt or Ctrl+D leaves."""
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    sys.stderr.write("voicebot chat: type a question; Ctrl+D to leave, /new for a fresh conversation\n")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            sys.stdout.write("\n")
+            return EXIT_OK
+        except KeyboardInterrupt:
+            sys.stdout.write("\n")
+            return EXIT_INTERRUPTED
+        if not question:
+            continue
+        if question == "/new":
+            assistant.conversation.reset()
+            output.notice("new conversation")
+            continue
+        try:
+            runner.run(assistant.ask(question))
+        except KeyboardInterrupt:
+            continue  # the partial answer is kept, marked interrupted
+        except VoicebotError as exc:
+            output.error(str(exc))
+
+
+async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
+    output = output_for(settings, rest)
+    async with make_client(settings, output) as client:
+        found = sorted(await client.list_models(), key=lambda m: m.id)
+    if rest.get("json"):
+        for m in found:
+            output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active)
+        return EXIT_OK
+    width = max((len(m.id) for m in found), default=2)
+    owner_width = max((len(m.owned_by or "") for m in found), default=5)
+    print(f"{'ID':<{width}}  {'OWNER':<{owner_width}}  CONTEXT")
+    for m in found:
+        window = f"{m.context_window:,}" if m.context_window else "-"
+        print(f"{m.id:<{width}}  {(m.owned_by or '-'):<{owner_width}}  {window}", flush=True)
+    return EXIT_OK
+
+
+async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """The push-to-talk daemon, until SIGINT/SIGTERM."""
+    from voicebot.capture import Microphone
+    from voicebot.chime import Chimes
+    from voicebot.daemon import Daemon, build_bindings
+
+    output = output_for(settings, rest)
+    settings.require_key()
+    bindings, then_ask = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
+    device: str | int | None = settings.device
+    if device is not None and device.strip().isdigit():
+        device = int(device)
+    mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
+    client = make_client(settings, output)
+    daemon = Daemon(settings, output, client, bindings=bindings, then_ask=then_ask, microphone=mic,
+                    chimes=Chimes(not settings.quiet))
+    return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+
+
+async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Audio inputs, the default marked."""
+    from voicebot.capture import list_input_devices
+
+    output = output_for(settings, rest)
+    found = list_input_devices()
+    if rest.get("json"):
+        for d in found:
+            output.event("device", index=d.index, name=d.name, channels=d.channels,
+                         default_samplerate=d.default_samplerate, default=d.is_default)
+        return EXIT_OK
+    if not found:
+        print("no audio input devices found")
+    for d in found:
+        mark = "*" if d.is_default else " "
+        print(f"{mark} {d.index:>3}  {d.name}  ({d.channels} ch, {d.default_samplerate:g} Hz)")
+    return EXIT_OK
+
+
+async def config(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Effective settings and their sources; the key shows only as set or unset."""
+    output = output_for(settings, rest)
+    path = config_path_for_display(os.environ, rest.get("config"))
+    rows = describe(settings)
+    if rest.get("json"):
+        output.event("config_file", path=str(path), exists=path.is_file())
+        for name, value, source in rows:
+            output.event("setting", name=name, value=value, source=source)
+        return EXIT_OK
+    print(f"config file: {path}{'' if path.is_file() else ' (not present)'}")
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value}  [{source}]")
+    return EXIT_OK

@@ -1,0 +1,313 @@
+"""The push-to-talk daemon: hotkeys and the control socket drive takes; takes become turns.
+
+One asyncio loop owns every piece of state here. The pynput thread and the PortAudio
+thread only hand events to it (see hotkeys.py and capture.py). A take is one task that
+records (encoding FLAC as blocks arrive) and then runs its turn; barge-in and Esc are
+nothing more than cancelling that task, and the assistant keeps what was shown of a
+cancelled answer in the history, marked as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicebot.api import GroqClient
+from voicebot.assistant import Assistant
+from voicebot.audio import PreparedAudio, TakeEncoder, level_dbfs
+from voicebot.capture import Microphone, Take, load_sounddevice
+from voicebot.chime import Chimes
+from voicebot.console import Output
+from voicebot.control import Command
+from voicebot.control_server import serve_control
+from voicebot.dictation import deliver
+from voicebot.errors import NoSpeechError, UsageError, VoicebotError
+from voicebot.hotkeys import (Action, Binding, Cancel, Discard, HotkeyListener, HotkeyMachine, Start, Stop,
+                              Trigger, bindings_from_config)
+from voicebot.settings import Settings, check_bindings
+
+log = logging.getLogger("voicebot.daemon")
+
+METER_INTERVAL = 0.1  # seconds between live status redraws
+STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
+
+
+def meter(dbfs: float, width: int = 10) -> str:
+    """A level bar from -60 dBFS (empty) to 0 dBFS (full)."""
+    filled = max(0, min(width, round((dbfs + 60) / 60 * width)))
+    return "█" * filled + "·" * (width - filled)
+
+
+@dataclass
+class Recording:
+    """The take in progress: its mode, task, and (once the stream is open) its Take."""
+
+    mode: str
+    then_ask: bool
+    task: asyncio.Task[None] | None = None
+    take: Take | None = None
+    stop_requested: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.take is not None:
+            self.take.stop()
+
+
+class Daemon:
+    """Owns the microphone, the conversation and the current take; answers hotkeys and the socket."""
+
+    def __init__(self, settings: Settings, output: Output, client: GroqClient, *,
+                 bindings: list[Binding], then_ask: dict[str, bool], microphone: Microphone,
+                 chimes: Chimes) -> None:
+        self.settings = settings
+        self.output = output
+        self.client = client
+        self.assistant = Assistant(client, settings, output)
+        self.bindings = bindings
+        self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
+        self.mic = microphone
+        self.chimes = chimes
+        self.recording: Recording | None = None
+        self.turn: asyncio.Task[None] | None = None  # the take's task once it has become a turn
+        self.state = "starting"
+        self.started = time.monotonic()
+        self._then_ask = then_ask
+        self._stopping = asyncio.Event()
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    async def run(self, *, use_hotkeys: bool, control_path: str | None = None) -> int:
+        load_sounddevice()  # no PortAudio: exit 2 now, naming the package, not at the first take
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        async with contextlib.AsyncExitStack() as stack:
+            control = await serve_control(self.on_command, path=control_path)  # refuses a second daemon
+            stack.callback(control.close)
+            stack.push_async_callback(self._shutdown)
+            if use_hotkeys:
+                listener = HotkeyListener(self.machine, self.on_action)
+                await listener.start()
+                stack.callback(listener.stop)
+            if self.settings.preroll_ms:
+                await self._open_microphone()
+            self.assistant.prefetch()
+            self._set_state("listening")
+            self.output.event("ready") if _is_json(self.output) else self.output.status(self._listening_hint())
+            await self._stopping.wait()
+        return 0
+
+    async def _open_microphone(self) -> None:
+        try:
+            await self.mic.open()
+        except UsageError as exc:  # no device now: say so, keep running, retry at the next take
+            self.output.error(str(exc))
+
+    async def _shutdown(self) -> None:
+        """Stop within the 2 s SIGTERM promise: cancel the take/turn, close devices and the client."""
+        for task in (self.recording.task if self.recording else None, self.turn):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, STOP_GRACE)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.mic.close(), 1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.aclose(), 0.5)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _listening_hint(self) -> str:
+        keys = ", ".join(f"{b.combo} ({b.mode})" for b in self.bindings)
+        return f"listening: {keys}" if keys else "listening"
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        log.debug("state: %s", state)
+
+    # --- inputs: hotkey actions and control commands -----------------------------------------
+
+    def on_action(self, action: Action) -> None:
+        """A hotkey action (delivered on the loop, in order)."""
+        if isinstance(action, Start):
+            self.begin(action.mode)
+        elif isinstance(action, Stop):
+            self.finish()
+        elif isinstance(action, Discard):
+            self.discard(f"take ignored ({action.reason})")
+        elif isinstance(action, Cancel):
+            if self.recording is not None:
+                self.discard("take cancelled")
+            else:
+                self.interrupt_answer()
+        elif isinstance(action, Trigger) and action.mode == "new":
+            self.new_conversation()
+
+    async def on_command(self, command: Command) -> dict[str, Any]:
+        """A control-socket request; the reply goes back to `voicebot <command>`."""
+        name = command.name
+        mode = command.mode or self._default_mode()
+        if mode not in ("ask", "translate", "dictate"):
+            raise UsageError(f"unknown mode {mode!r} (modes: ask, translate, dictate)")
+        now = time.monotonic()
+        if name == "toggle" or (name == "start" and self.recording is None) or (
+                name == "stop" and self.recording is not None):
+            for action in self.machine.toggle(mode, now):
+                self.on_action(action)
+        elif name == "cancel":
+            self.on_action(Cancel())
+        elif name == "new":
+            self.new_conversation()
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        return {"state": self.state, "mode": self.recording.mode if self.recording else None,
+                "pid": os.getpid(), "uptime": round(time.monotonic() - self.started, 1),
+                "turns": len(self.assistant.conversation.turns)}
+
+    def _default_mode(self) -> str:
+        return next((b.mode for b in self.bindings if b.records), "ask")
+
+    # --- takes ---------------------------------------------------------------------------------
+
+    def begin(self, mode: str) -> None:
+        """Key down: stop any answer (barge-in), start recording, warm the connection."""
+        if self.recording is not None:
+            return
+        self.interrupt_answer()
+        self.chimes.play("start")
+        rec = Recording(mode, self._then_ask.get(mode, False))
+        rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
+        self.recording = rec
+        asyncio.create_task(self._warm())
+        self._set_state("recording")
+        self.output.event("recording", mode=mode) if _is_json(self.output) else self.output.status(
+            f"● recording ({mode})")
+
+    def finish(self) -> None:
+        """Key up: end the take after the release tail; its task then runs the turn."""
+        if self.recording is not None:
+            self.recording.stop()
+
+    def discard(self, why: str) -> None:
+        """A tap, Esc or cancel: the take is dropped, nothing is uploaded."""
+        rec, self.recording = self.recording, None
+        self.machine.end_take()
+        if rec is not None and rec.task is not None:
+            rec.task.cancel()
+        self.output.notice(why)
+        self._back_to_listening()
+
+    def interrupt_answer(self) -> None:
+        """Cancel the turn in progress; the assistant keeps what was shown as interrupted."""
+        if self.turn is not None and not self.turn.done():
+            self.turn.cancel()
+
+    def new_conversation(self) -> None:
+        self.interrupt_answer()
+        self.assistant.conversation.reset()
+        self.output.notice("new conversation")
+
+    async def _warm(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.warm()
+
+    async def _take(self, rec: Recording) -> None:
+        """Record until stopped (encoding as we go), then run the turn in this same task."""
+        try:
+            prepared = await self._record(rec)
+        except NoSpeechError:
+            self.output.notice("no speech detected; nothing was sent")
+            prepared = None
+        except VoicebotError as exc:  # the device failed: report, keep running
+            self.output.error(str(exc))
+            prepared = None
+        finally:
+            if self.recording is rec:
+                self.recording = None
+                self.machine.end_take()
+            self.chimes.play("stop")
+        if prepared is None:
+            self._back_to_listening()
+            return
+        self.turn = asyncio.current_task()
+        try:
+            await self._turn(rec, prepared)
+        except asyncio.CancelledError:
+            pass  # barge-in or shutdown: the assistant already marked the answer
+        except NoSpeechError:
+            self.output.notice("no speech recognised")
+        except VoicebotError as exc:
+            self.output.error(str(exc))
+        finally:
+            if self.turn is asyncio.current_task():
+                self.turn = None
+                self._back_to_listening()
+
+    async def _record(self, rec: Recording) -> PreparedAudio:
+        limit = self.settings.max_take_seconds
+        async with self.mic.take() as take:
+            rec.take = take
+            if rec.stop_requested:
+                take.stop()
+            encoder = TakeEncoder(take.rate)
+            drawn = 0.0
+            async for block in take:
+                encoder.write(block)
+                elapsed = encoder.duration
+                if elapsed - drawn >= METER_INTERVAL:
+                    drawn = elapsed
+                    self.output.status(f"● recording ({rec.mode}) {elapsed:4.1f} s {meter(level_dbfs(block))}",
+                                       live=True)
+                if elapsed >= limit and not take.done and not rec.stop_requested:
+                    self.output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
+                    rec.stop()
+        return encoder.finish()
+
+    async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
+        translate = rec.mode == "translate"
+        self._set_state("transcribing")
+        self.output.status("transcribing…")
+        text = await self.assistant.transcribe(prepared.as_upload(), translate=translate)
+        if rec.mode == "dictate":
+            self.output.transcript(text, label=False)
+            await deliver(text, self.settings.dictate_output)
+            return
+        if rec.mode == "translate" and not rec.then_ask:
+            self.output.transcript(text, label=False)
+            return
+        self.output.transcript(text, label=True)
+        self._set_state("answering")
+        self.output.status("thinking…")
+        await self.assistant.ask(text)
+
+    def _back_to_listening(self) -> None:
+        if self.recording is None and (self.turn is None or self.turn.done()):
+            self._set_state("listening")
+            self.output.status(self._listening_hint())
+
+
+def _is_json(output: Output) -> bool:
+    from voicebot.console import JsonOutput
+    return isinstance(output, JsonOutput)
+
+
+def build_bindings(settings: Settings, hotkey: str | None, mode: str | None,
+                   toggle: bool) -> tuple[list[Binding], dict[str, bool]]:
+    """Bindings (and each mode's then_ask) from the config, or the one given by --hotkey/--mode/--toggle."""
+    table: dict[str, Any] = check_bindings(settings.hotkeys)
+    if hotkey or mode or toggle:
+        base = table.get(mode or "ask", {})
+        keys = hotkey or base.get("keys") or "ctrl+alt+space"
+        table = {mode or "ask": {"keys": keys, "style": "toggle" if toggle else base.get("style", "hold"),
+                                 "then_ask": base.get("then_ask", False)}}
+    return bindings_from_config(table), {m: bool(spec["then_ask"]) for m, spec in table.items()}
