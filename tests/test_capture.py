@@ -474,6 +474,21 @@ def test_no_default_input_is_a_capture_error() -> None:
     run(main())
 
 
+def test_inputs_without_a_default_need_an_explicit_device() -> None:
+    sd = FakeSoundDevice(_INFOS, default=-1)
+
+    async def main() -> None:
+        with pytest.raises(CaptureError, match="no default input device") as caught:
+            async with Microphone(backend=sd).take():
+                pass
+        assert "--device" in str(caught.value)
+        async with Microphone("usb", release_tail_ms=0, backend=sd).take() as take:
+            assert sd.streams[-1].kwargs["device"] == 2
+            take.stop()
+
+    run(main())
+
+
 def test_missing_portaudio_says_which_package_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     class NoPortAudio:
         def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:

@@ -364,7 +364,11 @@ class Microphone:
         self._rescan = False
         try:
             index = match_device(self.device_spec, _list_inputs(sd))
-            info = sd.query_devices(index if index is not None else _default_input(sd))
+            chosen = index if index is not None else _default_input(sd)
+            if chosen is None:
+                raise CaptureError("there is no default input device",
+                                   hint="choose one with --device (see `voicebot devices`)")
+            info = sd.query_devices(chosen)
         except UsageError:
             raise
         except Exception as exc:  # noqa: BLE001 - PortAudioError, or ValueError for no default input
@@ -429,9 +433,9 @@ class Microphone:
     @asynccontextmanager
     async def take(self) -> AsyncIterator[Take]:
         """Record one take: pre-roll first, then live audio until `stop()` plus the release tail."""
-        if self._take is not None:
-            raise RuntimeError("a take is already running")
         async with self._lock:
+            if self._take is not None:
+                raise RuntimeError("a take is already running")
             await self._create_locked()
             assert self.rate is not None
             current = Take(self.rate, preroll.capacity_for(self.release_tail_ms, self.rate),
