@@ -544,16 +544,14 @@ class FakeGroq:
         if ep in ("/audio/transcriptions", "/audio/translations") and method == "POST":
             return await self._speech_to_text(rec, rid, upload, "translate" if ep.endswith("translations") else "transcribe")
         if ep == "/models" and method == "GET":
-            headers, _ = self._ratelimit_headers()
             body = {"object": "list", "data": [model_object(m) for m in MODELS]}
-            return self._json_response(rec, 200, body, {**headers, "x-request-id": rid})
+            return self._json_response(rec, 200, body, self._charge(0, rid, "-"))
         if ep.startswith("/models/") and method == "GET":
             model_id = ep[len("/models/"):]
             if model_id not in MODELS:
                 raise GroqError(404, f"The model `{model_id}` does not exist or you do not have access to it.",
                                 code="model_not_found")
-            headers, _ = self._ratelimit_headers()
-            return self._json_response(rec, 200, model_object(model_id), {**headers, "x-request-id": rid})
+            return self._json_response(rec, 200, model_object(model_id), self._charge(0, rid, model_id))
         raise GroqError(404, f"Unknown request URL: {method} {rec.path}. Please check the URL for typos, "
                         "or see the docs at https://console.groq.com/docs/", code="unknown_url")
 

@@ -34,7 +34,9 @@ _DYNAMIC_RANGE_DB = 50.0  # energies below peak - this are floored: gain/noise-f
 _ACTIVE_DB = 35.0  # frames within this of the loudest frame count as "speech present"
 
 # Decision rule. Scores are Pearson correlations of mean-removed envelopes.
-MATCH_THRESHOLD = 0.72
+MATCH_THRESHOLD = 0.75
+_SEGMENT_FRAMES = 30  # stretches of 0.3 s must each match...
+_MAX_SHIFT = 12  # ...give or take 120 ms
 MIN_COVERAGE = 0.70  # fraction of the fixture's active frames that must be present
 
 
@@ -187,21 +189,46 @@ def templates() -> tuple[Template, ...]:
     return tuple(out)
 
 
+def _segment_floor(template: np.ndarray, upload: np.ndarray, t0: int, u0: int, n: int) -> float:
+    """Lowest correlation over ~0.3 s stretches of an alignment, each allowed a small shift.
+
+    A global correlation forgives one wrong word in six ("capital of Germany" still
+    scores 0.8 against "capital of France"); requiring every stretch to agree does not.
+    The per-stretch shift of up to _MAX_SHIFT frames absorbs the dropouts and jitter of
+    a real-time capture path, which a single rigid offset would punish.
+    """
+    t_mean = template[t0 : t0 + n].mean()
+    u_mean = upload[u0 : u0 + n].mean()
+    worst = 1.0
+    for idx in np.array_split(np.arange(n), max(1, round(n / _SEGMENT_FRAMES))):
+        a = template[t0 + idx[0] : t0 + idx[-1] + 1] - t_mean
+        best = -1.0
+        for shift in range(-_MAX_SHIFT, _MAX_SHIFT + 1):
+            lo = u0 + idx[0] + shift
+            if lo < 0 or lo + a.shape[0] > upload.shape[0]:
+                continue
+            b = upload[lo : lo + a.shape[0]] - u_mean
+            denom = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
+            if denom > 0:
+                best = max(best, float(np.sum(a * b)) / denom)
+        worst = min(worst, best)
+    return worst
+
+
 def _best_alignment(template: np.ndarray, upload: np.ndarray) -> tuple[float, float]:
-    """Max correlation of the template against the upload over all offsets.
+    """Best score of the template against the upload over all time offsets.
 
     Offsets may run the template partly off either end of the upload (that is how a
     truncated recording looks); only offsets whose overlap covers MIN_COVERAGE of the
-    template are scored. Returns (score, coverage at the best offset).
+    template are considered. The offset is chosen by global correlation and scored by
+    its weakest stretch. Returns (score, coverage).
     """
     lt, lu = template.shape[0], upload.shape[0]
     need = max(1, math.ceil(MIN_COVERAGE * lt))
-    best, best_cov = -1.0, 0.0
+    best, best_at = -1.0, (0, 0, 0)
     for offset in range(need - lt, lu - need + 1):
         t0, u0 = max(0, -offset), max(0, offset)
         n = min(lt - t0, lu - u0)
-        if n < need:
-            continue
         a = template[t0 : t0 + n]
         b = upload[u0 : u0 + n]
         a = a - a.mean()
@@ -211,8 +238,11 @@ def _best_alignment(template: np.ndarray, upload: np.ndarray) -> tuple[float, fl
             continue
         score = float(np.sum(a * b)) / denom
         if score > best:
-            best, best_cov = score, n / lt
-    return best, best_cov
+            best, best_at = score, (t0, u0, n)
+    t0, u0, n = best_at
+    if n == 0:
+        return -1.0, 0.0
+    return min(best, _segment_floor(template, upload, t0, u0, n)), n / lt
 
 
 def recognise(mono16k: np.ndarray | None) -> Match:
@@ -223,15 +253,13 @@ def recognise(mono16k: np.ndarray | None) -> Match:
     span = active_span(env)
     if span is None:
         return Match(None, 0.0, 0.0, 0.0, 0.0)
-    # A little context either side of the activity, so an edge cut by the crop still aligns.
-    lo, hi = max(0, span[0] - 5), min(env.shape[0], span[1] + 5)
-    upload = env[lo:hi]
-    best_name, best_score, best_cov = None, -1.0, 0.0
-    for tpl in templates():
-        score, cov = _best_alignment(tpl.env, upload)
-        if score > best_score:
-            best_name, best_score, best_cov = tpl.name, score, cov
+    # Cropped exactly to the sound (like the templates): a capture that starts late then
+    # simply overlaps less of the fixture instead of comparing silence with speech.
+    upload = env[span[0] : span[1]]
+    scored = [(cov >= MIN_COVERAGE, score, cov, tpl.name)
+              for tpl in templates() for score, cov in [_best_alignment(tpl.env, upload)]]
+    _, best_score, best_cov, best_name = max(scored)
     start, end = span[0] * _HOP / TARGET_RATE, (span[1] * _HOP + _N_FFT) / TARGET_RATE
     end = min(end, mono16k.size / TARGET_RATE)
-    fixture = best_name if best_score >= MATCH_THRESHOLD else None
+    fixture = best_name if best_score >= MATCH_THRESHOLD and best_cov >= MIN_COVERAGE else None
     return Match(fixture, max(best_score, 0.0), best_cov, start, end)
