@@ -1,0 +1,1 @@
+"""Packaged data: start/stop chimes and the systemd user unit (see README)."""
