@@ -39,6 +39,10 @@ NOISE_PERCENTILE = 10.0  # the quietest tenth of frames estimates the noise floo
 MIN_VOICED_SECONDS = 0.25  # less voiced time than this is a click or a cough, not a request
 
 READ_BLOCK_FRAMES = 32_768  # decode granularity: bounded memory whatever the file length
+# Longest input file accepted, judged from its header before any sample is decoded: a
+# multi-gigabyte file (or a header that lies) is refused at once instead of being
+# decoded for minutes. Four hours is far beyond any spoken request or dictation.
+MAX_FILE_SECONDS = 4 * 3600
 RESAMPLE_QUALITY = "HQ"
 
 # Containers the API accepts but libsndfile cannot decode: uploaded unchanged.
@@ -183,6 +187,19 @@ def check_upload_size(nbytes: int, source: str) -> None:
             f"audio from {source} is {_megabytes(nbytes)} once prepared, "
             f"over the {_megabytes(MAX_UPLOAD_BYTES)} upload limit",
             hint="record or pass a shorter piece",
+        )
+
+
+def check_file_duration(frames: int, rate: int, source: str) -> None:
+    """Refuse a file whose header announces more than MAX_FILE_SECONDS, before decoding it."""
+    if rate <= 0:
+        raise UsageError(f"cannot use {source}: its header gives no sample rate")
+    seconds = frames / rate
+    if seconds > MAX_FILE_SECONDS:
+        raise UsageError(
+            f"cannot use {source}: it holds {seconds / 3600:.1f} h of audio, over the "
+            f"{MAX_FILE_SECONDS / 3600:g} h limit for one file",
+            hint="split it into shorter pieces",
         )
 
 
@@ -424,6 +441,7 @@ def _decode(handle: BinaryIO, name: str) -> PreparedAudio:
             f"cannot use {name}: not an audio file (expected wav, flac, ogg, mp3, m4a, mp4 or webm)"
         ) from None
     with sound:
+        check_file_duration(sound.frames, sound.samplerate, name)
         encoder = TakeEncoder(sound.samplerate, source=name)
         while True:
             try:
