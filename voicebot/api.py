@@ -18,6 +18,7 @@ import contextlib
 import html
 import json
 import logging
+import os
 import random
 import re
 import socket
@@ -477,6 +478,28 @@ def _check_key(api_key: str) -> str:
     return key
 
 
+def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
+    """A verifying TLS context: the CA bundle in SSL_CERT_FILE (or SSL_CERT_DIR) when set, else certifi's.
+
+    httpx 0.28 reads the same variables, but a bad path there surfaces as a bare
+    FileNotFoundError or SSLError; built here it is one line naming the variable.
+    Verification and hostname checks are always on: there is no switch to turn them off.
+    """
+    cafile = env.get("SSL_CERT_FILE") or None
+    capath = None if cafile else env.get("SSL_CERT_DIR") or None
+    try:
+        if cafile or capath:
+            return ssl.create_default_context(cafile=cafile, capath=capath)
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except (OSError, ssl.SSLError) as exc:
+        var, where = ("SSL_CERT_FILE", cafile) if cafile else ("SSL_CERT_DIR", capath)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot load CA certificates from {var}={where}: {one_line(reason, 120)}",
+                         hint=f"point {var} at a PEM bundle, or unset it") from None
+
+
 def _check_base(base: str, name: str) -> str:
     try:
         url = httpx.URL(base) if isinstance(base, str) else None
@@ -529,7 +552,7 @@ class GroqClient:
             timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=transport,
-            verify=True,
+            verify=tls_context(os.environ),
             follow_redirects=False,  # never carry the key to wherever a redirect points
             limits=httpx.Limits(max_connections=10, max_keepalive_connections=4, keepalive_expiry=KEEPALIVE_EXPIRY),
         )
