@@ -16,7 +16,7 @@ import re
 import stat
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -182,7 +182,8 @@ class Settings:
     def require_key(self) -> str:
         """The key for a command that needs the network, or exit 2 naming GROQ_API_KEY."""
         if self.api_key is None or not self.api_key.reveal().strip():
-            raise UsageError("no API key: set GROQ_API_KEY (or api_key in the config file)",
+            raise UsageError("no API key: set GROQ_API_KEY, or run `voicebot key set` to keep it in the "
+                             "system keyring",
                              hint="get one at console.groq.com/keys")
         return self.api_key.reveal()
 
@@ -365,11 +366,14 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
-                  config_path: str | None = None) -> tuple[Settings, list[str]]:
+                  config_path: str | None = None,
+                  keyring_key: Callable[[], str | None] | None = None) -> tuple[Settings, list[str]]:
     """Resolve every setting by precedence: flags > environment > config file > defaults.
 
-    `flags` holds only the flags the user gave (already typed). Returns the settings
-    and warnings to show (such as a world-readable config file holding a key).
+    `flags` holds only the flags the user gave (already typed). `keyring_key`, when
+    given, is asked for the API key only if no other source set one (the keyring is
+    the key's last resort, below the config file). Returns the settings and warnings
+    to show (such as a world-readable config file holding a key).
     """
     values: dict[str, Any] = {}
     sources: dict[str, str] = {name: "default" for name in FIELDS}
@@ -401,6 +405,13 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
     for name, value in flags.items():
         values[name] = _checked(name, value, FIELDS[name].metadata["flag"] or name)
         sources[name] = f"flag {FIELDS[name].metadata['flag']}"
+
+    current = values.get("api_key")
+    if keyring_key is not None and not (isinstance(current, Secret) and current.reveal()):
+        stored = keyring_key()
+        if stored:
+            values["api_key"] = Secret(stored.strip())
+            sources["api_key"] = "keyring"
 
     return Settings(**values, sources=sources), warnings
 
