@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal")
     add("models", "list the models the API offers")
     add("config", "show the effective settings and where each came from")
+    key = add("key", 'keep the API key in the system keyring (service "voicebot"); it is never printed')
+    key.add_argument("action", choices=("set", "delete", "status"),
+                     help="set: prompt for the key (or read one line of stdin); delete; status: where the key comes from")
     return parser
 
 
@@ -141,7 +144,8 @@ def main(args: list[str]) -> int:
     try:
         ns = build_parser().parse_args(args)
         flags, rest = _split_args(ns)
-        settings, warnings = load_settings(flags, os.environ, config_path=rest.get("config"))
+        from voicebot.keystore import get_key  # light: keyring itself loads only if it is consulted
+        settings, warnings = load_settings(flags, os.environ, config_path=rest.get("config"), keyring_key=get_key)
         secret = settings.api_key.reveal() if settings.api_key else None
         _setup_logging(debug, secret)
         warn(warnings)
@@ -175,6 +179,8 @@ def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> in
     }
     if command == "chat":  # its own loop runner: input() waits between turns
         return commands.chat_sync(settings, rest)
+    if command == "key":  # no event loop: it may wait at a no-echo prompt
+        return commands.key(settings, rest)
     if command not in handlers:
         raise UsageError(f"unknown command {command!r}")
     return asyncio.run(handlers[command](settings, rest)) or EXIT_OK

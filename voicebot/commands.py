@@ -1,4 +1,4 @@
-"""The file and text commands: transcribe, translate, ask, chat, models, config.
+"""The file and text commands: transcribe, translate, ask, chat, models, config, key.
 
 Each builds the parts it needs (one API client per process, one output, one
 assistant) and runs them; the pipeline itself lives in the modules named for it.
@@ -180,6 +180,41 @@ async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
     for d in found:
         mark = "*" if d.is_default else " "
         print(f"{mark} {d.index:>3}  {d.name}  ({d.channels} ch, {d.default_samplerate:g} Hz)")
+    return EXIT_OK
+
+
+def key(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """`voicebot key set|delete|status`: the key in the system keyring, shown only as set or not."""
+    from voicebot import keystore
+
+    output = output_for(settings, rest)
+    json_mode = bool(rest.get("json"))
+    action = rest["action"]
+    source = settings.sources.get("api_key") if settings.api_key is not None else None
+
+    def say(lines: list[str], **fields: Any) -> None:
+        if json_mode:
+            output.event("key", action=action, **fields)
+        else:
+            print("\n".join(lines), flush=True)
+
+    if action == "set":
+        keystore.require_backend()  # before the prompt, not after the user pasted the key
+        backend = keystore.set_key(keystore.read_key())
+        say([f"API key stored in the system keyring ({backend})"], backend=backend)
+        if source not in (None, "keyring"):
+            output.notice(f"the key from {source} takes precedence over the keyring")
+    elif action == "delete":
+        removed = keystore.delete_key()
+        say(["API key removed from the system keyring" if removed else "the system keyring held no API key"],
+            removed=removed)
+    else:
+        backend = keystore.backend_name()
+        stored = backend is not None and keystore.get_key() is not None
+        say([f"API key: set, from {source}" if source else "API key: not set",
+             f"keyring: {backend}, {'holds a key' if stored else 'holds no key'}" if backend
+             else "keyring: none available"],
+            set=source is not None, source=source, keyring=backend, keyring_has_key=stored)
     return EXIT_OK
 
 
