@@ -117,6 +117,10 @@ class Settings:
                                          low=0, high=1)
     stt_response_format: str = _opt("json", "speech-to-text response format", flag="--stt-response-format",
                                     choices=("json", "text", "verbose_json"))
+    max_chunk_seconds: float = _opt(600.0, "longer audio is split at pauses into pieces of at most this "
+                                    "length, transcribed a few at a time (800 s of 16 kHz audio stays under "
+                                    "the 25 MB upload limit even uncompressed)", flag="--max-chunk-seconds",
+                                    low=10, high=800)
     # HTTP
     timeout: float = _opt(60.0, "overall seconds for a request", flag="--timeout", low=1)
     stall_timeout: float = _opt(20.0, "seconds without a byte that end a reply stream",
