@@ -181,7 +181,11 @@ def speech_present(
 
 
 def check_upload_size(nbytes: int, source: str) -> None:
-    """The one place the upload limit is enforced (splitting long takes will hook in here)."""
+    """The upload limit, for what cannot be split (m4a/mp4/webm) and as each chunk's last guard.
+
+    Decoded audio longer than the limit allows is split at pauses (voicebot.chunking), so
+    takes and files are never refused for their length alone.
+    """
     if nbytes > MAX_UPLOAD_BYTES:
         raise UsageError(
             f"audio from {source} is {_megabytes(nbytes)} once prepared, "
@@ -336,7 +340,6 @@ class TakeEncoder:
         data = self._flac.close()
         if not speech_present(self._level_array()):
             raise NoSpeechError(f"no speech detected in {self.source}")
-        check_upload_size(len(data), self.source)
         return PreparedAudio(
             filename=UPLOAD_NAME,
             data=data,
@@ -351,19 +354,16 @@ class TakeEncoder:
         return np.array(self._levels, dtype=np.float64)  # a copy: the array may still grow
 
     def abort(self) -> None:
-        """Drop a take that will not be sent (cancelled, or refused as too large)."""
+        """Drop a take that will not be sent (cancelled)."""
         self._finished = True
         self._flac.close()
 
     def _encode(self, pcm: np.ndarray) -> None:
         if len(pcm) == 0:
             return
+        # No size check here: a take longer than one upload is split at pauses before it is
+        # sent; memory stays bounded by max_take_seconds (takes) and MAX_FILE_SECONDS (files).
         self._flac.write(pcm)
-        try:
-            check_upload_size(self._flac.nbytes, self.source)  # stop early: memory stays bounded
-        except UsageError:
-            self.abort()
-            raise
         joined = np.concatenate((self._pending, pcm)) if len(self._pending) else pcm
         whole = len(joined) // self._frame * self._frame
         if whole:
