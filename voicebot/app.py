@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal")
     add("models", "list the models the API offers")
     add("config", "show the effective settings and where each came from")
+    add("pending", "list the recordings kept because they were not transcribed")
+    retry = add("retry", "send kept recordings again in their own mode; each is removed once transcribed")
+    retry.add_argument("ids", nargs="*", metavar="ID", help="takes to send (see `voicebot pending`)")
+    retry.add_argument("--all", action="store_true", help="send every pending take, oldest first")
     key = add("key", 'keep the API key in the system keyring (service "voicebot"); it is never printed')
     key.add_argument("action", choices=("set", "delete", "status"),
                      help="set: prompt for the key (or read one line of stdin); delete; status: where the key comes from")
@@ -176,6 +180,7 @@ def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> in
         "transcribe": commands.transcribe, "translate": commands.translate, "ask": commands.ask,
         "models": commands.models, "config": commands.config,
         "run": commands.run, "devices": commands.devices,
+        "pending": commands.pending, "retry": commands.retry,
     }
     if command == "chat":  # its own loop runner: input() waits between turns
         return commands.chat_sync(settings, rest)

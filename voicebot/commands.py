@@ -233,3 +233,84 @@ async def config(settings: Settings, rest: Mapping[str, Any]) -> int:
     for name, value, source in rows:
         print(f"{name:<{width}}  {value}  [{source}]")
     return EXIT_OK
+
+
+async def pending(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """The takes kept because they were not transcribed, oldest first."""
+    from voicebot.pending import PendingStore
+
+    output = output_for(settings, rest)
+    store = PendingStore()
+    takes = store.list()
+    for take in takes:
+        if take.problem:
+            output.notice(f"warning: take {take.id}: {take.problem}; it will be sent as {take.mode}")
+    if rest.get("json"):
+        for take in takes:
+            output.event("pending", id=take.id, time=take.time, mode=take.mode, then_ask=take.then_ask,
+                         duration=take.duration, attempts=take.attempts, error=take.error,
+                         source=take.source, audio=str(take.audio), problem=take.problem)
+        return EXIT_OK
+    if not takes:
+        print("no pending takes")
+        return EXIT_OK
+    rows = [(t.id, t.created.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+             t.mode + (" +ask" if t.mode == "translate" and t.then_ask else ""),
+             f"{t.duration:.1f} s" if t.duration is not None else "?", str(t.attempts),
+             t.error or ("unreadable sidecar" if t.problem else "never finished (stopped mid-upload?)"))
+            for t in takes]
+    header = ("ID", "WHEN", "MODE", "LENGTH", "TRIES", "LAST ERROR")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(5)]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5], flush=True)
+    output.notice(f"{len(takes)} pending take(s) in {store.root}; `voicebot retry --all` sends them again")
+    return EXIT_OK
+
+
+async def retry(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Send kept takes again, oldest first, in their own modes and in one conversation.
+
+    Each take is removed once its transcript is shown. The first failure stops the run:
+    that take (with its sidecar updated) and every later one stay, so a conversation is
+    never replayed out of order.
+    """
+    from voicebot.errors import UsageError
+    from voicebot.pending import PendingStore, TakeBusy, UnknownTake, resend
+
+    output = output_for(settings, rest)
+    ids: list[str] = list(rest.get("ids") or [])
+    if ids and rest.get("all"):
+        raise UsageError("give take ids or --all, not both")
+    if not ids and not rest.get("all"):
+        raise UsageError("name the takes to send, or use --all", hint="`voicebot pending` lists them")
+    store = PendingStore()
+    takes = store.select(ids) if ids else store.list()
+    if not takes:
+        output.notice("no pending takes")
+        return EXIT_OK
+    settings.require_key()
+    async with make_client(settings, output) as client:
+        assistant = Assistant(client, settings, output)
+        for index, take in enumerate(takes):
+            try:
+                await resend(store, take, assistant, output)
+            except (TakeBusy, UnknownTake) as exc:  # another voicebot is sending it, or has
+                output.notice(f"{exc}; skipped")
+                continue
+            except VoicebotError as exc:
+                raise _retry_failure(exc, take.id, take.audio.exists(), len(takes) - index, store.root) from None
+            if rest.get("json"):
+                output.event("retried", id=take.id)
+            else:
+                output.notice(f"take {take.id} transcribed and removed")
+    return EXIT_OK
+
+
+def _retry_failure(exc: VoicebotError, take_id: str, kept: bool, left: int, root: Path) -> VoicebotError:
+    """The error line of a failed retry, saying what is still kept and where; same exit code."""
+    still = left if kept else left - 1
+    where = f"take {take_id} is kept" if kept else "its transcript was shown"
+    more = f"; {still} take(s) still pending in {root}, `voicebot retry --all` sends them again" if still else ""
+    failure = VoicebotError(f"{exc}; {where}{more}")
+    failure.exit_code = exc.exit_code
+    return failure

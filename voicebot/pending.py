@@ -1,0 +1,465 @@
+"""Pending takes: recordings kept on disk until their transcript has been shown.
+
+A take is saved here *before* its upload begins and removed only once its transcript is
+safely out, so a network failure, a 5xx after retries, or a daemon killed with SIGKILL
+mid-upload never loses what the user said. Each take is two files in
+`$XDG_DATA_HOME/voicebot/pending/` (default ~/.local/share): the audio (`<id>.flac`) and
+a small JSON sidecar (`<id>.json`: time, mode, error, attempts, source, duration).
+
+Crash safety comes from the order of atomic steps. Every file is written to a temp file
+in the same directory, fsynced, renamed into place, and the directory fsynced. Saving
+writes the audio first and the sidecar last, so the sidecar is the commit mark; removing
+deletes the audio first. Hence a crash mid-save leaves at worst a temp file (ignored) or
+audio without a sidecar (still listed: it is the user's recording), and a crash
+mid-remove leaves at worst a sidecar without audio (ignored: the take was delivered).
+
+Files are 0600 and directories 0700 whatever the umask: these are the user's words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
+from voicebot.errors import UsageError, VoicebotError
+
+if TYPE_CHECKING:
+    from voicebot.assistant import Assistant
+    from voicebot.console import Output
+
+log = logging.getLogger("voicebot.pending")
+
+MODES = ("ask", "translate", "dictate")
+FALLBACK_MODE = "dictate"  # a take whose sidecar is lost is only transcribed, never asked
+SIDECAR_VERSION = 1
+SIDECAR_SUFFIX = ".json"
+TEMP_PREFIX = "."  # temp files are hidden dot-files: never mistaken for takes
+ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{4,16})$")
+ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+AUDIO_TYPES = {"flac": "audio/flac", "m4a": "audio/mp4", "mp4": "audio/mp4", "webm": "audio/webm",
+               "wav": "audio/wav", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
+
+
+class UnknownTake(UsageError):
+    """No pending take has that id (exit 2)."""
+
+
+class TakeBusy(VoicebotError):
+    """Another voicebot process is sending this take right now."""
+
+
+@dataclass(frozen=True)
+class PendingTake:
+    """One kept take as listed: what its sidecar says, and where its audio is.
+
+    `problem` is set when the sidecar was missing or unreadable; the audio is still
+    listed (and can be retried, transcribed only) because it is the user's recording.
+    """
+
+    id: str
+    time: str  # ISO 8601 UTC with microseconds, e.g. 2026-11-22T03:15:02.123456Z
+    mode: str
+    then_ask: bool
+    source: str
+    duration: float | None
+    attempts: int
+    error: str | None
+    audio: Path
+    content_type: str = UPLOAD_TYPE
+    last_attempt: str | None = None
+    problem: str | None = None
+
+    @property
+    def created(self) -> datetime:
+        return parse_time(self.time)
+
+    @property
+    def asks(self) -> bool:
+        """Whether sending it again continues the conversation (and streams an answer)."""
+        return self.mode == "ask" or (self.mode == "translate" and self.then_ask)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def format_time(moment: datetime) -> str:
+    """UTC ISO 8601 with microseconds and a Z: sorts as text in time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _valid_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+def make_take_id(moment: datetime, token: str) -> str:
+    """`20261122T031502Z-ab12`: the UTC second first, so ids sort by time."""
+    take_id = f"{moment.astimezone(timezone.utc).strftime(ID_TIME_FORMAT)}-{token}"
+    if not ID_PATTERN.match(take_id):
+        raise ValueError(f"bad take id token {token!r}")
+    return take_id
+
+
+def new_take_id(moment: datetime | None = None) -> str:
+    return make_take_id(moment or datetime.now(timezone.utc), secrets.token_hex(2))
+
+
+def is_take_id(text: str) -> bool:
+    """Only ids of our own shape name files: `../x` or `a/b` can never reach the disk."""
+    return ID_PATTERN.match(text) is not None
+
+
+def time_of_id(take_id: str) -> datetime:
+    match = ID_PATTERN.match(take_id)
+    if match is None:
+        raise ValueError(f"not a take id: {take_id!r}")
+    return datetime.strptime(match["stamp"], ID_TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def audio_extension(filename: str) -> str:
+    """The extension the audio is kept under (the upload's own; FLAC for takes)."""
+    ext = Path(filename).suffix.lower().lstrip(".")
+    return ext if ext in AUDIO_TYPES else "flac"
+
+
+def sidecar_dict(take: PendingTake) -> dict[str, Any]:
+    return {"version": SIDECAR_VERSION, "id": take.id, "time": take.time, "mode": take.mode,
+            "then_ask": take.then_ask, "source": take.source, "duration": take.duration,
+            "attempts": take.attempts, "error": take.error, "last_attempt": take.last_attempt,
+            "audio": take.audio.name, "content_type": take.content_type}
+
+
+def encode_sidecar(take: PendingTake) -> bytes:
+    return (json.dumps(sidecar_dict(take), ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def decode_sidecar(data: bytes, take_id: str, directory: Path) -> PendingTake:
+    """A sidecar's take; ValueError saying what is wrong for anything malformed."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    if raw.get("id") != take_id:
+        raise ValueError(f"its id {raw.get('id')!r} does not match its file name")
+    mode = raw.get("mode")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    audio = raw.get("audio")
+    if not isinstance(audio, str) or audio != f"{take_id}.{audio_extension(audio)}":
+        raise ValueError(f"bad audio file name {audio!r}")
+    attempts = raw.get("attempts", 0)
+    duration = raw.get("duration")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 0:
+        raise ValueError(f"bad attempts {attempts!r}")
+    if duration is not None and (not isinstance(duration, (int, float)) or isinstance(duration, bool)):
+        raise ValueError(f"bad duration {duration!r}")
+    time = raw.get("time")
+    if not _valid_time(time):
+        raise ValueError(f"bad time {time!r}")
+    texts = {k: raw.get(k) for k in ("source", "error", "last_attempt", "content_type")}
+    for key, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"bad {key} {value!r}")
+    return PendingTake(id=take_id, time=time, mode=mode, then_ask=raw.get("then_ask") is True,
+                       source=texts["source"] or "microphone", duration=duration, attempts=attempts,
+                       error=texts["error"], audio=directory / audio,
+                       content_type=texts["content_type"] or AUDIO_TYPES[audio_extension(audio)],
+                       last_attempt=texts["last_attempt"])
+
+
+def orphan_take(audio: Path, problem: str) -> PendingTake:
+    """A recording whose sidecar is missing or broken: kept, listed, transcribed only if retried."""
+    take_id = audio.name.split(".", 1)[0]
+    return PendingTake(id=take_id, time=format_time(time_of_id(take_id)), mode=FALLBACK_MODE, then_ask=False,
+                       source="unknown", duration=None, attempts=0, error=None, audio=audio,
+                       content_type=AUDIO_TYPES[audio_extension(audio.name)], problem=problem)
+
+
+def sort_key(take: PendingTake) -> tuple[str, str, str]:
+    """Oldest first: the id's second, then the sidecar's microseconds, then the id."""
+    return (take.id.split("-", 1)[0], take.time, take.id)
+
+
+def pending_dir(env: Mapping[str, str]) -> Path:
+    """`$XDG_DATA_HOME/voicebot/pending`; a relative XDG_DATA_HOME is ignored, as the spec says."""
+    base = env.get("XDG_DATA_HOME") or ""
+    if not os.path.isabs(base):
+        base = str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "voicebot" / "pending"
+
+
+def kept_notice(take: PendingTake) -> str:
+    """What the user is told when a take could not be transcribed."""
+    return f"the recording is kept at {take.audio}; `voicebot retry {take.id}` sends it again"
+
+
+# --------------------------------------------------------------------------- disk
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` as a whole or not at all: temp file, fsync, rename, fsync dir.
+
+    The temp file is a hidden dot-file in the same directory (rename must not cross file
+    systems) and is 0600 from its creation, whatever the umask.
+    """
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(path.parent)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create `directory` (and missing parents) 0700 whatever the umask, and keep it 0700.
+
+    An existing directory that belongs to someone else is refused: it could not keep the
+    recordings private. Our own `voicebot/` parent is tightened too (logs will live there).
+    """
+    missing = []
+    for parent in (directory, *directory.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    for parent in reversed(missing):
+        try:
+            os.mkdir(parent, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UsageError(f"cannot create {parent}: {exc.strerror}") from None
+        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+    info = os.stat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{directory} is not a directory")
+    if info.st_uid != os.geteuid():
+        raise UsageError(f"{directory} belongs to uid {info.st_uid}, not to you",
+                         hint="remove it, or set XDG_DATA_HOME")
+    for own in (directory, directory.parent) if directory.parent.name == "voicebot" else (directory,):
+        mode = os.stat(own)
+        if stat.S_IMODE(mode.st_mode) != 0o700 and mode.st_uid == os.geteuid():
+            os.chmod(own, 0o700)
+
+
+class PendingStore:
+    """The pending takes of one user. Safe to use from several processes at once."""
+
+    def __init__(self, root: Path | None = None, env: Mapping[str, str] = os.environ) -> None:
+        self.root = Path(root) if root is not None else pending_dir(env)
+
+    def __repr__(self) -> str:
+        return f"PendingStore({str(self.root)!r})"
+
+    # ---- writing ----------------------------------------------------------------------
+
+    def save(self, prepared: PreparedAudio, *, mode: str, then_ask: bool = False,
+             now: datetime | None = None) -> PendingTake:
+        """Keep a take before it is uploaded; returns it (its `id` names it from now on)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+        ensure_private_dir(self.root)
+        moment = now or datetime.now(timezone.utc)
+        ext = audio_extension(prepared.filename)
+        while True:  # two takes in one second: a fresh token, never an overwrite
+            take_id = new_take_id(moment)
+            if not any(self.root.glob(f"{take_id}.*")):
+                break
+        take = PendingTake(id=take_id, time=format_time(moment), mode=mode, then_ask=then_ask,
+                           source=prepared.source, duration=prepared.duration, attempts=0, error=None,
+                           audio=self.root / f"{take_id}.{ext}", content_type=prepared.content_type)
+        write_atomic(take.audio, prepared.data)  # audio first: the sidecar is the commit mark
+        write_atomic(self._sidecar(take_id), encode_sidecar(take))
+        log.debug("kept take %s (%s, %s s) in %s", take_id, mode, prepared.duration, self.root)
+        return take
+
+    def mark_failed(self, take: PendingTake, error: str, *, now: datetime | None = None) -> PendingTake:
+        """Record a failed attempt in the sidecar (also repairing a broken one); returns the new take."""
+        updated = replace(take, attempts=take.attempts + 1, error=error, problem=None,
+                          last_attempt=format_time(now or datetime.now(timezone.utc)))
+        if not updated.audio.exists():
+            raise UnknownTake(f"no pending take {take.id}")
+        write_atomic(self._sidecar(take.id), encode_sidecar(updated))
+        return updated
+
+    def remove(self, take_id: str) -> None:
+        """Forget a delivered take: audio first, so a crash never leaves a take that looks
+        whole. Removing a take that is already gone is not an error."""
+        if not is_take_id(take_id):
+            raise UnknownTake(f"no pending take {take_id!r}")
+        for ext in AUDIO_TYPES:
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / f"{take_id}.{ext}").unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self._sidecar(take_id).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            fsync_dir(self.root)
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def list(self) -> list[PendingTake]:
+        """Every pending take, oldest first. Temp files and sidecars without audio (a
+        remove that was cut short) are skipped; audio without a readable sidecar is listed
+        with `problem` set."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        takes: dict[str, PendingTake] = {}
+        audio_files: dict[str, Path] = {}
+        for name in names:
+            if name.startswith(TEMP_PREFIX):
+                continue
+            take_id, _, ext = name.partition(".")
+            if not is_take_id(take_id):
+                continue
+            if ext == SIDECAR_SUFFIX[1:]:
+                continue
+            if ext in AUDIO_TYPES:
+                audio_files[take_id] = self.root / name
+        for take_id, audio in audio_files.items():
+            takes[take_id] = self._read(take_id, audio)
+        return sorted(takes.values(), key=sort_key)
+
+    def get(self, take_id: str) -> PendingTake:
+        """One take by id; UnknownTake (exit 2) if there is none."""
+        if is_take_id(take_id):
+            for take in self.list():
+                if take.id == take_id:
+                    return take
+        raise UnknownTake(f"no pending take {take_id!r}", hint="`voicebot pending` lists them")
+
+    def select(self, ids: Sequence[str]) -> list[PendingTake]:
+        """The named takes in time order (the order they were spoken), all or nothing."""
+        known = {take.id: take for take in self.list()}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise UnknownTake(f"no pending take {unknown[0]!r}", hint="`voicebot pending` lists them")
+        return sorted({known[i].id: known[i] for i in ids}.values(), key=sort_key)
+
+    def load(self, take_id: str) -> PreparedAudio:
+        """The take's upload, exactly the bytes that were kept."""
+        take = self.get(take_id)
+        try:
+            data = take.audio.read_bytes()
+        except FileNotFoundError:
+            raise UnknownTake(f"pending take {take_id} was removed meanwhile") from None
+        ext = take.audio.suffix.lstrip(".")
+        return PreparedAudio(filename=UPLOAD_NAME if ext == "flac" else f"speech.{ext}", data=data,
+                             content_type=take.content_type, duration=take.duration,
+                             sample_rate=TARGET_RATE if ext == "flac" else None,
+                             channels=1 if ext == "flac" else None, source=f"pending take {take_id}")
+
+    @contextlib.contextmanager
+    def claim(self, take_id: str) -> Iterator[PendingTake]:
+        """Hold a take while it is being sent, so two processes (the daemon and `voicebot
+        retry`) never send it twice. The lock is the kernel's (flock on the audio file):
+        a process killed mid-upload releases it. TakeBusy if someone else holds it."""
+        take = self.get(take_id)
+        try:
+            fd = os.open(take.audio, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise UnknownTake(f"pending take {take_id} was removed meanwhile") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise TakeBusy(f"pending take {take_id} is being sent by another voicebot") from None
+                raise
+            if os.fstat(fd).st_nlink == 0:  # the holder before us delivered and removed it
+                raise UnknownTake(f"pending take {take_id} was removed meanwhile")
+            yield take
+        finally:
+            os.close(fd)
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _sidecar(self, take_id: str) -> Path:
+        return self.root / f"{take_id}{SIDECAR_SUFFIX}"
+
+    def _read(self, take_id: str, audio: Path) -> PendingTake:
+        try:
+            data = self._sidecar(take_id).read_bytes()
+        except FileNotFoundError:
+            return orphan_take(audio, "its sidecar is missing")
+        except OSError as exc:
+            return orphan_take(audio, f"its sidecar cannot be read: {exc.strerror}")
+        try:
+            take = decode_sidecar(data, take_id, self.root)
+        except ValueError as exc:
+            return orphan_take(audio, f"its sidecar is damaged: {exc}")
+        if take.audio != audio:
+            return orphan_take(audio, f"its sidecar names another audio file, {take.audio.name}")
+        return take
+
+
+# --------------------------------------------------------------------------- sending again
+
+
+async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, output: Output) -> str:
+    """Send one kept take again in its own mode; returns its transcript.
+
+    The transcript is shown first and the take removed right after, before any answer
+    streams: from then on the words are on screen, and an answer that fails is an error
+    of its own, not a lost recording. A failed transcription updates the sidecar and
+    re-raises. Dictated text is printed only: typing into whatever window has the focus
+    minutes later would be a surprise.
+    """
+    with store.claim(take.id) as current:
+        prepared = store.load(current.id)
+        try:
+            text = await assistant.transcribe(prepared.as_upload(), translate=current.mode == "translate")
+        except VoicebotError as exc:
+            store.mark_failed(current, str(exc))
+            raise
+        output.transcript(text, label=current.asks)
+        store.remove(current.id)
+    if current.asks:
+        await assistant.ask(text)
+    return text
+
+
+__all__ = ["PendingStore", "PendingTake", "TakeBusy", "UnknownTake", "MODES", "pending_dir", "make_take_id",
+           "new_take_id", "is_take_id", "time_of_id", "encode_sidecar", "decode_sidecar", "sort_key",
+           "kept_notice", "write_atomic", "resend"]
