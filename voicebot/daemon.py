@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ log = logging.getLogger("voicebot.daemon")
 
 METER_INTERVAL = 0.1  # seconds between live status redraws
 STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
+ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut answer to close
 
 
 def meter(dbfs: float, width: int = 10) -> str:
@@ -81,6 +83,7 @@ class Daemon:
         self.started = time.monotonic()
         self._then_ask = then_ask
         self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -183,6 +186,7 @@ class Daemon:
         """Key down: stop any answer (barge-in), start recording, warm the connection."""
         if self.recording is not None:
             return
+        cut = self.turn if self.turn is not None and not self.turn.done() else None
         self.interrupt_answer()
         self.chimes.play("start")
         rec = Recording(mode, self._then_ask.get(mode, False))
@@ -190,8 +194,31 @@ class Daemon:
         self.recording = rec
         asyncio.create_task(self._warm())
         self._set_state("recording")
-        self.output.event("recording", mode=mode) if _is_json(self.output) else self.output.status(
-            f"● recording ({mode})")
+        if cut is None:
+            self._announce(rec)
+        else:
+            self._background(self._announce_after(cut, rec))
+
+    def _announce(self, rec: Recording) -> None:
+        if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
+            self.output.event("recording", mode=rec.mode) if _is_json(self.output) else self.output.status(
+                f"● recording ({rec.mode})")
+
+    async def _announce_after(self, cut: asyncio.Task[None], rec: Recording) -> None:
+        """Barge-in: announce the new take only once the cut answer has closed (its interrupted reply).
+
+        The recording itself starts at once; only the announcement waits, so readers of the
+        event stream see one answer end before the next take begins, and the human status
+        line is not swallowed by a reply that is still open.
+        """
+        await asyncio.wait({cut}, timeout=ANNOUNCE_WAIT)
+        self._announce(rec)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` as a task the loop cannot garbage-collect half-way (it keeps only weak refs)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def finish(self) -> None:
         """Key up: end the take after the release tail; its task then runs the turn."""
