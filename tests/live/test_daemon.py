@@ -311,8 +311,13 @@ def test_control_socket_drives_takes_without_a_display(desk: Desktop, fake_groq:
 
 def test_a_tap_is_ignored(desk: Desktop, fake_groq: FakeGroq) -> None:
     with running_daemon(["--quiet"], fake_groq, desk) as d:
-        press(desk, TALK)
-        notice = d.wait_for("notice")
+        player = desk.pulse.play(CAPITAL, wait=False)  # speech around the tap: only the tap rule drops it
+        try:
+            time.sleep(0.6)  # a stimulus: tap while the words are being spoken
+            press(desk, TALK)
+            notice = d.wait_for("notice")
+        finally:
+            player.wait(30)  # a take wrongly kept would be sent well before the speech ends
         assert "ignored" in notice["text"]
         assert wait_state(d.env, "listening")["state"] == "listening"
     assert not transcriptions(fake_groq)
