@@ -4,21 +4,54 @@ Used alike by the file and text commands and by the daemon. It holds no I/O of i
 own beyond the API client and the output it is given; cancelling the task running
 `ask` is how a turn stops (barge-in, Ctrl+C), and what was already shown is kept in
 the history marked as interrupted.
+
+Speech: long recordings are split at pauses and sent a few pieces at a time
+(voicebot.chunking); Whisper's invented segments are dropped and implausibly sparse
+transcripts flagged (voicebot.hallucination). Chat: a 400 `context_length_exceeded`
+halves the history budget and tries once more, saying so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+from voicebot import chunking
 from voicebot.api import ContentDelta, GroqClient, ReasoningDelta, Usage
-from voicebot.console import Output
-from voicebot.conversation import Conversation, history_budget
+from voicebot.audio import PreparedAudio
+from voicebot.console import JsonOutput, Output
+from voicebot.conversation import Conversation, Message, history_budget, message_tokens
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted
+from voicebot.hallucination import MIN_CHECKED_SECONDS, SparseText, filter_segments, sparse_text
 from voicebot.settings import Settings
 
 log = logging.getLogger("voicebot.assistant")
+
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+MIN_HISTORY_BUDGET = 64  # below this even a short question cannot be sent
+
+
+@dataclass(frozen=True)
+class HeardText:
+    """A checked transcript: the text, how it was obtained and what the checks found."""
+
+    text: str
+    pieces: int  # uploads sent (1 unless the recording was split)
+    dropped_segments: int  # segments dropped as invented (no_speech_prob / avg_logprob)
+    sparse: SparseText | None  # set when the text is implausibly short for the speech heard
+
+
+def smaller_budget(budget: int, sent: list[Message]) -> int:
+    """The history budget after the API refused `sent` as too long: half of what was
+    tried (our estimate of the refused request, or the budget if that was smaller)."""
+    tried = min(budget, sum(message_tokens(m) for m in sent))
+    return max(MIN_HISTORY_BUDGET, tried // 2)
+
+
+def _as_upload(audio: PreparedAudio | tuple[str, bytes, str]) -> tuple[str, bytes, str]:
+    return audio.as_upload() if isinstance(audio, PreparedAudio) else audio
 
 
 class Assistant:
@@ -30,6 +63,7 @@ class Assistant:
         self.output = output
         self.conversation = Conversation(settings.system_prompt)
         self._budget: asyncio.Task[int] | None = None
+        self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
 
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
@@ -47,29 +81,107 @@ class Assistant:
             log.debug("context window of %s unknown (%s); using the default", s.chat_model, exc)
         return history_budget(window, s.max_completion_tokens)
 
-    async def transcribe(self, upload: tuple[str, bytes, str], *, translate: bool = False) -> str:
-        """Text of one recording; empty text means Whisper heard nothing worth asking."""
-        filename, data, content_type = upload
-        result = await self.client.transcribe(filename=filename, data=data, content_type=content_type,
-                                              translate=translate, **self.settings.stt_options(translate=translate))
-        text = result.text.strip()
+    # -- speech
+
+    async def transcribe(self, upload: PreparedAudio | tuple[str, bytes, str], *, translate: bool = False) -> str:
+        """Text of one recording; NoSpeechError when Whisper heard nothing worth asking."""
+        return (await self.hear(upload, translate=translate)).text
+
+    async def hear(self, audio: PreparedAudio | tuple[str, bytes, str], *, translate: bool = False) -> HeardText:
+        """Transcribe (or translate) one recording of any length, with the hallucination checks.
+
+        Split pieces are announced and transcribed concurrently; a sparse result is
+        reported as a notice (in JSON with its figures) but still returned.
+        """
+        upload = _as_upload(audio)
+        source = audio.source if isinstance(audio, PreparedAudio) else "the recording"
+        split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
+                                        analyse_over=MIN_CHECKED_SECONDS, source=source)
+        if not split.uploads:
+            raise NoSpeechError(f"no speech detected in {source}")
+        if split.split:
+            minutes = (split.duration or 0.0) / 60
+            self.output.notice(f"long recording ({minutes:.1f} min): sending it in {len(split.uploads)} pieces "
+                               f"cut at pauses")
+        options = self.settings.stt_options(translate=translate)
+        base_prompt = options.pop("prompt")
+        checking = options["response_format"] != "text"  # text cannot carry segments: the user's choice
+        if checking:
+            options["response_format"] = "verbose_json"
+        dropped = 0
+
+        async def one(piece: tuple[str, bytes, str], prompt: str | None) -> str:
+            nonlocal dropped
+            filename, data, content_type = piece
+            result = await self.client.transcribe(filename=filename, data=data, content_type=content_type,
+                                                  translate=translate, prompt=prompt, **options)
+            kept = filter_segments(result.text, result.segments)
+            if kept.dropped:
+                log.debug("dropped %d segment(s) that Whisper itself judged as no speech", kept.dropped)
+                dropped += kept.dropped
+            return kept.text
+
+        texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=base_prompt,
+                                                   concurrency=chunking.STT_CONCURRENCY)
+        text = chunking.join_texts(texts)
         if not text:
             raise NoSpeechError("no speech recognised in the recording")
-        return text
+        sparse = sparse_text(text, split.speech_seconds)
+        if sparse is not None:
+            self._flag(sparse)
+        return HeardText(text, len(split.uploads), dropped, sparse)
 
-    async def spoken_turn(self, upload: tuple[str, bytes, str], *, translate: bool = False) -> str:
+    def _flag(self, sparse: SparseText) -> None:
+        """Tell the user; JSON readers also get the figures as fields of the notice."""
+        if isinstance(self.output, JsonOutput):
+            self.output.event("notice", text=sparse.message(), check="sparse_transcript", words=sparse.words,
+                              speech_seconds=round(sparse.seconds, 1),
+                              words_per_second=round(sparse.words_per_second, 3))
+        else:
+            self.output.notice(sparse.message())
+
+    async def spoken_turn(self, upload: PreparedAudio | tuple[str, bytes, str], *, translate: bool = False) -> str:
         """Speech in, "You: ..." shown, answer streamed; returns the answer."""
         self.prefetch()
         question = await self.transcribe(upload, translate=translate)
         self.output.transcript(question, label=True)
         return await self.ask(question)
 
-    async def ask(self, question: str) -> str:
-        """Stream the answer to `question` and keep the exchange in the history."""
+    # -- chat
+
+    async def _current_budget(self) -> int:
         self.prefetch()
         assert self._budget is not None
         budget = await self._budget
+        return budget if self._budget_cap is None else min(budget, self._budget_cap)
+
+    async def ask(self, question: str) -> str:
+        """Stream the answer to `question` and keep the exchange in the history.
+
+        When the API says the request exceeds the model's context window (our token
+        estimate is only an estimate, and `history_tokens` may be set too high), the
+        budget is halved for the rest of the conversation and the question sent once
+        more with fewer old turns. Nothing was shown yet, so the retry is invisible
+        but for the notice.
+        """
+        budget = await self._current_budget()
         messages, dropped = self.conversation.request(question, budget)
+        try:
+            return await self._answer(question, messages, dropped, budget)
+        except ApiError as exc:
+            if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not self.conversation.turns:
+                raise
+            smaller = smaller_budget(budget, messages)
+            retry, retry_dropped = self.conversation.request(question, smaller)
+            if retry_dropped <= dropped:  # nothing older left to drop: trying again cannot help
+                raise
+            self._budget_cap = smaller
+            self.output.notice(f"the conversation was too long for {self.settings.chat_model}; "
+                               f"left out the {retry_dropped} oldest turn(s) and asking again")
+            return await self._answer(question, retry, retry_dropped, smaller)
+
+    async def _answer(self, question: str, messages: list[Message], dropped: int, budget: int) -> str:
+        """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
         parts: list[str] = []
