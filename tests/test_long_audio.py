@@ -21,7 +21,7 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq
 from tests.test_cli import chat_requests, events, run
 from voicebot import chunking
 from voicebot.api import GroqClient
-from voicebot.assistant import Assistant
+from voicebot.assistant import Assistant, smaller_budget
 from voicebot.audio import MAX_UPLOAD_BYTES, TARGET_RATE, prepare_file
 from voicebot.console import JsonOutput
 from voicebot.settings import Settings
@@ -150,3 +150,10 @@ def test_no_old_turns_to_drop_means_no_pointless_retry(fake_groq: FakeGroq, tmp_
     assert proc.stderr.startswith("voicebot: error: ") and len(proc.stderr.splitlines()) == 1
     assert "context window" in proc.stderr
     assert len(fake_groq.requests_to("/chat/completions")) == 1
+
+
+def test_the_budget_after_a_refusal_is_half_of_what_was_tried() -> None:
+    refused = [{"role": "user", "content": "x" * 3000}]  # about 1004 tokens by our estimate
+    assert smaller_budget(1_000_000, refused) == 502  # the budget was far too high: halve the request
+    assert smaller_budget(800, refused) == 400  # the budget was the smaller: halve that
+    assert smaller_budget(100, refused) == 64  # never below what a short question needs
