@@ -192,7 +192,7 @@ class Daemon:
         rec = Recording(mode, self._then_ask.get(mode, False))
         rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
         self.recording = rec
-        asyncio.create_task(self._warm())
+        self._background(self._warm())
         self._set_state("recording")
         if cut is None:
             self._announce(rec)
