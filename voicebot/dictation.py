@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 
 from voicebot.errors import UsageError
@@ -30,12 +31,23 @@ def clipboard_command(env: Mapping[str, str], which: object = shutil.which) -> l
 
 
 def copy_to_clipboard(text: str, env: Mapping[str, str] | None = None) -> None:
+    """Hand the text to the clipboard tool on stdin.
+
+    Its stderr goes to a temporary file, not a pipe: xclip and wl-copy fork a child that
+    keeps serving the selection and inherits stderr, so a pipe would never reach EOF.
+    """
     cmd = clipboard_command(os.environ if env is None else env)
-    try:
-        subprocess.run(cmd, input=text.encode("utf-8"), check=True, timeout=5,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise UsageError(f"could not copy to the clipboard with {cmd[0]}: {exc}") from None
+    with tempfile.TemporaryFile() as errors:
+        try:
+            subprocess.run(cmd, input=text.encode("utf-8"), check=True, timeout=5,
+                           stdout=subprocess.DEVNULL, stderr=errors)
+        except subprocess.CalledProcessError as exc:
+            errors.seek(0)
+            said = errors.read(300).decode(errors="replace").strip().splitlines()
+            why = said[0] if said else f"exit status {exc.returncode}"
+            raise UsageError(f"could not copy to the clipboard with {cmd[0]}: {why}") from None
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise UsageError(f"could not copy to the clipboard with {cmd[0]}: {exc}") from None
 
 
 def type_text(text: str) -> None:
