@@ -157,9 +157,6 @@ def test_translate_binding_with_then_ask_from_the_config_file(desk: Desktop, fak
 # --- 4: dictate ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="voicebot/dictation.py runs xclip with stderr=PIPE; xclip's forked "
-                   "selection owner keeps that pipe open, so the copy times out after 5 s with an error "
-                   "(fix: stderr=DEVNULL or a temp file); not this file's owner to fix")
 def test_dictate_to_the_clipboard(desk: Desktop, fake_groq: FakeGroq) -> None:
     args = ["--mode", "dictate", "--hotkey", "f9", "--dictate-output", "clipboard", "--quiet"]
     with running_daemon(args, fake_groq, desk) as d:
