@@ -449,7 +449,7 @@ async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, o
     with store.claim(take.id) as current:
         prepared = store.load(current.id)
         try:
-            text = await assistant.transcribe(prepared.as_upload(), translate=current.mode == "translate")
+            text = await assistant.transcribe(prepared, translate=current.mode == "translate")  # long ones go in pieces
         except VoicebotError as exc:
             store.mark_failed(current, str(exc))
             raise
