@@ -159,8 +159,9 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
         device = int(device)
     mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
     client = make_client(settings, output)
+    from voicebot.pending import PendingStore
     daemon = Daemon(settings, output, client, bindings=bindings, then_ask=then_ask, microphone=mic,
-                    chimes=Chimes(not settings.quiet))
+                    chimes=Chimes(not settings.quiet), store=PendingStore())
     return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
 
 

@@ -29,6 +29,7 @@ from voicebot.control import Command
 from voicebot.control_server import serve_control
 from voicebot.dictation import deliver
 from voicebot.errors import NoSpeechError, UsageError, VoicebotError
+from voicebot.pending import PendingStore, PendingTake, TakeBusy, kept_notice, resend
 from voicebot.hotkeys import (Action, Binding, Cancel, Discard, HotkeyListener, HotkeyMachine, Start, Stop,
                               Trigger, bindings_from_config)
 from voicebot.settings import Settings, check_bindings
@@ -37,6 +38,9 @@ log = logging.getLogger("voicebot.daemon")
 
 METER_INTERVAL = 0.1  # seconds between live status redraws
 STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
+RETRY_MAX = 300.0  # the longest wait between automatic resends of kept takes
+SUPERSEDED = "a new take started before this one was transcribed"
+STOPPED = "the daemon stopped during the upload"
 ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut answer to close
 
 
@@ -68,7 +72,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, output: Output, client: GroqClient, *,
                  bindings: list[Binding], then_ask: dict[str, bool], microphone: Microphone,
-                 chimes: Chimes) -> None:
+                 chimes: Chimes, store: PendingStore) -> None:
         self.settings = settings
         self.output = output
         self.client = client
@@ -82,8 +86,11 @@ class Daemon:
         self.state = "starting"
         self.started = time.monotonic()
         self._then_ask = then_ask
+        self.store = store
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._kept = asyncio.Event()  # set while kept takes may be waiting to be sent again
+        self._retry_delay = settings.retry_pending_seconds
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -103,6 +110,9 @@ class Daemon:
             if self.settings.preroll_ms:
                 await self._open_microphone()
             self.assistant.prefetch()
+            if await asyncio.to_thread(self.store.list):  # takes kept by an earlier run
+                self._kept.set()
+            self._background(self._retry_pending())
             self._set_state("listening")
             self.output.event("ready") if _is_json(self.output) else self.output.status(self._listening_hint())
             await self._stopping.wait()
@@ -301,10 +311,11 @@ class Daemon:
         return encoder.finish()
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
-        translate = rec.mode == "translate"
         self._set_state("transcribing")
         self.output.status("transcribing…")
-        text = await self.assistant.transcribe(prepared.as_upload(), translate=translate)
+        text = await self._transcribe_kept(rec, prepared)
+        if text is None:
+            return
         if rec.mode == "dictate":
             self.output.transcript(text, label=False)
             await deliver(text, self.settings.dictate_output)
@@ -316,6 +327,86 @@ class Daemon:
         self._set_state("answering")
         self.output.status("thinking…")
         await self.assistant.ask(text)
+
+    async def _transcribe_kept(self, rec: Recording, prepared: PreparedAudio) -> str | None:
+        """Transcribe a take that is on disk first, so no failure or crash can lose it.
+
+        The take is removed only once its text is back. A failure keeps it (the user is
+        told where) for the automatic resend; a take cut short by a newer one is kept too,
+        but left for `voicebot retry`, as sending it later would reorder the conversation.
+        """
+        kept = await asyncio.to_thread(self.store.save, prepared, mode=rec.mode, then_ask=rec.then_ask)
+        with self.store.claim(kept.id):
+            try:
+                text = await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
+            except NoSpeechError:
+                self.store.remove(kept.id)
+                raise
+            except VoicebotError as exc:
+                kept = self.store.mark_failed(kept, str(exc))
+                self.output.error(f"{exc}; {kept_notice(kept)}")
+                self._kept_for_retry(exc)
+                return None
+            except asyncio.CancelledError:
+                kept = self.store.mark_failed(kept, STOPPED if self._stopping.is_set() else SUPERSEDED)
+                self.output.notice(kept_notice(kept))
+                raise
+            self.store.remove(kept.id)
+        return text
+
+    def _kept_for_retry(self, exc: VoicebotError) -> None:
+        """Wake the resend loop, waiting at least as long as the API asked."""
+        retry_after = getattr(exc, "retry_after", None) or 0.0
+        self._retry_delay = max(self._retry_delay, retry_after)
+        self._kept.set()
+
+    def _busy(self) -> bool:
+        return self.recording is not None or (self.turn is not None and not self.turn.done())
+
+    async def _retry_pending(self) -> None:
+        """Send kept takes again once the API answers: oldest first, only while idle, with backoff."""
+        while True:
+            await self._kept.wait()
+            await asyncio.sleep(self._retry_delay)
+            if self._busy():
+                continue  # never in the middle of a live take or answer
+            takes = [t for t in await asyncio.to_thread(self.store.list) if t.error != SUPERSEDED]
+            if not takes:
+                self._kept.clear()
+                self._retry_delay = self.settings.retry_pending_seconds
+                continue
+            task = asyncio.create_task(self._resend(takes[0]), name=f"resend-{takes[0].id}")
+            self.turn = task
+            try:
+                sent = await task
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    raise
+                sent = False  # barge-in: the take stays kept; the live turn goes first
+            finally:
+                if self.turn is task:
+                    self.turn = None
+                    self._back_to_listening()
+            self._retry_delay = (self.settings.retry_pending_seconds if sent
+                                 else min(max(self._retry_delay * 2, self.settings.retry_pending_seconds), RETRY_MAX))
+
+    async def _resend(self, take: PendingTake) -> bool:
+        """One kept take, in its own mode; False when the API still fails."""
+        self._set_state("transcribing")
+        self.output.notice(f"sending again the take kept at {take.created.astimezone():%H:%M:%S} ({take.mode})")
+        try:
+            await resend(self.store, take, self.assistant, self.output)
+        except TakeBusy:
+            return True  # `voicebot retry` is sending it right now
+        except NoSpeechError:
+            self.store.remove(take.id)  # Whisper heard nothing: there is nothing to keep
+            return True
+        except VoicebotError as exc:
+            self.output.error(f"{exc}; still kept, will try again")
+            retry_after = getattr(exc, "retry_after", None) or 0.0
+            self._retry_delay = max(self._retry_delay, retry_after)
+            return False
+        return True
 
     def _back_to_listening(self) -> None:
         if self.recording is None and (self.turn is None or self.turn.done()):

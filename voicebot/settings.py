@@ -140,6 +140,8 @@ class Settings:
     device: str | None = _opt(None, "input device: index or part of its name (see `voicebot devices`)",
                               flag="--device", metavar="DEVICE")
     quiet: bool = _opt(False, "no start/stop sounds", flag="--quiet")
+    retry_pending_seconds: float = _opt(10.0, "the daemon's first wait before sending kept takes again "
+                                        "(doubling up to 5 min while the API keeps failing)", low=0.1, high=3600)
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
     # Output
