@@ -365,3 +365,11 @@ def test_separate_speech_root(fake_groq: FakeGroq, tmp_path: Path) -> None:
                 "--max-retries", "0", str(DATA / "capital.wav")], fake_groq, tmp_path)
     assert proc.stdout.startswith("You: What is the capital of France?")
     assert proc.returncode == 1 and "127.0.0.1:9" in proc.stderr
+
+
+def test_json_mode_reports_a_fatal_error_as_an_event_too(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    proc = run(["ask", "--json", str(DATA / "silence.wav")], fake_groq, tmp_path)
+    assert proc.returncode == 2
+    (event,) = events(proc.stdout)
+    assert event["type"] == "error" and "no speech detected" in event["message"] and event["exit_code"] == 2
+    assert proc.stderr.startswith("voicebot: error: no speech detected")

@@ -162,7 +162,12 @@ def main(args: list[str]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except VoicebotError as exc:
-        sys.stderr.write(f"voicebot: error: {redact(str(exc), secret)}\n")
+        message = redact(str(exc), secret)
+        if "--json" in args:  # machine readers get the failure as an event too
+            import json
+            sys.stdout.write(json.dumps({"type": "error", "message": message, "exit_code": exc.exit_code}) + "\n")
+            sys.stdout.flush()
+        sys.stderr.write(f"voicebot: error: {message}\n")
         return exc.exit_code
     except Exception as exc:  # a bug: say so in one line, details under --debug
         if debug:
