@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from voicebot import preroll
+from voicebot.audio import SILENCE_DBFS, level_dbfs  # one meter definition for file and microphone
 from voicebot.errors import UsageError
 
 log = logging.getLogger("voicebot.capture")
@@ -31,8 +31,6 @@ log = logging.getLogger("voicebot.capture")
 TARGET_RATE = 16_000  # what the speech API wants; asked for first so nothing needs resampling
 BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
 STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
-SILENCE_DBFS = -120.0  # the meter's floor, instead of -inf for digital silence
-_FULL_SCALE = 32768.0
 
 
 class CaptureError(UsageError):
@@ -160,17 +158,6 @@ def to_mono(raw: bytes, channels: int) -> np.ndarray:
         return samples
     frames = samples[: len(samples) - len(samples) % channels].reshape(-1, channels)
     return (frames.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
-
-
-def level_dbfs(block: np.ndarray) -> float:
-    """The block's RMS level in dB relative to int16 full scale, floored at SILENCE_DBFS."""
-    if block.size == 0:
-        return SILENCE_DBFS
-    x = block.astype(np.float32)
-    mean_square = float(np.dot(x, x)) / x.size
-    if mean_square <= 0.0:
-        return SILENCE_DBFS
-    return max(SILENCE_DBFS, 10.0 * math.log10(mean_square / (_FULL_SCALE * _FULL_SCALE)))
 
 
 # --- A take -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from voicebot.api import GroqClient
 from voicebot.assistant import Assistant
-from voicebot.audio import PreparedAudio, TakeEncoder, level_dbfs
+from voicebot.audio import PreparedAudio, TakeEncoder
 from voicebot.capture import Microphone, Take, load_sounddevice
 from voicebot.chime import Chimes
 from voicebot.console import Output
@@ -303,8 +303,8 @@ class Daemon:
                 elapsed = encoder.duration
                 if elapsed - drawn >= METER_INTERVAL:
                     drawn = elapsed
-                    self.output.status(f"● recording ({rec.mode}) {elapsed:4.1f} s {meter(level_dbfs(block))}",
-                                       live=True)
+                    level = meter(self.mic.level_dbfs)  # measured once per block, by the microphone
+                    self.output.status(f"● recording ({rec.mode}) {elapsed:4.1f} s {level}", live=True)
                 if elapsed >= limit and not take.done and not rec.stop_requested:
                     self.output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
                     rec.stop()
