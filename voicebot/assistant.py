@@ -96,7 +96,7 @@ class Assistant:
         upload = _as_upload(audio)
         source = audio.source if isinstance(audio, PreparedAudio) else "the recording"
         split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
-                                        analyse_over=MIN_CHECKED_SECONDS, source=source)
+                                        source=source)
         if not split.uploads:
             raise NoSpeechError(f"no speech detected in {source}")
         if split.split:
@@ -121,12 +121,21 @@ class Assistant:
                 dropped += kept.dropped
             return kept.text
 
-        texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=base_prompt,
-                                                   concurrency=chunking.STT_CONCURRENCY)
+        measuring: asyncio.Future[float | None] | None = None
+        if split.speech_seconds is None and (split.duration or 0.0) > MIN_CHECKED_SECONDS:
+            # Measured while the upload is under way: the check must not delay the request.
+            measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
+        try:
+            texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=base_prompt,
+                                                       concurrency=chunking.STT_CONCURRENCY)
+            speech_seconds = split.speech_seconds if measuring is None else await measuring
+        finally:
+            if measuring is not None and not measuring.done():
+                measuring.cancel()
         text = chunking.join_texts(texts)
         if not text:
             raise NoSpeechError("no speech recognised in the recording")
-        sparse = sparse_text(text, split.speech_seconds)
+        sparse = sparse_text(text, speech_seconds)
         if sparse is not None:
             self._flag(sparse)
         return HeardText(text, len(split.uploads), dropped, sparse)

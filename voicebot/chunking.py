@@ -288,24 +288,19 @@ def needs_split(nbytes: int, duration: float | None, max_seconds: float) -> bool
     return nbytes > MAX_UPLOAD_BYTES or (duration is not None and duration > max_seconds)
 
 
-def split_upload(upload: Upload, *, max_seconds: float, analyse_over: float | None = None,
-                 source: str = "the recording") -> SplitAudio:
+def split_upload(upload: Upload, *, max_seconds: float, source: str = "the recording") -> SplitAudio:
     """The uploads for one recording: unchanged when it fits, else chunks cut at pauses.
 
-    Audio that fits is analysed (for its voiced time) only when longer than
-    `analyse_over` seconds, so a short take goes up without a decoding pass. Uploads
-    voicebot cannot decode (m4a/mp4/webm) always go up as they are.
+    Audio that fits goes up without a decoding pass (its header gives its length), so
+    a spoken question is not delayed; `speech_seconds_of` can measure it meanwhile.
+    Uploads voicebot cannot decode (m4a/mp4/webm) always go up as they are.
     """
-    filename, data, content_type = upload
+    _, data, _ = upload
     duration = duration_of(data)
     if duration is None:
         return SplitAudio((upload,), None, None)
     if not needs_split(len(data), duration, max_seconds):
-        if analyse_over is None or duration <= analyse_over:
-            return SplitAudio((upload,), duration, None)
-        found = analyse(data)
-        voiced = None if found is None else _voiced_seconds(found.levels)
-        return SplitAudio((upload,), duration, voiced)
+        return SplitAudio((upload,), duration, None)
     found = analyse(data)
     if found is None:  # header said 16 kHz mono, the body did not decode: let the API judge it
         return SplitAudio((upload,), duration, None)
@@ -316,10 +311,12 @@ def split_upload(upload: Upload, *, max_seconds: float, analyse_over: float | No
     return SplitAudio(tuple(pieces), found.duration, voiced, tuple(chunks))
 
 
-def _voiced_seconds(levels: np.ndarray) -> float:
-    lv = np.asarray(levels, dtype=np.float64)
-    if lv.size == 0:
-        return 0.0
+def speech_seconds_of(data: bytes) -> float | None:
+    """Voiced time of a 16 kHz mono upload (None for anything else), judged as the splitter does."""
+    found = analyse(data)
+    if found is None or found.levels.size == 0:
+        return None
+    lv = found.levels
     return int(np.count_nonzero(lv >= speech_threshold_dbfs(lv))) * FRAME_SECONDS
 
 
