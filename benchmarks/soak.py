@@ -151,12 +151,15 @@ class Segment:
                 for m in [KEPT_ID.search(str(e.get("message", "")))] if m]
 
     def outcome(self) -> str:
-        """transcribed | kept | no speech | failed (resend) | cut | open (no ending seen)."""
+        """transcribed | kept | not sent (silence guard) | no speech (Whisper's verdict) | failed | open."""
         if self.has("transcript"):
             return "transcribed"
         if self.kept_ids():
             return "kept"
-        if any("no speech" in str(e.get("text", "")) for e in self.events if e.get("type") == "notice"):
+        notices = [str(e.get("text", "")) for e in self.events if e.get("type") == "notice"]
+        if any(n.startswith("no speech detected") for n in notices):
+            return "not sent"
+        if any("no speech" in n for n in notices):
             return "no speech"
         if self.has("error"):
             return "failed"
@@ -367,8 +370,9 @@ def main() -> int:
     resent = sum(1 for s in resends if s.has("transcript"))
     still = len(set(kept_ids) & on_disk)
     missing = len(kept_ids) - resent - still
-    uploaded = len(live) - live_out["no speech"]  # "no speech": nothing worth sending, by the silence guard
-    lost = uploaded - live_out["transcribed"] - live_out["kept"] + max(0, missing)
+    uploaded = len(live) - live_out["not sent"]  # the silence guard found nothing worth sending
+    answered = live_out["transcribed"] + live_out["no speech"]  # a server verdict: text, or no speech in it
+    lost = uploaded - answered - live_out["kept"] + max(0, missing)
     strays = on_disk - set(kept_ids)
     answers = Counter(s.answer() for s in live + resends if s.has("transcript"))
     stt_ok = sum(1 for r in fake.requests_to(STT) if r.status == 200 and not r.client_disconnected)
@@ -390,8 +394,8 @@ def main() -> int:
           f"requests   {dict(sorted(by_kind.items()))}")
     print(f"faults survived                 {len(survived)} / {len(served)}   (daemon answered status after each; "
           f"unserved at end: {len(episodes) - len(served)})")
-    print(f"takes uploaded                  {uploaded}   transcribed in their turn {live_out['transcribed']}, "
-          f"kept for resend {len(kept_ids)}")
+    print(f"takes uploaded                  {uploaded}   answered in their turn {answered} "
+          f"({live_out['no speech']} of them 'no speech'), kept for resend {len(kept_ids)}")
     print(f"kept takes                      resent by the daemon {resent}, still pending at end {still}, "
           f"gone without a transcript {max(0, missing)}   (most pending at once: {most_pending})")
     print(f"takes lost                      {lost}")
