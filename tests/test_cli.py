@@ -373,3 +373,13 @@ def test_json_mode_reports_a_fatal_error_as_an_event_too(fake_groq: FakeGroq, tm
     (event,) = events(proc.stdout)
     assert event["type"] == "error" and "no speech detected" in event["message"] and event["exit_code"] == 2
     assert proc.stderr.startswith("voicebot: error: no speech detected")
+
+
+def test_rate_limit_wait_from_ratelimit_reset_headers(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    fake_groq.fail_next("/chat/completions", 429, headers={"x-ratelimit-remaining-requests": "0",
+                                                           "x-ratelimit-reset-requests": "1.2s"})
+    proc = run(["chat"], fake_groq, tmp_path, stdin="hi\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "rate limited, retrying in 1 s" in proc.stderr
+    first, second = fake_groq.requests_to("/chat/completions")
+    assert second.received_at - first.received_at >= 1.2  # it waited for the bucket, not the 0.5 s backoff

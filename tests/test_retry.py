@@ -153,3 +153,16 @@ def test_wait_from_groq_rate_limit_message() -> None:
     assert wait_from_message(message) == pytest.approx(179.56)
     assert wait_from_message("Please try again in 450ms. Need more tokens?") == pytest.approx(0.45)
     assert wait_from_message("slow down") is None
+
+
+def test_429_without_retry_after_waits_for_the_exhausted_ratelimit_bucket() -> None:
+    from voicebot.retry import ratelimit_reset_seconds, server_wait
+    headers = {"x-ratelimit-remaining-requests": "13", "x-ratelimit-reset-requests": "2m59.56s",
+               "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "7.66s"}
+    assert ratelimit_reset_seconds(headers) == pytest.approx(7.66)
+    assert server_wait(429, headers) == pytest.approx(7.66)
+    assert server_wait(503, headers) is None  # only a rate limit waits for the bucket
+    assert server_wait(429, {**headers, "retry-after": "3"}) == 3.0  # retry-after still wins
+    neither = {**headers, "x-ratelimit-remaining-tokens": "5"}
+    assert ratelimit_reset_seconds(neither) == pytest.approx(179.56)  # no bucket at 0: the longer reset
+    assert ratelimit_reset_seconds({}) is None

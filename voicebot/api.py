@@ -38,11 +38,11 @@ from voicebot.retry import (
     MAX_SERVER_WAIT,
     Random,
     RetryNotice,
-    retry_after_seconds,
-    retry_delay,
+    backoff_delay,
     should_retry,
     wait_from_message,
 )
+from voicebot.retry import server_wait as server_wait_for
 from voicebot.sse import (
     BadStreamData,
     ContentDelta,
@@ -602,8 +602,9 @@ class GroqClient:
     async def _after_failure(self, failure: _AttemptFailed, attempt: int) -> None:
         """Wait before the next attempt, or raise the failure's error when none should follow."""
         err = failure.error
-        server_wait = retry_after_seconds(failure.headers)
-        delay = retry_delay(attempt, failure.headers, self._rng)
+        server_wait = server_wait_for(failure.status, failure.headers)
+        delay = (server_wait if server_wait is not None and 0 < server_wait <= MAX_SERVER_WAIT
+                 else backoff_delay(attempt, self._rng))
         too_long = failure.status == 429 and server_wait is not None and server_wait > MAX_SERVER_WAIT
         if not failure.retryable or attempt >= self.max_retries or too_long:
             # A wait over a minute is the user's call, not ours: they are told how long.
@@ -619,7 +620,7 @@ class GroqClient:
         parsed = parse_error_body(response.status_code, response.headers.get("content-type"), response.content)
         retry_after = None
         if response.status_code == 429:
-            retry_after = retry_after_seconds(response.headers) or wait_from_message(parsed.message)
+            retry_after = server_wait_for(429, response.headers) or wait_from_message(parsed.message)
             if retry_after is not None and retry_after <= 0:
                 retry_after = None
         err = error_for_status(response.status_code, parsed, host=host, model=model, retry_after=retry_after)

@@ -134,3 +134,29 @@ def wait_from_message(message: str) -> float | None:
     """The wait a 429 message names ("Please try again in 2m59.56s"), when headers name none."""
     match = _TRY_AGAIN.search(message)
     return parse_duration(match.group(1)) if match else None
+
+
+def ratelimit_reset_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """When a 429 names no retry-after: the reset of the exhausted `x-ratelimit-*` bucket.
+
+    Groq sends `x-ratelimit-remaining-{requests,tokens}` and `x-ratelimit-reset-...`
+    (durations like "7.66s") on every response. The bucket at 0 is the one to wait for;
+    if neither says 0, the longer reset is the safe guess.
+    """
+    resets: list[tuple[bool, float]] = []
+    for bucket in ("requests", "tokens"):
+        reset = _header(headers, f"x-ratelimit-reset-{bucket}")
+        seconds = parse_duration(reset) if reset else None
+        if seconds is not None:
+            resets.append((_header(headers, f"x-ratelimit-remaining-{bucket}") == "0", seconds))
+    exhausted = [seconds for empty, seconds in resets if empty]
+    chosen = exhausted or [seconds for _, seconds in resets]
+    return max(chosen) if chosen else None
+
+
+def server_wait(status: int | None, headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """The wait the server asks for: retry-after(-ms), or for a 429 the rate-limit reset headers."""
+    wait = retry_after_seconds(headers, now)
+    if wait is None and status == 429:
+        wait = ratelimit_reset_seconds(headers)
+    return wait
