@@ -157,6 +157,11 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     device: str | int | None = settings.device
     if device is not None and device.strip().isdigit():
         device = int(device)
+    if device is not None:
+        from voicebot.capture import list_input_devices, match_device
+        devices = list_input_devices()
+        if devices:  # a --device that names nothing is a typo: exit 2 now, listing the inputs
+            match_device(device, devices)  # (with no device at all the daemon waits for one)
     mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
     client = make_client(settings, output)
     from voicebot.pending import PendingStore

@@ -9,8 +9,10 @@ as stimuli (a key held with nothing said), never as assertions.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.fakegroq import FakeGroq
-from tests.harness.daemon import (Daemon, Desktop, desktop, missing_tools, running_daemon, status, voicebot,
+from tests.harness.daemon import (Daemon, Desktop, daemon_env, desktop, missing_tools, running_daemon, status, voicebot,
                                   wait_state)
 from tests.harness.xvfb import keydown, keyup, xdotool
 
@@ -392,3 +394,35 @@ def test_no_display_without_no_hotkeys_exits_2_suggesting_it(desk: Desktop, fake
     assert len(lines) == 1 and lines[0].startswith("voicebot: error: "), err
     assert "--no-hotkeys" in lines[0]
     assert not d.of_type("ready")
+
+
+# --- the microphone: listing, choosing, and the take length limit -------------------------------
+
+
+def test_devices_lists_inputs_with_the_default_marked(desk: Desktop, fake_groq: FakeGroq) -> None:
+    home = Path(tempfile.mkdtemp(prefix="vb-dev-"))
+    env = daemon_env(home, fake_groq, desk)
+    listed = voicebot(["devices", "--json"], env)
+    assert listed.returncode == 0, listed.stderr
+    devices = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [d["name"] for d in devices if d["default"]] == ["default"]  # the ALSA default: the pulse monitor
+    wrong = voicebot(["run", "--no-hotkeys", "--device", "no-such-mic"], env)
+    assert wrong.returncode == 2
+    assert wrong.stderr.startswith("voicebot: error: no input device matches 'no-such-mic'")
+    assert "default" in wrong.stderr and len(wrong.stderr.splitlines()) == 1
+
+
+def test_a_take_stops_by_itself_at_the_length_limit(desk: Desktop, fake_groq: FakeGroq) -> None:
+    with running_daemon(["--quiet", "--max-take-seconds", "2"], fake_groq, desk) as d:
+        keydown(desk.display, TALK)
+        try:
+            desk.pulse.play(CAPITAL)  # 2.2 s of speech, the key down all along...
+            d.wait_for("notice", where=lambda e: "maximum take length reached (2 s)" in e["text"])
+            d.wait_for("transcript")  # ...yet the take was sent without the key coming up
+        finally:
+            keyup(desk.display, TALK)
+        d.wait_for("reply")
+        wait_state(d.env, "listening")
+    (req,) = transcriptions(fake_groq)  # one take: the key coming up later started nothing
+    assert req.audio.duration <= 2 + 0.2 + 0.1  # the limit (pre-roll included) + release tail + a block
+    assert req.audio.fixture == "capital.wav"  # cut near its end, still the same words
