@@ -108,3 +108,22 @@ def test_ctrl_c_stops_an_answer_and_keeps_the_prompt(fake_groq: FakeGroq, tmp_pa
     except subprocess.TimeoutExpired:
         term.type("\x03")
     assert term.close() == 130
+
+
+def test_a_stream_cut_mid_answer_keeps_the_partial_and_the_next_turn_works(fake_groq: FakeGroq,
+                                                                            tmp_path: Path) -> None:
+    fake_groq.set_reply("alpha beta gamma delta epsilon zeta", times=1)
+    fake_groq.inject("/chat/completions", drop_after=3)
+    term = Terminal(["chat"], base_env(fake_groq, tmp_path) | {"NO_COLOR": "1"})
+    term.expect("you> ")
+    term.type("first\r")
+    screen = term.expect(r"\[interrupted\][\s\S]*voicebot: error: [^\n]*interrupted[\s\S]*you> ")
+    assert "zeta" not in screen
+    term.type("second\r")
+    term.expect(r"You said: second[\s\S]*you> ")
+    term.type("\x04")
+    assert term.close() == 0
+    history = fake_groq.requests_to("/chat/completions")[-1].json["messages"]
+    assert history[1] == {"role": "user", "content": "first"}
+    assert history[2]["content"].startswith("alpha") and history[2]["content"].endswith("[interrupted]")
+    assert history[3] == {"role": "user", "content": "second"}
