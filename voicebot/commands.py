@@ -42,36 +42,32 @@ def prepare_all(files: list[str]) -> list[PreparedAudio]:
     return [prepare_file(Path(name)) for name in files]
 
 
-async def _speech_to_text(settings: Settings, rest: Mapping[str, Any], *, translate: bool) -> int:
+async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool, answer: bool) -> int:
+    """Each file in turn: its text printed (transcribe, translate) or asked as one turn of one
+    conversation (ask). All are prepared first, so a bad one ends the command with nothing sent."""
     output = output_for(settings, rest)
     settings.require_key()
     audio = prepare_all(rest["files"])
     async with make_client(settings, output) as client:
         assistant = Assistant(client, settings, output)
         for prepared in audio:
-            text = await assistant.transcribe(prepared.as_upload(), translate=translate)
-            output.transcript(text, label=False)
+            if answer:
+                await assistant.spoken_turn(prepared, translate=translate)
+            else:
+                output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
     return EXIT_OK
 
 
 async def transcribe(settings: Settings, rest: Mapping[str, Any]) -> int:
-    return await _speech_to_text(settings, rest, translate=False)
+    return await _files(settings, rest, translate=False, answer=False)
 
 
 async def translate(settings: Settings, rest: Mapping[str, Any]) -> int:
-    return await _speech_to_text(settings, rest, translate=True)
+    return await _files(settings, rest, translate=True, answer=False)
 
 
 async def ask(settings: Settings, rest: Mapping[str, Any]) -> int:
-    """Each file is one spoken turn of one conversation."""
-    output = output_for(settings, rest)
-    settings.require_key()
-    audio = prepare_all(rest["files"])
-    async with make_client(settings, output) as client:
-        assistant = Assistant(client, settings, output)
-        for prepared in audio:
-            await assistant.spoken_turn(prepared.as_upload(), translate=bool(rest.get("translate")))
-    return EXIT_OK
+    return await _files(settings, rest, translate=bool(rest.get("translate")), answer=True)
 
 
 def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
