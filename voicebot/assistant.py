@@ -50,10 +50,6 @@ def smaller_budget(budget: int, sent: list[Message]) -> int:
     return max(MIN_HISTORY_BUDGET, tried // 2)
 
 
-def _as_upload(audio: PreparedAudio | tuple[str, bytes, str]) -> tuple[str, bytes, str]:
-    return audio.as_upload() if isinstance(audio, PreparedAudio) else audio
-
-
 class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
@@ -83,18 +79,18 @@ class Assistant:
 
     # -- speech
 
-    async def transcribe(self, upload: PreparedAudio | tuple[str, bytes, str], *, translate: bool = False) -> str:
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False) -> str:
         """Text of one recording; NoSpeechError when Whisper heard nothing worth asking."""
-        return (await self.hear(upload, translate=translate)).text
+        return (await self.hear(audio, translate=translate)).text
 
-    async def hear(self, audio: PreparedAudio | tuple[str, bytes, str], *, translate: bool = False) -> HeardText:
+    async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
         """Transcribe (or translate) one recording of any length, with the hallucination checks.
 
         Split pieces are announced and transcribed concurrently; a sparse result is
         reported as a notice (in JSON with its figures) but still returned.
         """
-        upload = _as_upload(audio)
-        source = audio.source if isinstance(audio, PreparedAudio) else "the recording"
+        upload = audio.as_upload()
+        source = audio.source
         split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
                                         source=source)
         if not split.uploads:
@@ -149,10 +145,10 @@ class Assistant:
         else:
             self.output.notice(sparse.message())
 
-    async def spoken_turn(self, upload: PreparedAudio | tuple[str, bytes, str], *, translate: bool = False) -> str:
+    async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False) -> str:
         """Speech in, "You: ..." shown, answer streamed; returns the answer."""
         self.prefetch()
-        question = await self.transcribe(upload, translate=translate)
+        question = await self.transcribe(audio, translate=translate)
         self.output.transcript(question, label=True)
         return await self.ask(question)
 
