@@ -66,3 +66,23 @@ def test_status_line_on_tty_is_cleared_before_text_and_logged_otherwise() -> Non
     p.status("recording 1.0 s", live=True)
     p.status("transcribing")
     assert plain_err.getvalue() == "voicebot: transcribing\n"
+
+
+def test_a_notice_mid_answer_never_repeats_the_streamed_text() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    o = HumanOutput(out, err, color=False)
+    o.delta("Partial")
+    o.notice("new conversation")
+    o.reply("Partial", None, interrupted=True)
+    o.delta("Next")
+    o.reply("Next", None)
+    assert out.getvalue() == "Assistant: Partial\n[interrupted]\nAssistant: Next\n"
+    assert err.getvalue() == "voicebot: new conversation\n"
+
+
+def test_colour_is_decided_per_stream() -> None:
+    out, err = TTY(), io.StringIO()  # answers on a terminal, errors to a log file
+    o = make_output(False, "auto", {}, out=out, err=err)
+    o.transcript("q", label=True)
+    o.error("boom")
+    assert "\x1b[" in out.getvalue() and err.getvalue() == "voicebot: error: boom\n"

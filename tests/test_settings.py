@@ -232,3 +232,9 @@ def test_bad_bindings_name_the_table_line(tmp_path: Path, table: str, needle: st
     with pytest.raises(UsageError, match=needle) as err:
         load_settings({}, {}, config_path=str(cfg))
     assert f"{cfg}:3" in str(err.value)
+
+
+def test_a_huge_number_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    cfg = write(tmp_path, "timeout = 1" + "0" * 400 + "\n")
+    with pytest.raises(UsageError, match="config.toml:1: bad value for 'timeout'"):
+        load_settings({}, {}, config_path=str(cfg))

@@ -31,6 +31,7 @@ log = logging.getLogger("voicebot.assistant")
 
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 MIN_HISTORY_BUDGET = 64  # below this even a short question cannot be sent
+BUDGET_WAIT = 0.5  # seconds a turn waits for the model's context window before using the default
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,25 @@ class Assistant:
     # -- chat
 
     async def _current_budget(self) -> int:
+        """The history budget; the model lookup never holds up an answer for long.
+
+        The lookup task is shared by every turn, so a turn waits on it through a shield:
+        cancelling the turn (barge-in, Ctrl+C) must not cancel the lookup for the turns
+        after it. If the lookup is still running (a slow or retrying /models), this turn
+        uses the default budget rather than wait.
+        """
         self.prefetch()
         assert self._budget is not None
-        budget = await self._budget
+        try:
+            budget = await asyncio.wait_for(asyncio.shield(self._budget), BUDGET_WAIT)
+        except TimeoutError:
+            budget = history_budget(None, self.settings.max_completion_tokens)
         return budget if self._budget_cap is None else min(budget, self._budget_cap)
+
+    def new_conversation(self) -> None:
+        """Start afresh. A new object, not a cleared one: a turn still winding down (a
+        cancelled answer recording itself as interrupted) writes into the old one."""
+        self.conversation = Conversation(self.settings.system_prompt)
 
     async def ask(self, question: str) -> str:
         """Stream the answer to `question` and keep the exchange in the history.
@@ -169,23 +185,25 @@ class Assistant:
         more with fewer old turns. Nothing was shown yet, so the retry is invisible
         but for the notice.
         """
+        conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
         budget = await self._current_budget()
-        messages, dropped = self.conversation.request(question, budget)
+        messages, dropped = conversation.request(question, budget)
         try:
-            return await self._answer(question, messages, dropped, budget)
+            return await self._answer(conversation, question, messages, dropped, budget)
         except ApiError as exc:
-            if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not self.conversation.turns:
+            if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
                 raise
             smaller = smaller_budget(budget, messages)
-            retry, retry_dropped = self.conversation.request(question, smaller)
+            retry, retry_dropped = conversation.request(question, smaller)
             if retry_dropped <= dropped:  # nothing older left to drop: trying again cannot help
                 raise
             self._budget_cap = smaller
             self.output.notice(f"the conversation was too long for {self.settings.chat_model}; "
                                f"left out the {retry_dropped} oldest turn(s) and asking again")
-            return await self._answer(question, retry, retry_dropped, smaller)
+            return await self._answer(conversation, question, retry, retry_dropped, smaller)
 
-    async def _answer(self, question: str, messages: list[Message], dropped: int, budget: int) -> str:
+    async def _answer(self, conversation: Conversation, question: str, messages: list[Message], dropped: int,
+                      budget: int) -> str:
         """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
@@ -203,17 +221,17 @@ class Assistant:
                 elif isinstance(event, Usage):
                     usage = dict(event.raw)
         except asyncio.CancelledError:
-            self._keep_interrupted(question, "".join(parts))
+            self._keep_interrupted(conversation, question, "".join(parts))
             raise
         except StreamInterrupted as exc:
-            self._keep_interrupted(question, exc.partial or "".join(parts))
+            self._keep_interrupted(conversation, question, exc.partial or "".join(parts))
             raise
         answer = "".join(parts)
         self.output.reply(answer, usage)
-        self.conversation.record(question, answer)
+        conversation.record(question, answer)
         return answer
 
-    def _keep_interrupted(self, question: str, partial: str) -> None:
+    def _keep_interrupted(self, conversation: Conversation, question: str, partial: str) -> None:
         """What was shown stays visible and in the history, marked as interrupted."""
         self.output.reply(partial, None, interrupted=True)
-        self.conversation.record(question, partial, interrupted=True)
+        conversation.record(question, partial, interrupted=True)

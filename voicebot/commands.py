@@ -113,7 +113,7 @@ def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
         if not question:
             continue
         if question == "/new":
-            assistant.conversation.reset()
+            assistant.new_conversation()
             output.notice("new conversation")
             continue
         try:

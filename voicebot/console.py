@@ -41,9 +41,11 @@ class Output(Protocol):
 class HumanOutput:
     """Plain text for people: "You: ..." then the answer streamed as it comes."""
 
-    def __init__(self, out: TextIO, err: TextIO, *, color: bool) -> None:
+    def __init__(self, out: TextIO, err: TextIO, *, color: bool, err_color: bool | None = None) -> None:
         self.out, self.err, self.color = out, err, color
-        self._in_reply = False
+        self.err_color = color if err_color is None else err_color  # stderr may go elsewhere than stdout
+        self._in_reply = False  # the answer's line is open on screen
+        self._streamed = False  # some of this answer's text has been written
         self._in_reasoning = False
         isatty = getattr(err, "isatty", None)
         self._status_tty = bool(isatty and isatty())
@@ -51,6 +53,9 @@ class HumanOutput:
 
     def _paint(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color else text
+
+    def _paint_err(self, code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if self.err_color else text
 
     def _clear_status(self) -> None:
         if self._status_shown:
@@ -71,7 +76,7 @@ class HumanOutput:
         if self._status_tty:
             if self._in_reply:
                 return  # never draw over an answer that is still streaming
-            self.err.write("\r\x1b[2K" + self._paint(DIM, text))
+            self.err.write("\r\x1b[2K" + self._paint_err(DIM, text))
             self.err.flush()
             self._status_shown = True
         elif not live:
@@ -99,15 +104,20 @@ class HumanOutput:
             self._in_reasoning = False
             self._write("\n")
         self._write(text)
+        self._streamed = True
 
     def reply(self, text: str, usage: Mapping[str, Any] | None, *, interrupted: bool = False) -> None:
-        if not self._in_reply:
+        """End the answer; its text is written here only if it was not streamed."""
+        mark = self._paint(YELLOW, "[interrupted]")
+        if not self._streamed:
             self._open_reply()
             self._write(text)
-        if interrupted:
-            self._write(" " + self._paint(YELLOW, "[interrupted]"))
-        self._write("\n")
-        self._in_reply = self._in_reasoning = False
+        elif not self._in_reply:  # a notice broke the answer's line: the mark goes on its own
+            self._write(f"{mark}\n" if interrupted else "")
+            self._streamed = self._in_reasoning = False
+            return
+        self._write(f" {mark}\n" if interrupted else "\n")
+        self._in_reply = self._streamed = self._in_reasoning = False
 
     def event(self, kind: str, **fields: Any) -> None:
         """Structured events (model lists, settings) become aligned columns of values."""
@@ -118,7 +128,7 @@ class HumanOutput:
             self._write("\n")
             self._in_reply = False
         self._clear_status()
-        self.err.write(self._paint(DIM, f"voicebot: {text}") + "\n")
+        self.err.write(self._paint_err(DIM, f"voicebot: {text}") + "\n")
         self.err.flush()
 
     def error(self, text: str) -> None:
@@ -126,7 +136,7 @@ class HumanOutput:
             self._write("\n")
             self._in_reply = False
         self._clear_status()
-        self.err.write(self._paint(RED, "voicebot: error:") + f" {text}\n")
+        self.err.write(self._paint_err(RED, "voicebot: error:") + f" {text}\n")
         self.err.flush()
 
 
@@ -175,4 +185,5 @@ def make_output(json_mode: bool, color_setting: str, env: Mapping[str, str],
     err = err or sys.stderr
     if json_mode:
         return JsonOutput(out, err)
-    return HumanOutput(out, err, color=use_color(out, color_setting, env))
+    return HumanOutput(out, err, color=use_color(out, color_setting, env),
+                       err_color=use_color(err, color_setting, env))

@@ -86,7 +86,3 @@ class Conversation:
     def record(self, question: str, answer: str, *, interrupted: bool = False) -> None:
         """Keep a finished (or cut) exchange; an interrupted empty reply is still a turn."""
         self.turns.append(Turn(question, answer, interrupted))
-
-    def reset(self) -> None:
-        """Start afresh, keeping the system prompt."""
-        self.turns.clear()

@@ -251,7 +251,7 @@ class Daemon:
 
     def new_conversation(self) -> None:
         self.interrupt_answer()
-        self.assistant.conversation.reset()
+        self.assistant.new_conversation()
         self.output.notice("new conversation")
 
     async def _warm(self) -> None:

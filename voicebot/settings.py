@@ -271,7 +271,10 @@ def check_value(name: str, value: Any) -> Any:
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"expected a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float
+            raise ValueError(f"expected a reasonable number, got one with {len(str(value))} digits") from None
         if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {value!r}")
     elif kind is dict:
