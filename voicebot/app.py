@@ -109,9 +109,7 @@ def _split_args(ns: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
 
 def _setup_logging(debug: bool, secret: str | None) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("voicebot: debug: %(name)s: %(message)s"))
-    if secret:
-        handler.addFilter(_Redactor(secret))
+    handler.setFormatter(_LineFormatter(debug, secret))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
@@ -120,18 +118,24 @@ def _setup_logging(debug: bool, secret: str | None) -> None:
             logging.getLogger(noisy).setLevel(logging.INFO)
 
 
-class _Redactor(logging.Filter):
-    """Last line of defence: the key is masked in any record that somehow holds it."""
+class _LineFormatter(logging.Formatter):
+    """`voicebot: <level>: ...` lines; tracebacks only under --debug; the key masked in all of it.
 
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
+    Masking the formatted text (not just the message) also covers exception text and
+    tracebacks: the last line of defence should anything ever carry the key.
+    """
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        if self.secret in text:
-            record.msg, record.args = text.replace(self.secret, "***"), None
-        return True
+    def __init__(self, debug: bool, secret: str | None) -> None:
+        super().__init__("voicebot: %(levelname)s: %(name)s: %(message)s" if debug
+                         else "voicebot: %(levelname)s: %(message)s")
+        self.debug, self.secret = debug, secret
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname = record.levelname.lower()
+        if not self.debug:  # one line: what went wrong, without the stack
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                            "stack_info": None})
+        return redact(super().format(record), self.secret)
 
 
 def redact(text: str, secret: str | None) -> str:

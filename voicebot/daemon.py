@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from voicebot.api import GroqClient
@@ -28,8 +28,8 @@ from voicebot.console import Output
 from voicebot.control import Command
 from voicebot.control_server import serve_control
 from voicebot.dictation import deliver
-from voicebot.errors import NoSpeechError, UsageError, VoicebotError
-from voicebot.pending import PendingStore, PendingTake, TakeBusy, kept_notice, resend
+from voicebot.errors import ApiError, NoSpeechError, UsageError, VoicebotError
+from voicebot.pending import PendingStore, PendingTake, TakeBusy, UnknownTake, kept_notice, resend
 from voicebot.hotkeys import (Action, Binding, Cancel, Discard, HotkeyListener, HotkeyMachine, Start, Stop,
                               Trigger, bindings_from_config)
 from voicebot.settings import Settings, check_bindings
@@ -59,7 +59,6 @@ class Recording:
     task: asyncio.Task[None] | None = None
     take: Take | None = None
     stop_requested: bool = False
-    started: float = field(default_factory=time.monotonic)
 
     def stop(self) -> None:
         self.stop_requested = True
@@ -90,6 +89,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._kept = asyncio.Event()  # set while kept takes may be waiting to be sent again
+        self._given_up: set[str] = set()  # kept takes the API refuses for good: left to `voicebot retry`
         self._retry_delay = settings.retry_pending_seconds
 
     # --- life cycle --------------------------------------------------------------------------
@@ -125,16 +125,19 @@ class Daemon:
             self.output.error(str(exc))
 
     async def _shutdown(self) -> None:
-        """Stop within the 2 s SIGTERM promise: cancel the take/turn, close devices and the client."""
-        for task in (self.recording.task if self.recording else None, self.turn):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, STOP_GRACE)
+        """Stop within the 2 s SIGTERM promise: cancel the take/turn, close devices and the client.
+
+        The waits share one budget rather than adding up, so a stuck task cannot stretch it.
+        """
+        tasks = {t for t in (self.recording.task if self.recording else None, self.turn) if t and not t.done()}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.mic.close(), 1.0)
+            await asyncio.wait_for(self.mic.close(), 0.3)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.aclose(), 0.5)
+            await asyncio.wait_for(self.client.aclose(), 0.2)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -156,7 +159,9 @@ class Daemon:
         elif isinstance(action, Stop):
             self.finish()
         elif isinstance(action, Discard):
-            self.discard(f"take ignored ({action.reason})")
+            if self.recording is not None and not self.recording.stop_requested:
+                self.discard(f"take ignored ({action.reason})")
+            # else: a tap after release (during the tail) concerns no take: the last one stands
         elif isinstance(action, Cancel):
             if self.recording is not None:
                 self.discard("take cancelled")
@@ -194,7 +199,8 @@ class Daemon:
 
     def begin(self, mode: str) -> None:
         """Key down: stop any answer (barge-in), start recording, warm the connection."""
-        if self.recording is not None:
+        if self.recording is not None:  # still in the last take's release tail: one take at a time
+            self.machine.end_take()  # keep the key machine in step with what really records
             return
         cut = self.turn if self.turn is not None and not self.turn.done() else None
         self.interrupt_answer()
@@ -268,6 +274,10 @@ class Daemon:
         except VoicebotError as exc:  # the device failed: report, keep running
             self.output.error(str(exc))
             prepared = None
+        except Exception as exc:  # noqa: BLE001 - never a silent dead task
+            log.debug("recording failed", exc_info=True)
+            self.output.error(f"recording failed: {type(exc).__name__}: {exc}")
+            prepared = None
         finally:
             if self.recording is rec:
                 self.recording = None
@@ -285,6 +295,9 @@ class Daemon:
             self.output.notice("no speech recognised")
         except VoicebotError as exc:
             self.output.error(str(exc))
+        except Exception as exc:  # a bug or an OS failure: one line, and the daemon keeps going
+            log.debug("turn failed", exc_info=True)
+            self.output.error(f"the turn failed: {type(exc).__name__}: {exc}")
         finally:
             if self.turn is asyncio.current_task():
                 self.turn = None
@@ -335,7 +348,17 @@ class Daemon:
         told where) for the automatic resend; a take cut short by a newer one is kept too,
         but left for `voicebot retry`, as sending it later would reorder the conversation.
         """
-        kept = await asyncio.to_thread(self.store.save, prepared, mode=rec.mode, then_ask=rec.then_ask)
+        saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, prepared, mode=rec.mode,
+                                                         then_ask=rec.then_ask))
+        try:
+            kept = await asyncio.shield(saving)  # a cancelled wait must not leave an unmarked take behind
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self.store.mark_failed(await saving, STOPPED if self._stopping.is_set() else SUPERSEDED)
+            raise
+        except OSError as exc:  # disk full, read-only home: still send it, from memory
+            self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
+            return await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
         with self.store.claim(kept.id):
             try:
                 text = await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
@@ -370,7 +393,15 @@ class Daemon:
             await asyncio.sleep(self._retry_delay)
             if self._busy():
                 continue  # never in the middle of a live take or answer
-            takes = [t for t in await asyncio.to_thread(self.store.list) if t.error != SUPERSEDED]
+            try:
+                listed = await asyncio.to_thread(self.store.list)
+            except OSError as exc:
+                self.output.error(f"cannot read the kept takes: {exc}")
+                self._retry_delay = RETRY_MAX
+                continue
+            takes = [t for t in listed if t.error != SUPERSEDED and t.id not in self._given_up]
+            if self._busy():
+                continue  # a take began while the folder was read
             if not takes:
                 self._kept.clear()
                 self._retry_delay = self.settings.retry_pending_seconds
@@ -396,16 +427,31 @@ class Daemon:
         self.output.notice(f"sending again the take kept at {take.created.astimezone():%H:%M:%S} ({take.mode})")
         try:
             await resend(self.store, take, self.assistant, self.output)
-        except TakeBusy:
-            return True  # `voicebot retry` is sending it right now
+        except (TakeBusy, UnknownTake):
+            return True  # `voicebot retry` is sending it right now, or already did
         except NoSpeechError:
             self.store.remove(take.id)  # Whisper heard nothing: there is nothing to keep
             return True
         except VoicebotError as exc:
+            if not take.audio.exists():  # the take was delivered; only its answer failed
+                self.output.error(str(exc))
+                return True
+            if not isinstance(exc, ApiError):
+                self.output.error(f"{exc}; still kept, will try again")
+                return False
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429):
+                self._given_up.add(take.id)  # retrying cannot fix it; do not let it block the others
+                self.output.error(f"{exc}; the take stays kept, `voicebot retry {take.id}` sends it by hand")
+                return True
             self.output.error(f"{exc}; still kept, will try again")
             retry_after = getattr(exc, "retry_after", None) or 0.0
             self._retry_delay = max(self._retry_delay, retry_after)
             return False
+        except Exception as exc:  # an OS failure reading the take: say so, keep the loop alive
+            log.debug("resend failed", exc_info=True)
+            self.output.error(f"could not send the kept take {take.id}: {type(exc).__name__}: {exc}")
+            self._given_up.add(take.id)
+            return True
         return True
 
     def _back_to_listening(self) -> None:

@@ -1,0 +1,180 @@
+"""The daemon's take/turn logic without devices: a scripted microphone, the local API server.
+
+The live tests (tests/live/test_daemon*.py) run the real parts; these pin down races and
+failure paths that real keys and sound cannot reach on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+
+from tests.fakegroq import TEST_API_KEY, FakeGroq
+from voicebot.api import GroqClient
+from voicebot.chime import Chimes
+from voicebot.console import JsonOutput
+from voicebot.daemon import SUPERSEDED, Daemon, build_bindings
+from voicebot.hotkeys import Discard, Start, Stop
+from voicebot.pending import PendingStore
+from voicebot.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+BLOCK = 320  # 20 ms at 16 kHz
+
+
+def speech() -> np.ndarray:
+    x, rate = soundfile.read(DATA / "capital.wav", dtype="float32")
+    return (soxr.resample(x, rate, 16000) * 32767).astype(np.int16)
+
+
+class ScriptedTake:
+    """A take that plays `audio` (then silence) as fast as it is read, ending after stop()."""
+
+    def __init__(self, audio: np.ndarray) -> None:
+        self.rate = 16000
+        self.done = False
+        self._audio = audio
+        self._pos = 0
+        self._tail: int | None = None
+
+    def stop(self) -> None:
+        if self._tail is None:
+            self._tail = 10  # a 200 ms release tail
+
+    def __aiter__(self) -> ScriptedTake:
+        return self
+
+    async def __anext__(self) -> np.ndarray:
+        await asyncio.sleep(0.001)
+        if self._tail is not None:
+            if self._tail == 0:
+                self.done = True
+                raise StopAsyncIteration
+            self._tail -= 1
+        block = self._audio[self._pos:self._pos + BLOCK]
+        self._pos += BLOCK
+        return block if block.size == BLOCK else np.zeros(BLOCK, dtype=np.int16)
+
+
+class ScriptedMicrophone:
+    level_dbfs = -120.0
+
+    def __init__(self, audio: np.ndarray) -> None:
+        self.audio = audio
+        self.takes: list[ScriptedTake] = []
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @asynccontextmanager
+    async def take(self) -> AsyncIterator[ScriptedTake]:
+        take = ScriptedTake(self.audio)
+        self.takes.append(take)
+        yield take
+
+
+class Harness:
+    def __init__(self, fake: FakeGroq, tmp: Path, **settings: Any) -> None:
+        self.out = io.StringIO()
+        self.settings = Settings(quiet=True, **settings)
+        self.store = PendingStore(tmp / "pending")
+        self.mic = ScriptedMicrophone(speech())
+        self.fake = fake
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.getvalue().splitlines()]
+
+    async def wait_for(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                found = [e for e in self.events() if e["type"] == kind]
+                if found:
+                    return found[0]
+                await asyncio.sleep(0.02)
+
+    @asynccontextmanager
+    async def daemon(self) -> AsyncIterator[Daemon]:
+        bindings, then_ask = build_bindings(self.settings, None, None, False)
+        async with GroqClient(api_key=TEST_API_KEY, chat_base=self.fake.base_url, max_retries=0) as client:
+            d = Daemon(self.settings, JsonOutput(self.out, io.StringIO()), client, bindings=bindings,
+                       then_ask=then_ask, microphone=self.mic, chimes=Chimes(False),  # type: ignore[arg-type]
+                       store=self.store)
+            try:
+                yield d
+            finally:
+                await d._shutdown()
+
+
+async def speak(d: Daemon, seconds: float = 2.4) -> None:
+    """Key down, the take fills with speech, key up."""
+    d.on_action(Start("ask"))
+    await asyncio.sleep(seconds * 0.05)  # the scripted take runs ~20x real time
+    d.on_action(Stop("ask", seconds))
+
+
+def test_a_tap_during_the_release_tail_keeps_the_finished_take(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path)
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await speak(d)
+            # A second quick press lands while the last take is still in its tail.
+            d.on_action(Start("ask"))
+            d.on_action(Discard("ask", "too short"))
+            assert (await h.wait_for("transcript"))["text"] == "What is the capital of France?"
+            await h.wait_for("reply")
+
+    asyncio.run(go())
+    assert len(h.mic.takes) == 1
+    assert not [e for e in h.events() if e["type"] == "notice" and "ignored" in e["text"]]
+
+
+def test_a_take_that_cannot_be_kept_on_disk_is_still_sent(fake_groq: FakeGroq, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(fake_groq, tmp_path)
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(h.store, "save", disk_full)
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await speak(d)
+            error = await h.wait_for("error")
+            assert "could not keep the take on disk (No space left on device)" in error["message"]
+            assert (await h.wait_for("transcript"))["text"] == "What is the capital of France?"
+            await h.wait_for("reply")
+
+    asyncio.run(go())
+
+
+def test_barge_in_during_transcription_keeps_the_take_for_manual_retry(fake_groq: FakeGroq,
+                                                                      tmp_path: Path) -> None:
+    fake_groq.inject("/audio/transcriptions", delay=5)  # the first upload is slow...
+    h = Harness(fake_groq, tmp_path, retry_pending_seconds=0.1)
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await speak(d)
+            await asyncio.to_thread(fake_groq.wait_for_requests, 1, 10.0, "/audio/transcriptions")
+            await speak(d)  # ...and the user speaks again before it is back: barge-in
+            await h.wait_for("reply")
+            await asyncio.sleep(0.5)  # a stimulus: time for the resend loop to (wrongly) act
+
+    asyncio.run(go())
+    (kept,) = h.store.list()
+    assert kept.error == SUPERSEDED  # kept, never lost...
+    transcripts = [e for e in h.events() if e["type"] == "transcript"]
+    assert len(transcripts) == 1  # ...and not sent again behind the user's back
