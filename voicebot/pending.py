@@ -363,10 +363,11 @@ class PendingStore:
 
     def get(self, take_id: str) -> PendingTake:
         """One take by id; UnknownTake (exit 2) if there is none."""
-        if is_take_id(take_id):
-            for take in self.list():
-                if take.id == take_id:
-                    return take
+        if is_take_id(take_id):  # its own few files only: this runs just before an upload
+            for ext in AUDIO_TYPES:
+                audio = self.root / f"{take_id}.{ext}"
+                if audio.exists():
+                    return self._read(take_id, audio)
         raise UnknownTake(f"no pending take {take_id!r}", hint="`voicebot pending` lists them")
 
     def select(self, ids: Sequence[str]) -> list[PendingTake]:
