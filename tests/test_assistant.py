@@ -25,6 +25,7 @@ def test_a_turn_cancelled_while_the_budget_is_looked_up_does_not_break_the_next(
     async def go() -> str:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
             assistant, _ = make(client)
+            await assistant.ask("zero")  # with no history yet, the first question does not wait at all
             first = asyncio.create_task(assistant.ask("first"))
             await asyncio.sleep(0.2)  # a stimulus: the turn is waiting for the budget
             first.cancel()  # Ctrl+C or barge-in

@@ -774,3 +774,9 @@ def test_client_import_is_light() -> None:
     assert loaded == []
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "voicebot.control" in imported and not imported & set(heavy)
+
+
+def test_the_cli_front_door_knows_every_control_command() -> None:
+    """cli.py keeps its own copy so `voicebot toggle` needs no import to be recognised."""
+    from voicebot import cli, control
+    assert set(cli.CONTROL_COMMANDS) == set(control.COMMANDS)

@@ -38,7 +38,7 @@ from voicebot.retry import (
     MAX_SERVER_WAIT,
     Random,
     RetryNotice,
-    backoff_delay,
+    retry_delay,
     should_retry,
     wait_from_message,
 )
@@ -603,8 +603,7 @@ class GroqClient:
         """Wait before the next attempt, or raise the failure's error when none should follow."""
         err = failure.error
         server_wait = server_wait_for(failure.status, failure.headers)
-        delay = (server_wait if server_wait is not None and 0 < server_wait <= MAX_SERVER_WAIT
-                 else backoff_delay(attempt, self._rng))
+        delay = retry_delay(attempt, failure.headers, self._rng, status=failure.status)
         too_long = failure.status == 429 and server_wait is not None and server_wait > MAX_SERVER_WAIT
         if not failure.retryable or attempt >= self.max_retries or too_long:
             # A wait over a minute is the user's call, not ours: they are told how long.

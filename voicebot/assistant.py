@@ -155,7 +155,7 @@ class Assistant:
 
     # -- chat
 
-    async def _current_budget(self) -> int:
+    async def _current_budget(self, *, wait: float = BUDGET_WAIT) -> int:
         """The history budget; the model lookup never holds up an answer for long.
 
         The lookup task is shared by every turn, so a turn waits on it through a shield:
@@ -166,7 +166,7 @@ class Assistant:
         self.prefetch()
         assert self._budget is not None
         try:
-            budget = await asyncio.wait_for(asyncio.shield(self._budget), BUDGET_WAIT)
+            budget = await asyncio.wait_for(asyncio.shield(self._budget), wait)
         except TimeoutError:
             budget = history_budget(None, self.settings.max_completion_tokens)
         return budget if self._budget_cap is None else min(budget, self._budget_cap)
@@ -186,7 +186,8 @@ class Assistant:
         but for the notice.
         """
         conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
-        budget = await self._current_budget()
+        # With no history there is nothing to trim: the first question never waits for the lookup.
+        budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
         messages, dropped = conversation.request(question, budget)
         try:
             return await self._answer(conversation, question, messages, dropped, budget)

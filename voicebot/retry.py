@@ -106,9 +106,11 @@ def backoff_delay(attempt: int, rng: Random) -> float:
     return max(base * (1 - 0.25 * rng.random()), 0.0)
 
 
-def retry_delay(attempt: int, headers: Mapping[str, str] | None, rng: Random, now: float | None = None) -> float:
-    """Seconds to wait before retry number `attempt` (0-based), as the groq SDK computes it."""
-    server = retry_after_seconds(headers, now)
+def retry_delay(attempt: int, headers: Mapping[str, str] | None, rng: Random, now: float | None = None,
+                *, status: int | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (0-based), as the groq SDK computes it,
+    plus, for a 429 without retry-after, the rate-limit reset headers (see server_wait)."""
+    server = server_wait(status, headers, now)
     if server is not None and 0 < server <= MAX_SERVER_WAIT:
         return server
     return backoff_delay(attempt, rng)

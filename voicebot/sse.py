@@ -158,8 +158,3 @@ def decode_data(data: str) -> Mapping[str, Any] | None:
     if not isinstance(obj, Mapping):
         raise BadStreamData(f"unexpected data in the answer stream: {data[:60]!r}")
     return obj
-
-
-def text_of(events: list[StreamEvent]) -> str:
-    """The visible answer text in a list of events."""
-    return "".join(e.text for e in events if isinstance(e, ContentDelta))
