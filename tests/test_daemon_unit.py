@@ -178,3 +178,52 @@ def test_barge_in_during_transcription_keeps_the_take_for_manual_retry(fake_groq
     assert kept.error == SUPERSEDED  # kept, never lost...
     transcripts = [e for e in h.events() if e["type"] == "transcript"]
     assert len(transcripts) == 1  # ...and not sent again behind the user's back
+
+
+class FailingOnceMicrophone(ScriptedMicrophone):
+    """The device vanishes during the first take, and is back for the next."""
+
+    @asynccontextmanager
+    async def take(self) -> AsyncIterator[ScriptedTake]:
+        from voicebot.capture import CaptureError
+
+        if not self.takes:
+            self.takes.append(ScriptedTake(self.audio))
+            raise CaptureError("the microphone stopped delivering audio", hint="the next take reopens it")
+        async with super().take() as take:
+            yield take
+
+
+def test_a_device_lost_mid_take_is_one_error_and_the_next_take_works(fake_groq: FakeGroq,
+                                                                      tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path)
+    h.mic = FailingOnceMicrophone(speech())
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await speak(d)
+            assert "microphone stopped delivering audio" in (await h.wait_for("error"))["message"]
+            await speak(d)
+            assert (await h.wait_for("transcript"))["text"] == "What is the capital of France?"
+            await h.wait_for("reply")
+
+    asyncio.run(go())
+
+
+def test_a_rate_limit_wait_beyond_the_budget_keeps_the_take_without_blocking(fake_groq: FakeGroq,
+                                                                             tmp_path: Path) -> None:
+    fake_groq.fail_next("/audio/transcriptions", 429, headers={"retry-after": "120"})
+    h = Harness(fake_groq, tmp_path)
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await speak(d)
+            error = await h.wait_for("error", timeout=10)  # at once: two minutes are not waited out
+            assert "kept at" in error["message"]
+            assert d._retry_delay >= 120  # the resend honours the server's wait
+            await asyncio.sleep(0.1)
+            assert d.state == "listening" and d.status()["state"] == "listening"  # ready for the next take
+
+    asyncio.run(go())
+    (kept,) = h.store.list()
+    assert kept.mode == "ask" and "rate limited" in (kept.error or "")
