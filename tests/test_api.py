@@ -765,3 +765,10 @@ def test_wrong_base_url_404_is_not_blamed_on_the_model(fake_groq: FakeGroq) -> N
     with pytest.raises(ApiError) as info:
         run(client.get_model("openai/gpt-oss-20b"))
     assert info.value.status == 404 and "check the API base URL" in str(info.value)
+
+
+def test_a_model_refusing_reasoning_options_says_how_to_turn_them_off() -> None:
+    from voicebot.api import ParsedError, error_for_status
+    err = error_for_status(400, ParsedError("`reasoning_effort` is not supported with this model",
+                                            "invalid_request_error", None), host="api.groq.com", model="m")
+    assert 'reasoning_effort = "none"' in str(err) and err.exit_code == 1

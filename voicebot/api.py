@@ -270,6 +270,10 @@ def error_for_status(status: int, parsed: ParsedError, *, host: str, model: str 
         if parsed.message and not (phrase and phrase.lower() in parsed.message.lower()):
             message += f": {parsed.message}"
         return err(message, f"try again in a moment{where}", code_=code or "server_error")
+    if status in (400, 422) and ("reasoning" in detail.lower()):
+        # voicebot asks gpt-oss for low reasoning effort by default; other models may refuse the field.
+        return err(f"request rejected by {host}: {detail}",
+                   'for a model that does not reason, set reasoning_effort = "none" (or --reasoning-effort none)')
     if status in (400, 422):
         return err(f"request rejected by {host}: {detail}", "check the settings shown by `voicebot config`")
     return err(f"unexpected HTTP {status} from {host}: {detail}", "try again; if it persists, report it")
