@@ -21,7 +21,7 @@ from typing import Any
 from voicebot import chunking
 from voicebot.api import ContentDelta, GroqClient, ReasoningDelta, Usage
 from voicebot.audio import PreparedAudio
-from voicebot.console import JsonOutput, Output
+from voicebot.console import Output
 from voicebot.conversation import Conversation, Message, history_budget, message_tokens
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted
 from voicebot.hallucination import MIN_CHECKED_SECONDS, SparseText, filter_segments, sparse_text
@@ -139,12 +139,8 @@ class Assistant:
 
     def _flag(self, sparse: SparseText) -> None:
         """Tell the user; JSON readers also get the figures as fields of the notice."""
-        if isinstance(self.output, JsonOutput):
-            self.output.event("notice", text=sparse.message(), check="sparse_transcript", words=sparse.words,
-                              speech_seconds=round(sparse.seconds, 1),
-                              words_per_second=round(sparse.words_per_second, 3))
-        else:
-            self.output.notice(sparse.message())
+        self.output.notice(sparse.message(), check="sparse_transcript", words=sparse.words,
+                           speech_seconds=round(sparse.seconds, 1), words_per_second=round(sparse.words_per_second, 3))
 
     async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False) -> str:
         """Speech in, "You: ..." shown, answer streamed; returns the answer."""

@@ -33,9 +33,10 @@ class Output(Protocol):
     def delta(self, text: str) -> None: ...
     def reply(self, text: str, usage: Mapping[str, Any] | None, *, interrupted: bool = False) -> None: ...
     def event(self, kind: str, **fields: Any) -> None: ...
-    def notice(self, text: str) -> None: ...
+    def notice(self, text: str, **fields: Any) -> None: ...
     def error(self, text: str) -> None: ...
     def status(self, text: str, *, live: bool = False) -> None: ...
+    def milestone(self, kind: str, text: str, **fields: Any) -> None: ...
 
 
 class HumanOutput:
@@ -123,7 +124,12 @@ class HumanOutput:
         """Structured events (model lists, settings) become aligned columns of values."""
         self._write("  ".join(str(v) for v in fields.values()) + "\n")
 
-    def notice(self, text: str) -> None:
+    def milestone(self, kind: str, text: str, **fields: Any) -> None:
+        """A state the daemon reached (ready, recording): for people, the status line."""
+        self.status(text)
+
+    def notice(self, text: str, **fields: Any) -> None:
+        """One line on stderr; `fields` are details only JSON readers get."""
         if self._in_reply:  # keep the streamed answer's line intact
             self._write("\n")
             self._in_reply = False
@@ -165,8 +171,12 @@ class JsonOutput:
             fields["interrupted"] = True
         self.event("reply", **fields)
 
-    def notice(self, text: str) -> None:
-        self.event("notice", text=text)
+    def notice(self, text: str, **fields: Any) -> None:
+        self.event("notice", text=text, **fields)
+
+    def milestone(self, kind: str, text: str, **fields: Any) -> None:
+        """A state the daemon reached, as its own event type (the text is for people)."""
+        self.event(kind, **fields)
 
     def error(self, text: str) -> None:
         """Errors go to stdout as events (machine readers) and stderr as a line (people)."""

@@ -32,7 +32,7 @@ from voicebot.errors import ApiError, NoSpeechError, UsageError, VoicebotError
 from voicebot.pending import PendingStore, PendingTake, TakeBusy, UnknownTake, kept_notice, resend
 from voicebot.hotkeys import (Action, Binding, Cancel, Discard, HotkeyListener, HotkeyMachine, Start, Stop,
                               Trigger, bindings_from_config)
-from voicebot.settings import Settings, check_bindings
+from voicebot.settings import Settings, normalise_bindings
 
 log = logging.getLogger("voicebot.daemon")
 
@@ -114,7 +114,7 @@ class Daemon:
                 self._kept.set()
             self._background(self._retry_pending())
             self._set_state("listening")
-            self.output.event("ready") if _is_json(self.output) else self.output.status(self._listening_hint())
+            self.output.milestone("ready", self._listening_hint())
             await self._stopping.wait()
         return 0
 
@@ -217,8 +217,7 @@ class Daemon:
 
     def _announce(self, rec: Recording) -> None:
         if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
-            self.output.event("recording", mode=rec.mode) if _is_json(self.output) else self.output.status(
-                f"● recording ({rec.mode})")
+            self.output.milestone("recording", f"● recording ({rec.mode})", mode=rec.mode)
 
     async def _announce_after(self, cut: asyncio.Task[None], rec: Recording) -> None:
         """Barge-in: announce the new take only once the cut answer has closed (its interrupted reply).
@@ -460,15 +459,10 @@ class Daemon:
             self.output.status(self._listening_hint())
 
 
-def _is_json(output: Output) -> bool:
-    from voicebot.console import JsonOutput
-    return isinstance(output, JsonOutput)
-
-
 def build_bindings(settings: Settings, hotkey: str | None, mode: str | None,
                    toggle: bool) -> tuple[list[Binding], dict[str, bool]]:
     """Bindings (and each mode's then_ask) from the config, or the one given by --hotkey/--mode/--toggle."""
-    table: dict[str, Any] = check_bindings(settings.hotkeys)
+    table: dict[str, Any] = normalise_bindings(settings.hotkeys)
     if hotkey or mode or toggle:
         base = table.get(mode or "ask", {})
         keys = hotkey or base.get("keys") or "ctrl+alt+space"

@@ -278,7 +278,7 @@ def check_value(name: str, value: Any) -> Any:
         if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {value!r}")
     elif kind is dict:
-        value = check_bindings(value)
+        value = normalise_bindings(value)
     elif kind is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"expected a list of strings, got {value!r}")
@@ -301,7 +301,7 @@ MODES = ("ask", "translate", "dictate", "new", "cancel")
 STYLES = ("hold", "toggle")
 
 
-def check_bindings(value: Any) -> dict[str, dict[str, Any]]:
+def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
     """Normalise hotkey bindings to {mode: {keys, style, then_ask}} (combos are parsed later)."""
     if not isinstance(value, dict):
         raise ValueError(f"expected a table of mode = combo, got {value!r}")

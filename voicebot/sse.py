@@ -124,18 +124,12 @@ def stream_error(event: str, obj: object) -> Mapping[str, Any] | None:
     key, as an `event: error` frame, or in `x_groq.error` when a stream stops early.
     """
     if isinstance(obj, Mapping):
-        err = obj.get("error")
-        if isinstance(err, Mapping):
-            return err
-        if isinstance(err, str) and err:
-            return {"message": err}
         x_groq = obj.get("x_groq")
-        if isinstance(x_groq, Mapping):
-            inner = x_groq.get("error")
-            if isinstance(inner, Mapping):
-                return inner
-            if isinstance(inner, str) and inner:
-                return {"message": inner}
+        for err in (obj.get("error"), x_groq.get("error") if isinstance(x_groq, Mapping) else None):
+            if isinstance(err, Mapping):
+                return err
+            if isinstance(err, str) and err:
+                return {"message": err}
     if event == "error":
         if isinstance(obj, Mapping):
             return obj
