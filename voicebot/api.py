@@ -25,7 +25,7 @@ import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -205,7 +205,7 @@ def parse_error_body(status: int, content_type: str | None, body: bytes) -> Pars
             return ParsedError(_from_html(stripped))
         first = next((line for line in stripped.splitlines() if line.strip()), "")
         return ParsedError(one_line(first))
-    except Exception:  # noqa: BLE001 - a description of an error must never become the error
+    except Exception:
         return ParsedError(f"unreadable error body ({len(body)} bytes)")
 
 
@@ -780,7 +780,8 @@ class GroqClient:
         interrupted.status, interrupted.code, interrupted.retry_after = err.status, err.code, err.retry_after
         raise self._scrub(interrupted) from None
 
-    async def _stream_once(self, url: httpx.URL, body: dict[str, Any], model: str) -> AsyncIterator[StreamEvent]:
+    async def _stream_once(self, url: httpx.URL, body: dict[str, Any],
+                           model: str) -> AsyncGenerator[StreamEvent, None]:
         """One attempt: its events, or `_AttemptFailed`."""
         host = _host(url)
         headers = {**self._auth(), "Accept": "text/event-stream", "Cache-Control": "no-store"}

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NoReturn
 
 from voicebot import __version__
@@ -37,9 +37,9 @@ def _flag_type(name: str) -> Callable[[str], Any]:
     return convert
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     """Options every command takes; generated from the Settings schema."""
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--config", metavar="PATH", help="config file (default $XDG_CONFIG_HOME/voicebot/config.toml)")
     common.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
     common.add_argument("--debug", action="store_true", help="debug logging and tracebacks on stderr")
@@ -60,7 +60,8 @@ def _common_options() -> argparse.ArgumentParser:
             group.add_argument(flag, type=_flag_type(name), choices=meta["choices"],
                                metavar=meta["metavar"] or (None if meta["choices"] else kind.__name__.upper()),
                                **extra)
-    group.add_argument("--color", dest="color", choices=("auto", "always", "never"), help=FIELDS["color"].metadata["help"])
+    group.add_argument("--color", dest="color", choices=("auto", "always", "never"),
+                       help=FIELDS["color"].metadata["help"])
     return common
 
 
@@ -96,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--all", action="store_true", help="send every pending take, oldest first")
     key = add("key", 'keep the API key in the system keyring (service "voicebot"); it is never printed')
     key.add_argument("action", choices=("set", "delete", "status"),
-                     help="set: prompt for the key (or read one line of stdin); delete; status: where the key comes from")
+                     help="set: prompt for the key (or read one line of stdin); delete; "
+                          "status: where the key comes from")
     return parser
 
 
@@ -146,7 +148,7 @@ def main(args: list[str]) -> int:
     """Run a full command (not the control-socket ones); returns the exit code."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+            stream.reconfigure(errors="replace")
     debug = "--debug" in args
     secret: str | None = None
     try:
@@ -185,7 +187,7 @@ def main(args: list[str]) -> int:
 def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> int:
     """Dispatch to a command; each returns an exit code."""
     from voicebot import commands  # the part that pulls in httpx/numpy
-    handlers: dict[str, Callable[[Settings, Mapping[str, Any]], Awaitable[int]]] = {
+    handlers: dict[str, Callable[[Settings, Mapping[str, Any]], Coroutine[Any, Any, int]]] = {
         "transcribe": commands.transcribe, "translate": commands.translate, "ask": commands.ask,
         "models": commands.models, "config": commands.config,
         "run": commands.run, "devices": commands.devices,

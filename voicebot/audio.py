@@ -390,7 +390,7 @@ def prepare_file(path: str | os.PathLike[str]) -> PreparedAudio:
     """
     name = os.fspath(path)
     try:
-        handle = open(name, "rb")  # noqa: SIM115 - closed below, errors mapped first
+        handle = open(name, "rb")  # noqa: PTH123, SIM115 - closed below, errors mapped first
     except FileNotFoundError:
         raise UsageError(f"cannot read {name}: no such file") from None
     except IsADirectoryError:

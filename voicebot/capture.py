@@ -58,7 +58,7 @@ def load_sounddevice() -> Any:
     except OSError as exc:  # sounddevice raises OSError when libportaudio cannot be found
         raise UsageError("the PortAudio library is missing",
                          hint="install the libportaudio2 package") from exc
-    except Exception as exc:  # noqa: BLE001 - Pa_Initialize failing at import time
+    except Exception as exc:
         raise UsageError(f"PortAudio failed to start: {exc}") from exc
     return sounddevice
 
@@ -79,7 +79,7 @@ def _default_input(sd: Any) -> int | None:
     """PortAudio's default input device, or None when there is none (it reports -1)."""
     try:
         index = sd.default.device[0]
-    except Exception:  # noqa: BLE001 - a broken default is the same as no default here
+    except Exception:
         return None
     return int(index) if index is not None and int(index) >= 0 else None
 
@@ -137,7 +137,7 @@ def choose_format(default_rate: float, max_channels: int,
     `supports(rate, channels)` asks PortAudio (check_input_settings). Stereo is the last
     resort for devices that refuse mono; their blocks are mixed down on the loop thread.
     """
-    native = int(round(default_rate)) or TARGET_RATE
+    native = round(default_rate) or TARGET_RATE
     candidates = [(TARGET_RATE, 1), (native, 1)]
     if max_channels >= 2:
         candidates += [(TARGET_RATE, 2), (native, 2)]
@@ -332,7 +332,7 @@ class Microphone:
         self._first_block_seen = False
         try:
             await asyncio.to_thread(self._stream.start)
-        except Exception as exc:  # noqa: BLE001 - PortAudioError: busy, unplugged, refused
+        except Exception as exc:
             await self._close_locked()
             raise CaptureError(f"could not start the microphone: {exc}",
                                hint="check --device and that no other program holds it") from exc
@@ -346,7 +346,7 @@ class Microphone:
             try:
                 sd._terminate()
                 sd._initialize()
-            except Exception as exc:  # noqa: BLE001 - still try to open with the old list
+            except Exception as exc:
                 log.debug("could not re-scan audio devices: %s", exc)
         self._rescan = False
         try:
@@ -358,13 +358,13 @@ class Microphone:
             info = sd.query_devices(chosen)
         except UsageError:
             raise
-        except Exception as exc:  # noqa: BLE001 - PortAudioError, or ValueError for no default input
+        except Exception as exc:
             raise CaptureError(f"no usable input device: {exc}") from exc
 
         def supports(rate: int, channels: int) -> bool:
             try:
                 sd.check_input_settings(device=index, channels=channels, dtype="int16", samplerate=rate)
-            except Exception:  # noqa: BLE001 - PortAudioError or ValueError: this format will not do
+            except Exception:
                 return False
             return True
 
@@ -387,7 +387,7 @@ class Microphone:
             stream = sd.RawInputStream(device=index, samplerate=rate, channels=channels, dtype="int16",
                                        blocksize=rate * BLOCK_MS // 1000, callback=callback,
                                        finished_callback=finished)
-        except Exception as exc:  # noqa: BLE001 - PortAudioError: busy, unplugged, refused
+        except Exception as exc:
             raise CaptureError(f"could not open the microphone: {exc}",
                                hint="check --device and that no other program holds it") from exc
         return stream, index, rate, channels
@@ -408,11 +408,11 @@ class Microphone:
         def shut() -> None:
             try:
                 stream.abort()
-            except Exception as exc:  # noqa: BLE001 - a dead device may refuse; closing still frees it
+            except Exception as exc:
                 log.debug("aborting the input stream failed: %s", exc)
             try:
                 stream.close()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.debug("closing the input stream failed: %s", exc)
 
         await asyncio.to_thread(shut)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 
 log = logging.getLogger("voicebot.chime")
@@ -13,7 +13,7 @@ log = logging.getLogger("voicebot.chime")
 CHIMES = ("start", "stop")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> tuple[object, int]:
     import soundfile
 
@@ -28,7 +28,7 @@ def _play_blocking(name: str) -> None:
 
         data, rate = _load(name)
         sounddevice.play(data, rate)  # returns at once; PortAudio plays it in its own thread
-    except Exception as exc:  # noqa: BLE001 - any audio-output failure is only worth a debug line
+    except Exception as exc:
         log.debug("could not play the %s sound: %s", name, exc)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -170,7 +171,7 @@ def plan_chunks(levels: np.ndarray, max_frames: int, threshold: float | None = N
     hard = [c.hard for c in cuts] + [False]
     voiced = lv >= limit
     return [Chunk(i, a, b, int(np.count_nonzero(voiced[a:b])), hard[i])
-            for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+            for i, (a, b) in enumerate(itertools.pairwise(bounds))]
 
 
 def max_chunk_frames(max_seconds: float) -> int:

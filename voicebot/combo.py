@@ -18,10 +18,13 @@ Side = Literal["l", "r"]
 
 # The members of pynput.keyboard.Key (pynput 1.7/1.8), sided modifiers included.
 PYNPUT_KEY_NAMES: frozenset[str] = frozenset(
-    """alt alt_l alt_r alt_gr backspace caps_lock cmd cmd_l cmd_r ctrl ctrl_l ctrl_r delete down
-    end enter esc home left page_down page_up right shift shift_l shift_r space tab up
-    media_play_pause media_volume_mute media_volume_down media_volume_up media_previous media_next
-    insert menu num_lock pause print_screen scroll_lock""".split()
+    [
+        "alt", "alt_l", "alt_r", "alt_gr", "backspace", "caps_lock", "cmd", "cmd_l", "cmd_r", "ctrl",
+        "ctrl_l", "ctrl_r", "delete", "down", "end", "enter", "esc", "home", "left", "page_down", "page_up",
+        "right", "shift", "shift_l", "shift_r", "space", "tab", "up", "media_play_pause", "media_volume_mute",
+        "media_volume_down", "media_volume_up", "media_previous", "media_next", "insert", "menu", "num_lock",
+        "pause", "print_screen", "scroll_lock",
+    ]
 ) | {f"f{n}" for n in range(1, 21)}
 
 # Function keys beyond pynput's f20 exist on real keyboards; the listener maps them by keysym/VK.

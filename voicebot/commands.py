@@ -150,9 +150,8 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     output = output_for(settings, rest)
     settings.require_key()
     bindings, then_ask = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
-    device: str | int | None = settings.device
-    if device is not None and device.strip().isdigit():
-        device = int(device)
+    named = settings.device
+    device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
     if device is not None:
         from voicebot.capture import list_input_devices, match_device
         devices = list_input_devices()
@@ -202,8 +201,8 @@ def key(settings: Settings, rest: Mapping[str, Any]) -> int:
 
     if action == "set":
         keystore.require_backend()  # before the prompt, not after the user pasted the key
-        backend = keystore.set_key(keystore.read_key())
-        say([f"API key stored in the system keyring ({backend})"], backend=backend)
+        stored_in = keystore.set_key(keystore.read_key())
+        say([f"API key stored in the system keyring ({stored_in})"], backend=stored_in)
         if source not in (None, "keyring"):
             output.notice(f"the key from {source} takes precedence over the keyring")
     elif action == "delete":
@@ -264,7 +263,7 @@ async def pending(settings: Settings, rest: Mapping[str, Any]) -> int:
     header = ("ID", "WHEN", "MODE", "LENGTH", "TRIES", "LAST ERROR")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(5)]
     for row in (header, *rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[5], flush=True)
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], flush=True)
     output.notice(f"{len(takes)} pending take(s) in {store.root}; `voicebot retry --all` sends them again")
     return EXIT_OK
 

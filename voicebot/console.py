@@ -12,7 +12,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
-RESET, BOLD, DIM, CYAN, GREEN, RED, YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[32m", "\x1b[31m", "\x1b[33m"
+RESET, BOLD, DIM = "\x1b[0m", "\x1b[1m", "\x1b[2m"
+CYAN, GREEN, RED, YELLOW = "\x1b[36m", "\x1b[32m", "\x1b[31m", "\x1b[33m"
 
 
 def use_color(stream: TextIO, setting: str, env: Mapping[str, str]) -> bool:

@@ -29,9 +29,19 @@ from voicebot.control import Command
 from voicebot.control_server import serve_control
 from voicebot.dictation import deliver
 from voicebot.errors import ApiError, NoSpeechError, UsageError, VoicebotError
+from voicebot.hotkeys import (
+    Action,
+    Binding,
+    Cancel,
+    Discard,
+    HotkeyListener,
+    HotkeyMachine,
+    Start,
+    Stop,
+    Trigger,
+    bindings_from_config,
+)
 from voicebot.pending import PendingStore, PendingTake, TakeBusy, UnknownTake, kept_notice, resend
-from voicebot.hotkeys import (Action, Binding, Cancel, Discard, HotkeyListener, HotkeyMachine, Start, Stop,
-                              Trigger, bindings_from_config)
 from voicebot.settings import Settings, normalise_bindings
 
 log = logging.getLogger("voicebot.daemon")
@@ -81,7 +91,7 @@ class Daemon:
         self.mic = microphone
         self.chimes = chimes
         self.recording: Recording | None = None
-        self.turn: asyncio.Task[None] | None = None  # the take's task once it has become a turn
+        self.turn: asyncio.Task[Any] | None = None  # the take's task once it has become a turn
         self.state = "starting"
         self.started = time.monotonic()
         self._then_ask = then_ask
@@ -273,7 +283,7 @@ class Daemon:
         except VoicebotError as exc:  # the device failed: report, keep running
             self.output.error(str(exc))
             prepared = None
-        except Exception as exc:  # noqa: BLE001 - never a silent dead task
+        except Exception as exc:
             log.debug("recording failed", exc_info=True)
             self.output.error(f"recording failed: {type(exc).__name__}: {exc}")
             prepared = None

@@ -54,7 +54,7 @@ def type_text(text: str) -> None:
     """Type into whatever window has the focus, as if on the keyboard."""
     try:
         from pynput.keyboard import Controller
-    except Exception as exc:  # noqa: BLE001 - pynput raises ImportError subclasses or Xlib errors
+    except Exception as exc:
         raise UsageError(f"cannot type into windows: {exc}") from None
     Controller().type(text)
 

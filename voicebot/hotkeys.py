@@ -89,7 +89,7 @@ class Trigger:
     mode: str
 
 
-Action = Union[Start, Stop, Discard, Cancel, Trigger]
+Action = Start | Stop | Discard | Cancel | Trigger
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
@@ -128,7 +128,9 @@ def bindings_from_config(hotkeys: Mapping[str, str | Mapping[str, Any]]) -> list
     for mode, spec in hotkeys.items():
         keys, style = (spec, "hold") if isinstance(spec, str) else (spec["keys"], spec.get("style", "hold"))
         try:
-            out.append(Binding(parse_combo(keys), mode, style))
+            if style not in ("hold", "toggle"):
+                raise UsageError(f"style must be hold or toggle, got {style!r}")
+            out.append(Binding(parse_combo(keys), mode, "toggle" if style == "toggle" else "hold"))
         except UsageError as exc:
             raise UsageError(f"hotkeys.{mode}: {exc.message}", hint=exc.hint) from None
     check_bindings(out)
@@ -323,7 +325,12 @@ def _control_char_key(char: str, vk: int | None) -> str | None:
 def _wait_ready(listener: Any, timeout: float) -> None:
     """pynput's `wait()` blocks forever if its thread dies first, so watch the thread too."""
     ready = threading.Event()
-    threading.Thread(target=lambda: (listener.wait(), ready.set()), daemon=True).start()
+
+    def wait() -> None:
+        listener.wait()
+        ready.set()
+
+    threading.Thread(target=wait, daemon=True).start()
     deadline = time.monotonic() + timeout
     while not ready.wait(0.05):
         if not listener.is_alive() or time.monotonic() > deadline:
@@ -335,7 +342,7 @@ def _wait_ready(listener: Any, timeout: float) -> None:
             raise UsageError("cannot watch global hotkeys: the keyboard listener did not start")
 
 
-ActionSink = Union["asyncio.Queue[Action]", Callable[[Action], Union[Awaitable[None], None]]]
+ActionSink = Union["asyncio.Queue[Action]", Callable[[Action], Awaitable[None] | None]]
 
 
 class HotkeyListener:

@@ -26,7 +26,7 @@ def _keyring() -> Any | None:
     """The keyring module, or None when it is not installed (imported late: it is slow to load)."""
     try:
         import keyring
-    except Exception as exc:  # noqa: BLE001 - a broken install is "no keyring", not a crash
+    except Exception as exc:
         log.debug("keyring unavailable: %s", type(exc).__name__)
         return None
     return keyring
@@ -39,7 +39,7 @@ def backend_name() -> str | None:
         return None
     try:
         backend = keyring.get_keyring()
-    except Exception as exc:  # noqa: BLE001 - backend discovery may touch D-Bus and fail any way
+    except Exception as exc:
         log.debug("keyring backend unavailable: %s", type(exc).__name__)
         return None
     if _is_fail_backend(backend):
@@ -62,7 +62,7 @@ def get_key() -> str | None:
         return None
     try:
         value = keyring.get_password(SERVICE, USERNAME)
-    except Exception as exc:  # noqa: BLE001 - NoKeyringError, a locked store, D-Bus errors: all "no key"
+    except Exception as exc:
         log.debug("no key from the keyring: %s", type(exc).__name__)
         return None
     if not isinstance(value, str) or not value.strip():
@@ -89,7 +89,7 @@ def set_key(value: str) -> str:
     assert keyring is not None  # require_backend found a backend, so the module imports
     try:
         keyring.set_password(SERVICE, USERNAME, key)
-    except Exception as exc:  # noqa: BLE001 - backends raise their own types; the message may not hold the key
+    except Exception as exc:
         raise UsageError(f"the keyring ({name}) refused to store the key: {type(exc).__name__}",
                          hint="unlock the keyring, or set GROQ_API_KEY instead") from None
     return name
@@ -104,7 +104,7 @@ def delete_key() -> bool:
         if keyring.get_password(SERVICE, USERNAME) is None:
             return False
         keyring.delete_password(SERVICE, USERNAME)
-    except Exception as exc:  # noqa: BLE001 - PasswordDeleteError and backend errors alike
+    except Exception as exc:
         if type(exc).__name__ == "PasswordDeleteError":
             return False
         raise UsageError(f"the keyring ({name}) refused to delete the key: {type(exc).__name__}",

@@ -18,6 +18,7 @@ Files are 0600 and directories 0700 whatever the umask: these are the user's wor
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -30,9 +31,9 @@ import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
 from voicebot.errors import UsageError, VoicebotError
@@ -98,14 +99,14 @@ class PendingTake:
 
 def format_time(moment: datetime) -> str:
     """UTC ISO 8601 with microseconds and a Z: sorts as text in time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def _valid_time(value: object) -> bool:
+def _valid_time(value: object) -> TypeGuard[str]:
     if not isinstance(value, str):
         return False
     try:
@@ -117,14 +118,14 @@ def _valid_time(value: object) -> bool:
 
 def make_take_id(moment: datetime, token: str) -> str:
     """`20261122T031502Z-ab12`: the UTC second first, so ids sort by time."""
-    take_id = f"{moment.astimezone(timezone.utc).strftime(ID_TIME_FORMAT)}-{token}"
+    take_id = f"{moment.astimezone(UTC).strftime(ID_TIME_FORMAT)}-{token}"
     if not ID_PATTERN.match(take_id):
         raise ValueError(f"bad take id token {token!r}")
     return take_id
 
 
 def new_take_id(moment: datetime | None = None) -> str:
-    return make_take_id(moment or datetime.now(timezone.utc), secrets.token_hex(2))
+    return make_take_id(moment or datetime.now(UTC), secrets.token_hex(2))
 
 
 def is_take_id(text: str) -> bool:
@@ -136,7 +137,7 @@ def time_of_id(take_id: str) -> datetime:
     match = ID_PATTERN.match(take_id)
     if match is None:
         raise ValueError(f"not a take id: {take_id!r}")
-    return datetime.strptime(match["stamp"], ID_TIME_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(match["stamp"], ID_TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def audio_extension(filename: str) -> str:
@@ -299,7 +300,7 @@ class PendingStore:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
         ensure_private_dir(self.root)
-        moment = now or datetime.now(timezone.utc)
+        moment = now or datetime.now(UTC)
         ext = audio_extension(prepared.filename)
         while True:  # two takes in one second: a fresh token, never an overwrite
             take_id = new_take_id(moment)
@@ -316,7 +317,7 @@ class PendingStore:
     def mark_failed(self, take: PendingTake, error: str, *, now: datetime | None = None) -> PendingTake:
         """Record a failed attempt in the sidecar (also repairing a broken one); returns the new take."""
         updated = replace(take, attempts=take.attempts + 1, error=error, problem=None,
-                          last_attempt=format_time(now or datetime.now(timezone.utc)))
+                          last_attempt=format_time(now or datetime.now(UTC)))
         if not updated.audio.exists():
             raise UnknownTake(f"no pending take {take.id}")
         write_atomic(self._sidecar(take.id), encode_sidecar(updated))
@@ -370,7 +371,7 @@ class PendingStore:
                     return self._read(take_id, audio)
         raise UnknownTake(f"no pending take {take_id!r}", hint="`voicebot pending` lists them")
 
-    def select(self, ids: Sequence[str]) -> list[PendingTake]:
+    def select(self, ids: Sequence[str]) -> builtins.list[PendingTake]:
         """The named takes in time order (the order they were spoken), all or nothing."""
         known = {take.id: take for take in self.list()}
         unknown = [i for i in ids if i not in known]
@@ -461,6 +462,21 @@ async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, o
     return text
 
 
-__all__ = ["PendingStore", "PendingTake", "TakeBusy", "UnknownTake", "MODES", "pending_dir", "make_take_id",
-           "new_take_id", "is_take_id", "time_of_id", "encode_sidecar", "decode_sidecar", "sort_key",
-           "kept_notice", "write_atomic", "resend"]
+__all__ = [
+    "MODES",
+    "PendingStore",
+    "PendingTake",
+    "TakeBusy",
+    "UnknownTake",
+    "decode_sidecar",
+    "encode_sidecar",
+    "is_take_id",
+    "kept_notice",
+    "make_take_id",
+    "new_take_id",
+    "pending_dir",
+    "resend",
+    "sort_key",
+    "time_of_id",
+    "write_atomic",
+]

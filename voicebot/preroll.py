@@ -40,7 +40,7 @@ def push(ring: Preroll, chunk: bytes) -> Preroll:
         raise ValueError(f"chunk of {len(chunk)} bytes is not whole {ring.frame_bytes}-byte frames")
     if ring.capacity == 0 or not chunk:
         return ring
-    chunks = ring.chunks + (chunk,)
+    chunks = (*ring.chunks, chunk)
     frames = ring.frames + len(chunk) // ring.frame_bytes
     # Drop whole chunks while what remains still fills the ring.
     start = 0
@@ -50,7 +50,7 @@ def push(ring: Preroll, chunk: bytes) -> Preroll:
     chunks = chunks[start:]
     excess = frames - ring.capacity
     if excess > 0:  # cut the head of the oldest chunk so exactly `capacity` frames remain
-        chunks = (chunks[0][excess * ring.frame_bytes:],) + chunks[1:]
+        chunks = (chunks[0][excess * ring.frame_bytes:], *chunks[1:])
         frames = ring.capacity
     return replace(ring, chunks=chunks, frames=frames)
 

@@ -385,7 +385,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
     to show (such as a world-readable config file holding a key).
     """
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {name: "default" for name in FIELDS}
+    sources: dict[str, str] = dict.fromkeys(FIELDS, "default")
 
     explicit = config_path or env.get("VOICEBOT_CONFIG")
     path = Path(explicit).expanduser() if explicit else default_config_path(env)
@@ -395,7 +395,7 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
             raise UsageError(f"config file {path} does not exist")
         file_values, warnings = read_config(path)
         values.update(file_values)
-        sources.update({k: f"config file {path}" for k in file_values})
+        sources.update(dict.fromkeys(file_values, f"config file {path}"))
 
     groq_base = env.get("GROQ_BASE_URL")
     if groq_base:
@@ -463,5 +463,17 @@ def warn(lines: list[str]) -> None:
         print(f"voicebot: warning: {line}", file=sys.stderr)
 
 
-__all__ = ["Secret", "Settings", "FIELDS", "load_settings", "describe", "env_name", "parse_text",
-           "check_value", "kind_of", "default_config_path", "config_path_for_display", "warn"]
+__all__ = [
+    "FIELDS",
+    "Secret",
+    "Settings",
+    "check_value",
+    "config_path_for_display",
+    "default_config_path",
+    "describe",
+    "env_name",
+    "kind_of",
+    "load_settings",
+    "parse_text",
+    "warn",
+]

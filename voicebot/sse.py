@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 DONE = "[DONE]"
 
@@ -50,7 +50,7 @@ class Finish:
     reason: str
 
 
-StreamEvent = Union[ContentDelta, ReasoningDelta, Usage, Finish]
+StreamEvent = ContentDelta | ReasoningDelta | Usage | Finish
 
 
 class BadStreamData(ValueError):
