@@ -70,12 +70,21 @@ def get_key() -> str | None:
     return value.strip()
 
 
+def key_is_sendable(key: str) -> bool:
+    """Whether a (stripped) key can go in an Authorization header: printable ASCII, no spaces.
+
+    The one check of a key's characters, used where a key is stored and where it is sent;
+    its callers word the refusal, never echoing the key.
+    """
+    return all("\x21" <= ch <= "\x7e" for ch in key)
+
+
 def check_key_text(text: str) -> str:
     """The key as it will be stored; refused (without echoing it) if it cannot be sent."""
     key = text.strip()
     if not key:
         raise UsageError("no key given", hint="paste the key from console.groq.com/keys")
-    if not all("\x21" <= ch <= "\x7e" for ch in key):
+    if not key_is_sendable(key):
         raise UsageError("the key contains spaces or characters that cannot be sent",
                          hint="paste the key alone, from console.groq.com/keys")
     return key
@@ -134,5 +143,5 @@ def read_key(stdin: TextIO | None = None, *, prompt: str = "Groq API key: ") -> 
     return check_key_text(text)
 
 
-__all__ = ["SERVICE", "USERNAME", "backend_name", "check_key_text", "delete_key", "get_key", "read_key",
-           "require_backend", "set_key"]
+__all__ = ["SERVICE", "USERNAME", "backend_name", "check_key_text", "delete_key", "get_key", "key_is_sendable",
+           "read_key", "require_backend", "set_key"]

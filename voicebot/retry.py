@@ -5,17 +5,22 @@ The rules copy the official `groq` SDK (`_base_client.py`: `_should_retry`,
 every other Groq client the user may know: the server's `x-should-retry` wins,
 then 408/409/429/5xx are retried; the wait is the server's `retry-after-ms` /
 `retry-after` when it is sane (0 < s <= 60), else exponential backoff with jitter.
-Kept free of I/O and clocks (both are parameters) so they are tested exactly.
+Which network failures are worth another attempt is decided here too
+(`is_retryable_exception`). Kept free of I/O and clocks (both are parameters) so
+they are tested exactly.
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+import httpx
 
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
@@ -55,14 +60,47 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
+def retryable_status(status: int) -> bool:
+    """Whether a status is worth another attempt when the server says nothing more:
+    408, 409, 429 and every 5xx (the groq SDK's rule)."""
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
 def should_retry(status: int, headers: Mapping[str, str] | None = None) -> bool:
-    """Whether a response with this status is worth another attempt."""
+    """Whether a response with this status is worth another attempt (`x-should-retry` wins)."""
     explicit = _header(headers, "x-should-retry")
     if explicit == "true":
         return True
     if explicit == "false":
         return False
-    return status in RETRYABLE_STATUSES or status >= 500
+    return retryable_status(status)
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes (httpx wraps httpcore wraps OSError)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def is_cert_failure(exc: BaseException) -> bool:
+    """A TLS certificate that did not verify: retrying cannot fix it."""
+    return any(isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e)
+               for e in causes(exc))
+
+
+def is_retryable_exception(exc: BaseException) -> bool:
+    """Network failures worth another attempt (as the groq SDK: all but our own mistakes)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
+        return False
+    if isinstance(exc, httpx.ConnectError) and is_cert_failure(exc):
+        return False
+    return isinstance(exc, httpx.TransportError)
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
