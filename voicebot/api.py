@@ -55,32 +55,74 @@ from voicebot.api_wire import (
 )
 from voicebot.errors import ApiError, StreamInterrupted, UsageError
 from voicebot.keystore import key_is_sendable
-from voicebot.retry import MAX_SERVER_WAIT, Random, RetryNotice, is_retryable_exception, retry_delay
+from voicebot.retry import (
+    MAX_SERVER_WAIT,
+    Random,
+    RetryNotice,
+    is_retryable_exception,
+    may_still_be_working,
+    retry_delay,
+    upload_timeout,
+)
 from voicebot.retry import server_wait as server_wait_for
 from voicebot.sse import ContentDelta, Finish, ReasoningDelta, StreamEvent, Usage
 
 __all__ = [
-    "MAX_MESSAGE", "ChatResult", "ContentDelta", "Finish", "GroqClient", "ModelInfo", "ParsedError",
-    "ReasoningDelta", "RetryNotice", "StreamEvent", "Transcript", "Usage", "chat_body", "chat_result_from",
-    "error_for_exception", "error_for_status", "is_retryable_exception", "model_from", "one_line",
-    "parse_error_body", "speech_fields", "tls_context", "transcript_from",
+    "MAX_MESSAGE",
+    "ChatResult",
+    "ContentDelta",
+    "Finish",
+    "GroqClient",
+    "ModelInfo",
+    "NoModelList",
+    "ParsedError",
+    "ReasoningDelta",
+    "RetryNotice",
+    "StreamEvent",
+    "Transcript",
+    "Usage",
+    "chat_body",
+    "chat_result_from",
+    "error_for_exception",
+    "error_for_status",
+    "is_retryable_exception",
+    "model_from",
+    "one_line",
+    "parse_error_body",
+    "same_host",
+    "speech_fields",
+    "tls_context",
+    "transcript_from",
 ]
 
 log = logging.getLogger("voicebot.api")
 
 USER_AGENT = f"voicebot/{__version__}"
+STT_KEY_NAME = "stt_api_key (VOICEBOT_STT_API_KEY)"
 KEEPALIVE_EXPIRY = 60.0  # httpx's 5 s default would drop the connection between spoken turns
 
 
-def _check_key(api_key: str) -> str:
+def _check_key(api_key: str, name: str = "GROQ_API_KEY") -> str:
     """The key as it will be sent; bad characters are refused here, where the error can't echo it."""
     key = api_key.strip() if isinstance(api_key, str) else ""
     if not key:
-        raise UsageError("no API key: set GROQ_API_KEY")
+        raise UsageError(f"no API key: set {name}")
     if not key_is_sendable(key):
-        raise UsageError("the API key contains spaces or characters that cannot be sent",
-                         hint="check GROQ_API_KEY")
+        raise UsageError("the API key contains spaces or characters that cannot be sent", hint=f"check {name}")
     return key
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether two API roots name the same host and port, so the chat key may go to both."""
+    ua, ub = httpx.URL(a), httpx.URL(b)
+    return (ua.scheme, ua.host.lower(), ua.port) == (ub.scheme, ub.host.lower(), ub.port)
+
+
+class NoModelList(ApiError):
+    """The speech server has no `/models` (many local whisper servers do not)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"the speech server at {host} has no model list", code="no_model_list")
 
 
 def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
@@ -122,18 +164,36 @@ class GroqClient:
     """Groq's OpenAI-compatible API over one keep-alive connection pool.
 
     `chat_base` is the OpenAI-style root (https://api.groq.com/openai/v1);
-    `stt_base` defaults to it and may point speech at another server.
+    `stt_base` defaults to it and may point speech at another server, and
+    `stt_fallback_base` names a second speech server for when that one is down.
+    Each key goes only to its own server: `api_key` to the chat host, `stt_api_key`
+    to the speech server (the chat key only when speech is on the chat host), the
+    fallback's key to the fallback; a server without a key gets no Authorization.
     """
 
     def __init__(self, *, api_key: str, chat_base: str, stt_base: str | None = None,
+                 stt_api_key: str | None = None, stt_fallback_base: str | None = None,
+                 stt_fallback_api_key: str | None = None,
                  max_retries: int = 2, timeout: float = 60.0, connect_timeout: float = 5.0,
                  stall_timeout: float = 20.0, transport: httpx.AsyncBaseTransport | None = None,
                  on_retry: Callable[[RetryNotice], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rng: Random | None = None) -> None:
-        self.__key = _check_key(api_key)
+        key = _check_key(api_key)
         self.chat_base = _check_base(chat_base, "the API base URL")
         self.stt_base = _check_base(stt_base, "the speech API base URL") if stt_base else self.chat_base
+        self.stt_fallback_base = (_check_base(stt_fallback_base, "the fallback speech API base URL")
+                                  if stt_fallback_base else None)
+        own_stt = _check_key(stt_api_key, "stt_api_key") if stt_api_key and stt_api_key.strip() else None
+        self.__keys: dict[str, str | None] = {
+            "chat": key,
+            "stt": own_stt or (key if same_host(self.stt_base, self.chat_base) else None),
+            "fallback": (_check_key(stt_fallback_api_key, "stt_fallback_api_key")
+                         if stt_fallback_api_key and stt_fallback_api_key.strip() else None),
+        }
+        self._key_names = {"chat": "GROQ_API_KEY",
+                           "stt": "GROQ_API_KEY" if self.__keys["stt"] == key and not own_stt else STT_KEY_NAME,
+                           "fallback": "stt_fallback_api_key (VOICEBOT_STT_FALLBACK_API_KEY)"}
         self.max_retries = max(0, int(max_retries))
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
@@ -163,22 +223,30 @@ class GroqClient:
         """Close the pooled connections."""
         await self._http.aclose()
 
-    # -- the key stays here: added per request, scrubbed from every error
+    def speech_host(self, *, fallback: bool = False) -> str:
+        """The host (and port) that speech goes to, for messages."""
+        base = self.stt_fallback_base if fallback and self.stt_fallback_base else self.stt_base
+        return host_of(httpx.URL(base))
 
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.__key}"}
+    # -- the keys stay here: added per request, each for its own server, scrubbed from every error
+
+    def _auth(self, role: str = "chat") -> dict[str, str]:
+        key = self.__keys[role]
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _scrub(self, err: ApiError) -> ApiError:
-        """The error with the key (or anything shaped like one) blanked out of its text."""
+        """The error with the keys (or anything shaped like one) blanked out of its text."""
+        keys = tuple(k for k in self.__keys.values() if k)
 
         def clean(text: str | None) -> str | None:
-            return None if text is None else scrub_text(text, (self.__key,))
+            return None if text is None else scrub_text(text, keys)
 
         err.message = clean(err.message) or ""
         err.hint = clean(err.hint)
         err.args = (err.message,)
         if isinstance(err, StreamInterrupted):
-            err.partial = err.partial.replace(self.__key, "***")
+            for key in keys:
+                err.partial = err.partial.replace(key, "***")
         return err
 
     # -- retries
@@ -203,47 +271,63 @@ class GroqClient:
         self._notify(attempt + 1, delay, retry_reason(failure.status, err))
         await self._sleep(delay)
 
-    def _status_failure(self, response: httpx.Response, model: str | None) -> AttemptFailed:
-        return status_failure(response, host=host_of(response.request.url), model=model)
+    def _status_failure(self, response: httpx.Response, model: str | None, role: str = "chat") -> AttemptFailed:
+        return status_failure(response, host=host_of(response.request.url), model=model,
+                              key_name=self._key_names[role])
 
-    def _exception_failure(self, exc: BaseException, url: httpx.URL, *, streaming: bool) -> AttemptFailed:
-        err = error_for_exception(exc, host=host_of(url), streaming=streaming, timeout=self.timeout,
+    def _exception_failure(self, exc: BaseException, url: httpx.URL, *, streaming: bool,
+                           timeout: float | None = None, upload: bool = False) -> AttemptFailed:
+        err = error_for_exception(exc, host=host_of(url), streaming=streaming, timeout=timeout or self.timeout,
                                   connect_timeout=self.connect_timeout, stall_timeout=self.stall_timeout)
+        if upload and may_still_be_working(exc):
+            err.message += "; not sent again, as the server may still be working on it"
+            err.hint = ("raise the timeout setting (uploads also get time for their length), or set "
+                        "stt_concurrency = 1 for a server that decodes one request at a time")
+            return AttemptFailed(err, retryable=False)
         return AttemptFailed(err, retryable=is_retryable_exception(exc))
 
     # -- plain requests
 
-    async def _request(self, method: str, url: str, *, model: str | None = None,
-                       **kwargs: Any) -> httpx.Response:
-        """A request with retries and an overall deadline per attempt; a 2xx response, read."""
+    async def _request(self, method: str, url: str, *, model: str | None = None, role: str = "chat",
+                       deadline: float | None = None, **kwargs: Any) -> httpx.Response:
+        """A request with retries and an overall deadline per attempt; a 2xx response, read.
+
+        `deadline` (an upload's, longer than `timeout`) also marks the request as an
+        upload, which a timeout waiting for its answer does not send again.
+        """
         request_url = httpx.URL(url)
+        limit = deadline or self.timeout
+        if deadline is not None:
+            kwargs["timeout"] = httpx.Timeout(deadline, connect=self.connect_timeout)
         attempt = 0
         while True:
             started = time.monotonic()
             try:
-                async with asyncio.timeout(self.timeout):
-                    response = await self._http.request(method, request_url, headers=self._auth(), **kwargs)
+                async with asyncio.timeout(limit):
+                    response = await self._http.request(method, request_url, headers=self._auth(role), **kwargs)
             except (httpx.TransportError, TimeoutError) as exc:
                 log.debug("%s %s failed after %.0f ms: %s", method, request_url.path,
                           (time.monotonic() - started) * 1000, type(exc).__name__)
-                failure = self._exception_failure(exc, request_url, streaming=False)
+                failure = self._exception_failure(exc, request_url, streaming=False, timeout=limit,
+                                                  upload=deadline is not None)
             else:
                 log.debug("%s %s -> %d in %.0f ms (%d bytes)", method, request_url.path, response.status_code,
                           (time.monotonic() - started) * 1000, len(response.content))
                 if response.is_success:
                     return response
-                failure = self._status_failure(response, model)
+                failure = self._status_failure(response, model, role)
             await self._after_failure(failure, attempt)
             attempt += 1
 
-    async def _get_json(self, url: str, *, model: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = await self._request("GET", url, model=model, **kwargs)
+    async def _get_json(self, url: str, *, model: str | None = None, role: str = "chat",
+                        **kwargs: Any) -> dict[str, Any]:
+        response = await self._request("GET", url, model=model, role=role, **kwargs)
         return self._decode(response)
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
         try:
             return json_object(response.content, response.headers.get("content-type", ""),
-                                host_of(response.request.url))
+                               host_of(response.request.url))
         except ApiError as err:
             raise self._scrub(err) from None
 
@@ -251,14 +335,24 @@ class GroqClient:
 
     async def transcribe(self, *, filename: str, data: bytes, content_type: str, model: str,
                          translate: bool = False, language: str | None = None, prompt: str | None = None,
-                         temperature: float | None = None, response_format: str = "json") -> Transcript:
-        """Upload audio bytes for transcription (or translation into English)."""
+                         temperature: float | None = None, response_format: str = "json",
+                         audio_seconds: float | None = None, fallback: bool = False) -> Transcript:
+        """Upload audio bytes for transcription (or translation into English).
+
+        The deadline grows with `audio_seconds` (`retry.upload_timeout`); `fallback`
+        sends it to the fallback speech server instead.
+        """
         if "." not in filename.strip("."):
             raise ValueError(f"upload filename {filename!r} needs an extension; the API types files by it")
+        if fallback and self.stt_fallback_base is None:
+            raise ValueError("no fallback speech server is configured")
+        base, role = (self.stt_fallback_base, "fallback") if fallback and self.stt_fallback_base else (
+            self.stt_base, "stt")
         endpoint = "translations" if translate else "transcriptions"
         fields = speech_fields(model=model, translate=translate, language=language, prompt=prompt,
                                temperature=temperature, response_format=response_format)
-        response = await self._request("POST", f"{self.stt_base}/audio/{endpoint}", model=model,
+        response = await self._request("POST", f"{base}/audio/{endpoint}", model=model, role=role,
+                                       deadline=upload_timeout(self.timeout, audio_seconds),
                                        files={"file": (filename, data, content_type)}, data=fields)
         if response_format in ("json", "verbose_json"):
             obj = self._decode(response)
@@ -269,12 +363,26 @@ class GroqClient:
         text = response.content.decode("utf-8", errors="replace")
         return Transcript(text=text.strip(), language=None, duration=None, segments=(), raw={"text": text})
 
-    async def list_models(self) -> list[ModelInfo]:
-        """The models the key may use (`voicebot models`)."""
-        obj = await self._get_json(f"{self.chat_base}/models")
+    @property
+    def speech_is_elsewhere(self) -> bool:
+        """Whether speech goes to another server than chat (whose models `voicebot models` lists too)."""
+        return self.stt_base != self.chat_base
+
+    async def list_models(self, *, speech: bool = False) -> list[ModelInfo]:
+        """The models the key may use (`voicebot models`); `speech`: the speech server's.
+
+        A speech server without a model list (404) is `NoModelList`, not a failure.
+        """
+        base, role = (self.stt_base, "stt") if speech else (self.chat_base, "chat")
+        try:
+            obj = await self._get_json(f"{base}/models", role=role)
+        except ApiError as err:
+            if speech and err.status in (404, 405):
+                raise NoModelList(self.speech_host()) from None
+            raise
         data = obj.get("data")
         if not isinstance(data, list):
-            raise self._scrub(bad_response(httpx.URL(self.chat_base).host, "no model list"))
+            raise self._scrub(bad_response(httpx.URL(base).host, "no model list"))
         return [m for m in (model_from(e) for e in data if isinstance(e, Mapping)) if m is not None]
 
     async def get_model(self, model_id: str) -> ModelInfo:
@@ -300,9 +408,10 @@ class GroqClient:
 
     async def _warm_one(self, base: str) -> None:
         started = time.monotonic()
+        role = "chat" if base == self.chat_base else "stt"
         try:
             async with asyncio.timeout(self.connect_timeout * 2):
-                response = await self._http.head(f"{base}/models", headers=self._auth())
+                response = await self._http.head(f"{base}/models", headers=self._auth(role))
             log.debug("warm %s -> %d in %.0f ms", httpx.URL(base).host, response.status_code,
                       (time.monotonic() - started) * 1000)
         except (httpx.HTTPError, TimeoutError) as exc:

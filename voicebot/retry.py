@@ -200,3 +200,35 @@ def server_wait(status: int | None, headers: Mapping[str, str] | None, now: floa
     if wait is None and status == 429:
         wait = ratelimit_reset_seconds(headers)
     return wait
+
+
+# ---------------------------------------------------------------- uploads
+
+UPLOAD_SECONDS_PER_AUDIO_SECOND = 0.5  # a server decoding at 2x real time still answers in time
+
+
+def upload_timeout(base: float, audio_seconds: float | None) -> float:
+    """The deadline for one speech upload: the `timeout` setting plus time for the audio itself.
+
+    A cloud server answers a minute of audio in a second or two, but a local Whisper
+    may decode at a few times real time, and a long piece must not time out merely
+    because it is long.
+    """
+    extra = audio_seconds * UPLOAD_SECONDS_PER_AUDIO_SECOND if audio_seconds and audio_seconds > 0 else 0.0
+    return base + extra
+
+
+def may_still_be_working(exc: BaseException) -> bool:
+    """A timeout while waiting for the answer: the request arrived, and the server may still be
+    decoding it. An upload is then not sent again: a second copy would queue behind the first
+    on a server that decodes one at a time, and time out in turn (connect and write timeouts,
+    where the server never had the whole request, are still retried)."""
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
+        return False
+    return isinstance(exc, (httpx.ReadTimeout, TimeoutError))
+
+
+def server_unavailable(status: int | None) -> bool:
+    """A failure that says the server cannot serve now (network failure: `status` None, or a
+    retryable status), as opposed to one about the request: the speech fallback's cue."""
+    return status is None or retryable_status(status)

@@ -127,6 +127,17 @@ class Settings:
                                 flag="--stall-timeout", low=1)
     max_retries: int = _opt(2, "retries for failed requests that are safe to retry", flag="--max-retries",
                             low=0, high=10)
+    # Speech server: its own key, pieces in flight, a fallback server (issue 11)
+    stt_api_key: Secret | None = _opt(None, "key for the speech server at stt_api_base (else none is sent to a "
+                                      "host other than the chat host)")
+    stt_concurrency: int = _opt(3, "pieces of a long recording transcribed at once (1 for a server that decodes "
+                                "one request at a time)", flag="--stt-concurrency", low=1, high=16)
+    stt_fallback_api_base: str | None = _opt(None, "speech server used when the primary one cannot be reached or "
+                                             "keeps failing (e.g. a local whisper server)",
+                                             flag="--stt-fallback-api-base", metavar="URL")
+    stt_fallback_model: str | None = _opt(None, "model at the fallback speech server (default: the primary's)",
+                                          flag="--stt-fallback-model")
+    stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
                                    "then_ask} (modes: ask, translate, dictate, new, cancel)")
@@ -313,7 +324,7 @@ KIND_CHECKS: dict[type, Validator] = {
     dict: lambda value: normalise_bindings(value), str: _check_str,
 }
 SETTING_CHECKS: dict[str, Validator] = {
-    "stop": _check_stops, "api_base": _check_url, "stt_api_base": _check_url,
+    "stop": _check_stops, "api_base": _check_url, "stt_api_base": _check_url, "stt_fallback_api_base": _check_url,
 }
 
 
@@ -407,7 +418,7 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         except ValueError as exc:
             raise UsageError(f"{where}: bad value for {key!r}: {exc}") from None
     warnings = []
-    if "api_key" in values:
+    if "api_key" in values or "stt_api_key" in values or "stt_fallback_api_key" in values:
         try:
             mode = path.stat().st_mode
         except OSError:
@@ -419,12 +430,14 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
                   config_path: str | None = None,
-                  keyring_key: Callable[[], str | None] | None = None) -> tuple[Settings, list[str]]:
+                  keyring_key: Callable[[], str | None] | None = None,
+                  keyring_stt_key: Callable[[], str | None] | None = None) -> tuple[Settings, list[str]]:
     """Resolve every setting by precedence: flags > environment > config file > defaults.
 
     `flags` holds only the flags the user gave (already typed). `keyring_key`, when
     given, is asked for the API key only if no other source set one (the keyring is
-    the key's last resort, below the config file). Returns the settings and warnings
+    the key's last resort, below the config file); `keyring_stt_key` likewise for
+    the speech server's key. Returns the settings and warnings
     to show (such as a world-readable config file holding a key).
     """
     values: dict[str, Any] = {}
@@ -458,12 +471,13 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
         values[name] = _checked(name, value, FIELDS[name].metadata["flag"] or name)
         sources[name] = f"flag {FIELDS[name].metadata['flag']}"
 
-    current = values.get("api_key")
-    if keyring_key is not None and not (isinstance(current, Secret) and current.reveal()):
-        stored = keyring_key()
-        if stored:
-            values["api_key"] = Secret(stored.strip())
-            sources["api_key"] = "keyring"
+    for name, lookup in (("api_key", keyring_key), ("stt_api_key", keyring_stt_key)):
+        current = values.get(name)
+        if lookup is not None and not (isinstance(current, Secret) and current.reveal()):
+            stored = lookup()
+            if stored:
+                values[name] = Secret(stored.strip())
+                sources[name] = "keyring"
 
     return Settings(**values, sources=sources), warnings
 
