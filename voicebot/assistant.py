@@ -145,7 +145,7 @@ class Assistant:
             measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
         try:
             texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=base_prompt,
-                                                       concurrency=self.settings.stt_concurrency)
+                                                       concurrency=self.settings.stt_pieces_in_flight())
             speech_seconds = split.speech_seconds if measuring is None else await measuring
         finally:
             if measuring is not None and not measuring.done():

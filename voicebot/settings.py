@@ -16,6 +16,7 @@ import re
 import stat
 import sys
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from voicebot.errors import UsageError
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 GROQ_PATH = "/openai/v1"
+GROQ_STT_CONCURRENCY = 3  # speech requests in flight per long recording at Groq
 
 
 class Secret:
@@ -130,8 +132,9 @@ class Settings:
     # Speech server: its own key, pieces in flight, a fallback server (issue 11)
     stt_api_key: Secret | None = _opt(None, "key for the speech server at stt_api_base (else none is sent to a "
                                       "host other than the chat host)")
-    stt_concurrency: int = _opt(3, "pieces of a long recording transcribed at once (1 for a server that decodes "
-                                "one request at a time)", flag="--stt-concurrency", low=1, high=16)
+    stt_concurrency: int | None = _opt(None, "pieces of a long recording sent at once (default: 3 to Groq or the "
+                                       "chat server, 1 to another speech server, which may decode one at a time)",
+                                       flag="--stt-concurrency", low=1, high=16)
     stt_fallback_api_base: str | None = _opt(None, "speech server used when the primary one cannot be reached or "
                                              "keeps failing (e.g. a local whisper server)",
                                              flag="--stt-fallback-api-base", metavar="URL")
@@ -164,6 +167,15 @@ class Settings:
     def stt_base(self) -> str:
         """Where speech goes: its own root if set, else the chat root."""
         return self.stt_api_base or self.api_base
+
+    def stt_pieces_in_flight(self) -> int:
+        """`stt_concurrency`, or its default: 3 where speech goes to Groq (or to the chat server: the
+        free tier allows 20 requests a minute), 1 for another server, which may decode one at a time
+        and would only queue the rest until they time out."""
+        if self.stt_concurrency is not None:
+            return self.stt_concurrency
+        host = (urllib.parse.urlsplit(self.stt_api_base).hostname or "") if self.stt_api_base else "groq.com"
+        return GROQ_STT_CONCURRENCY if host == "groq.com" or host.endswith(".groq.com") else 1
 
     def chat_options(self) -> dict[str, Any]:
         """The chat request's optional fields, with unset ones left out."""
