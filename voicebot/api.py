@@ -5,9 +5,10 @@ for the first request (or by `warm()` when the hotkey goes down) is reused by th
 next turns. The client uploads bytes it is given and knows nothing about audio.
 
 The client is the thin top layer: request bodies and results are
-`voicebot.api_wire`, failures mapped to `ApiError` (the key scrubbed from all of
-them) are `voicebot.api_errors`, one streamed attempt is `voicebot.api_stream`, and
-when to retry is `voicebot.retry`. The public names of those modules stay
+`voicebot.api_wire`, failures mapped to `ApiError` (the keys scrubbed from all of
+them) are `voicebot.api_errors`, one streamed attempt is `voicebot.api_stream`, TLS
+and which key goes to which host is `voicebot.connection`, and when to retry is
+`voicebot.retry`. The public names of those modules stay
 importable from here.
 """
 
@@ -16,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import ssl
 import time
 import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -26,7 +25,6 @@ from typing import Any, NoReturn
 
 import httpx
 
-from voicebot import __version__
 from voicebot.api_errors import (
     MAX_MESSAGE,
     AttemptFailed,
@@ -35,8 +33,6 @@ from voicebot.api_errors import (
     error_for_status,
     one_line,
     parse_error_body,
-    retry_reason,
-    scrub_text,
     status_failure,
 )
 from voicebot.api_stream import stream_attempt
@@ -53,8 +49,8 @@ from voicebot.api_wire import (
     speech_fields,
     transcript_from,
 )
-from voicebot.errors import ApiError, StreamInterrupted, UsageError
-from voicebot.keystore import key_is_sendable
+from voicebot.connection import Keys, check_base, http_client, same_host, tls_context
+from voicebot.errors import ApiError, StreamInterrupted
 from voicebot.retry import (
     MAX_SERVER_WAIT,
     Random,
@@ -62,6 +58,7 @@ from voicebot.retry import (
     is_retryable_exception,
     may_still_be_working,
     retry_delay,
+    retry_reason,
     upload_timeout,
 )
 from voicebot.retry import server_wait as server_wait_for
@@ -97,25 +94,6 @@ __all__ = [
 
 log = logging.getLogger("voicebot.api")
 
-USER_AGENT = f"voicebot/{__version__}"
-STT_KEY_NAME = "stt_api_key (VOICEBOT_STT_API_KEY)"
-KEEPALIVE_EXPIRY = 60.0  # httpx's 5 s default would drop the connection between spoken turns
-
-
-def _check_key(api_key: str, name: str = "GROQ_API_KEY") -> str:
-    """The key as it will be sent; bad characters are refused here, where the error can't echo it."""
-    key = api_key.strip() if isinstance(api_key, str) else ""
-    if not key:
-        raise UsageError(f"no API key: set {name}")
-    if not key_is_sendable(key):
-        raise UsageError("the API key contains spaces or characters that cannot be sent", hint=f"check {name}")
-    return key
-
-
-def same_host(a: str, b: str) -> bool:
-    """Whether two API roots name the same host and port, so the chat key may go to both."""
-    ua, ub = httpx.URL(a), httpx.URL(b)
-    return (ua.scheme, ua.host.lower(), ua.port) == (ub.scheme, ub.host.lower(), ub.port)
 
 
 class NoModelList(ApiError):
@@ -123,38 +101,6 @@ class NoModelList(ApiError):
 
     def __init__(self, host: str) -> None:
         super().__init__(f"the speech server at {host} has no model list", code="no_model_list")
-
-
-def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
-    """A verifying TLS context: the CA bundle in SSL_CERT_FILE (or SSL_CERT_DIR) when set, else certifi's.
-
-    httpx 0.28 reads the same variables, but a bad path there surfaces as a bare
-    FileNotFoundError or SSLError; built here it is one line naming the variable.
-    Verification and hostname checks are always on: there is no switch to turn them off.
-    """
-    cafile = env.get("SSL_CERT_FILE") or None
-    capath = None if cafile else env.get("SSL_CERT_DIR") or None
-    try:
-        if cafile or capath:
-            return ssl.create_default_context(cafile=cafile, capath=capath)
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except (OSError, ssl.SSLError) as exc:
-        var, where = ("SSL_CERT_FILE", cafile) if cafile else ("SSL_CERT_DIR", capath)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"cannot load CA certificates from {var}={where}: {one_line(reason, 120)}",
-                         hint=f"point {var} at a PEM bundle, or unset it") from None
-
-
-def _check_base(base: str, name: str) -> str:
-    try:
-        url = httpx.URL(base) if isinstance(base, str) else None
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise UsageError(f"{name} must be an http(s) URL such as https://api.groq.com/openai/v1")
-    return base.rstrip("/")
 
 
 # ---------------------------------------------------------------- the client
@@ -179,21 +125,12 @@ class GroqClient:
                  on_retry: Callable[[RetryNotice], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rng: Random | None = None) -> None:
-        key = _check_key(api_key)
-        self.chat_base = _check_base(chat_base, "the API base URL")
-        self.stt_base = _check_base(stt_base, "the speech API base URL") if stt_base else self.chat_base
-        self.stt_fallback_base = (_check_base(stt_fallback_base, "the fallback speech API base URL")
+        self.chat_base = check_base(chat_base, "the API base URL")
+        self.stt_base = check_base(stt_base, "the speech API base URL") if stt_base else self.chat_base
+        self.stt_fallback_base = (check_base(stt_fallback_base, "the fallback speech API base URL")
                                   if stt_fallback_base else None)
-        own_stt = _check_key(stt_api_key, "stt_api_key") if stt_api_key and stt_api_key.strip() else None
-        self.__keys: dict[str, str | None] = {
-            "chat": key,
-            "stt": own_stt or (key if same_host(self.stt_base, self.chat_base) else None),
-            "fallback": (_check_key(stt_fallback_api_key, "stt_fallback_api_key")
-                         if stt_fallback_api_key and stt_fallback_api_key.strip() else None),
-        }
-        self._key_names = {"chat": "GROQ_API_KEY",
-                           "stt": "GROQ_API_KEY" if self.__keys["stt"] == key and not own_stt else STT_KEY_NAME,
-                           "fallback": "stt_fallback_api_key (VOICEBOT_STT_FALLBACK_API_KEY)"}
+        self._keys = Keys(chat=api_key, chat_base=self.chat_base, stt_base=self.stt_base, stt=stt_api_key,
+                          fallback=stt_fallback_api_key)
         self.max_retries = max(0, int(max_retries))
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
@@ -201,14 +138,7 @@ class GroqClient:
         self._on_retry = on_retry
         self._sleep = sleep
         self._rng: Random = rng or random.Random()
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            transport=transport,
-            verify=tls_context(os.environ),
-            follow_redirects=False,  # never carry the key to wherever a redirect points
-            limits=httpx.Limits(max_connections=10, max_keepalive_connections=4, keepalive_expiry=KEEPALIVE_EXPIRY),
-        )
+        self._http = http_client(timeout=self.timeout, connect_timeout=self.connect_timeout, transport=transport)
 
     def __repr__(self) -> str:
         return f"GroqClient(chat_base={self.chat_base!r}, stt_base={self.stt_base!r})"
@@ -231,22 +161,15 @@ class GroqClient:
     # -- the keys stay here: added per request, each for its own server, scrubbed from every error
 
     def _auth(self, role: str = "chat") -> dict[str, str]:
-        key = self.__keys[role]
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        return self._keys.auth(role)
 
     def _scrub(self, err: ApiError) -> ApiError:
         """The error with the keys (or anything shaped like one) blanked out of its text."""
-        keys = tuple(k for k in self.__keys.values() if k)
-
-        def clean(text: str | None) -> str | None:
-            return None if text is None else scrub_text(text, keys)
-
-        err.message = clean(err.message) or ""
-        err.hint = clean(err.hint)
+        err.message = self._keys.scrub(err.message)
+        err.hint = None if err.hint is None else self._keys.scrub(err.hint)
         err.args = (err.message,)
         if isinstance(err, StreamInterrupted):
-            for key in keys:
-                err.partial = err.partial.replace(key, "***")
+            err.partial = self._keys.blank(err.partial)
         return err
 
     # -- retries
@@ -268,12 +191,12 @@ class GroqClient:
                 err.retry_after = delay
                 err.hint = f"wait {delay:.0f} s and try again"
             raise self._scrub(err) from None
-        self._notify(attempt + 1, delay, retry_reason(failure.status, err))
+        self._notify(attempt + 1, delay, retry_reason(failure.status, err.code))
         await self._sleep(delay)
 
     def _status_failure(self, response: httpx.Response, model: str | None, role: str = "chat") -> AttemptFailed:
         return status_failure(response, host=host_of(response.request.url), model=model,
-                              key_name=self._key_names[role])
+                              key_name=self._keys.names[role])
 
     def _exception_failure(self, exc: BaseException, url: httpx.URL, *, streaming: bool,
                            timeout: float | None = None, upload: bool = False) -> AttemptFailed:

@@ -23,7 +23,7 @@ from voicebot.retry import causes, is_cert_failure, server_wait, should_retry, w
 
 __all__ = [
     "EXCEPTION_RULES", "MAX_MESSAGE", "STATUS_RULES", "AttemptFailed", "ParsedError", "error_for_exception",
-    "error_for_status", "in_stream_failure", "one_line", "parse_error_body", "retry_reason", "scrub_text",
+    "error_for_status", "in_stream_failure", "one_line", "parse_error_body", "scrub_text",
     "status_failure",
 ]
 
@@ -376,29 +376,6 @@ def error_for_exception(exc: BaseException, *, host: str, streaming: bool = Fals
     names = {"host": host, "exc": exc, "words": str(exc) or type(exc).__name__, "timeout": timeout,
              "connect_timeout": connect_timeout, "stall_timeout": stall_timeout}
     return ApiError(one_line(rule.message.format_map(names), 300), hint=rule.hint.format_map(names), code=rule.code)
-
-
-# ---------------------------------------------------------------- retry notices
-
-_STATUS_REASONS: tuple[tuple[Callable[[int], bool], str], ...] = (
-    (lambda s: s == 429, "rate limited"),
-    (lambda s: s >= 500, "server error {status}"),
-    (lambda s: s == 408, "request timed out"),
-    (lambda s: True, "HTTP {status}"),
-)
-_CODE_REASONS = {
-    "stalled": "answer stalled", "timeout": "timed out", "connect_timeout": "connection timed out",
-    "dns_failure": "host not found", "connection_refused": "connection refused",
-    "connection_lost": "connection lost", "stream_truncated": "answer cut off",
-}
-
-
-def retry_reason(status: int | None, err: ApiError) -> str:
-    """A few words for the "…, retrying in 7 s" notice."""
-    if status is not None:
-        template = next(words for applies, words in _STATUS_REASONS if applies(status))
-        return template.format(status=status)
-    return _CODE_REASONS.get(err.code or "", "request failed")
 
 
 # ---------------------------------------------------------------- one attempt's failure

@@ -16,7 +16,7 @@ import email.utils
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -101,6 +101,29 @@ def is_retryable_exception(exc: BaseException) -> bool:
     if isinstance(exc, httpx.ConnectError) and is_cert_failure(exc):
         return False
     return isinstance(exc, httpx.TransportError)
+
+
+# ---------------------------------------------------------------- retry notices
+
+_STATUS_REASONS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (lambda s: s == 429, "rate limited"),
+    (lambda s: s >= 500, "server error {status}"),
+    (lambda s: s == 408, "request timed out"),
+    (lambda s: True, "HTTP {status}"),
+)
+_CODE_REASONS = {
+    "stalled": "answer stalled", "timeout": "timed out", "connect_timeout": "connection timed out",
+    "dns_failure": "host not found", "connection_refused": "connection refused",
+    "connection_lost": "connection lost", "stream_truncated": "answer cut off",
+}
+
+
+def retry_reason(status: int | None, code: str | None) -> str:
+    """A few words for the "…, retrying in 7 s" notice, from the status or the error's code."""
+    if status is not None:
+        template = next(words for applies, words in _STATUS_REASONS if applies(status))
+        return template.format(status=status)
+    return _CODE_REASONS.get(code or "", "request failed")
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
