@@ -319,3 +319,35 @@ def test_a_request_the_primary_refuses_does_not_go_to_the_fallback(fake_groq: Fa
                 str(DATA / "capital.wav")], fake_groq, tmp_path)
     assert proc.returncode == 1 and "no-such-model" in proc.stderr
     assert local.requests == []
+
+
+# ---------------------------------------------------------------- settings and the README's example
+
+
+def test_the_new_settings_are_checked_like_the_others(tmp_path: Path) -> None:
+    from voicebot.errors import UsageError
+
+    env = {"HOME": str(tmp_path)}
+    for bad in ({"VOICEBOT_STT_CONCURRENCY": "0"}, {"VOICEBOT_STT_FALLBACK_API_BASE": "localhost:8000"}):
+        with pytest.raises(UsageError, match="bad value in environment variable"):
+            load_settings({}, env | bad)
+    settings, _ = load_settings({"stt_fallback_api_base": "http://127.0.0.1:8000/v1/"}, env)
+    assert settings.stt_fallback_api_base == "http://127.0.0.1:8000/v1"
+
+
+def readme_example() -> str:
+    """The config block of the README's "Local speech server" section."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    section = text[text.index("### Local speech server"):]
+    return section[section.index("```toml") + len("```toml"):section.index("```", section.index("```toml") + 3)]
+
+
+def test_the_readme_example_config_works(fake_groq: FakeGroq, local: FakeGroq, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(readme_example().replace("http://127.0.0.1:8000/v1", local.base_url))
+    proc = run(["ask", "--json", str(DATA / "capital.wav")], fake_groq, tmp_path,
+               env={"VOICEBOT_CONFIG": str(config)})
+    assert proc.returncode == 0, proc.stderr
+    assert [e["text"] for e in events(proc.stdout) if e["type"] == "transcript"] == [CAPITAL]
+    assert [(r.form["model"], r.auth) for r in local.requests] == [("Systran/faster-whisper-small", "missing")]
+    assert fake_groq.requests_to("/audio/transcriptions") == []

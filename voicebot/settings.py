@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import stat
 import sys
@@ -23,6 +22,16 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from voicebot.errors import UsageError
+from voicebot.setting_checks import (
+    check_bool,
+    check_bounds,
+    check_float,
+    check_int,
+    check_list,
+    check_stops,
+    check_str,
+    check_url,
+)
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 GROQ_PATH = "/openai/v1"
@@ -282,73 +291,14 @@ def _check_secret(value: Any) -> Secret:
     return value
 
 
-def _check_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _check_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return value
-
-
-def _check_float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer too large for a float
-        raise ValueError(f"expected a reasonable number, got one with {len(str(value))} digits") from None
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {number!r}")
-    return number
-
-
-def _check_list(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected a list of strings, got {value!r}")
-    return value
-
-
-def _check_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
-def _check_stops(value: list[str]) -> list[str]:
-    if len(value) > 4:
-        raise ValueError(f"at most 4 stop sequences, got {len(value)}")
-    return value
-
-
-def _check_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"expected an http(s) URL, got {value!r}")
-    return value.rstrip("/")
-
-
 # One validator per kind of value, then (after choices and range) one per setting that needs more.
 KIND_CHECKS: dict[type, Validator] = {
-    Secret: _check_secret, bool: _check_bool, int: _check_int, float: _check_float, list: _check_list,
-    dict: lambda value: normalise_bindings(value), str: _check_str,
+    Secret: _check_secret, bool: check_bool, int: check_int, float: check_float, list: check_list,
+    dict: lambda value: normalise_bindings(value), str: check_str,
 }
 SETTING_CHECKS: dict[str, Validator] = {
-    "stop": _check_stops, "api_base": _check_url, "stt_api_base": _check_url, "stt_fallback_api_base": _check_url,
+    "stop": check_stops, "api_base": check_url, "stt_api_base": check_url, "stt_fallback_api_base": check_url,
 }
-
-
-def _check_bounds(meta: Mapping[str, Any], value: Any) -> Any:
-    """The field's own choices and range, as its `_opt(...)` metadata names them."""
-    if meta["choices"] and value not in meta["choices"]:
-        raise ValueError(f"expected one of {', '.join(meta['choices'])}, got {value!r}")
-    if meta["low"] is not None and value < meta["low"]:
-        raise ValueError(f"must be at least {meta['low']:g}, got {value!r}")
-    if meta["high"] is not None and value > meta["high"]:
-        raise ValueError(f"must be at most {meta['high']:g}, got {value!r}")
-    return value
 
 
 def check_value(name: str, value: Any) -> Any:
@@ -357,8 +307,8 @@ def check_value(name: str, value: Any) -> Any:
         if type(None) in getattr(_TYPES[name], "__args__", ()):
             return None
         raise ValueError("must be set")
-    value = KIND_CHECKS.get(kind_of(name), _check_str)(value)
-    value = _check_bounds(FIELDS[name].metadata, value)
+    value = KIND_CHECKS.get(kind_of(name), check_str)(value)
+    value = check_bounds(FIELDS[name].metadata, value)
     extra = SETTING_CHECKS.get(name)
     return extra(value) if extra is not None else value
 
