@@ -351,3 +351,11 @@ def test_the_readme_example_config_works(fake_groq: FakeGroq, local: FakeGroq, t
     assert [e["text"] for e in events(proc.stdout) if e["type"] == "transcript"] == [CAPITAL]
     assert [(r.form["model"], r.auth) for r in local.requests] == [("Systran/faster-whisper-small", "missing")]
     assert fake_groq.requests_to("/audio/transcriptions") == []
+
+
+def test_a_404_names_groqs_root_only_for_groq() -> None:
+    from voicebot.api import ParsedError, error_for_status
+
+    assert "/openai/v1" in str(error_for_status(404, ParsedError("Not Found"), host="api.groq.com").hint)
+    local_hint = str(error_for_status(404, ParsedError("Not Found"), host="127.0.0.1:8000").hint)
+    assert "openai" not in local_hint and "/v1" in local_hint

@@ -238,6 +238,11 @@ class Facts:
         return ""
 
     @property
+    def base_hint(self) -> str:
+        """What an API root looks like, for a 404: Groq's own, or any OpenAI-style server's."""
+        return "Groq's ends in /openai/v1" if _groq_host(self.host) else "an OpenAI-style root usually ends in /v1"
+
+    @property
     def status_page(self) -> str:
         return "; status at https://groqstatus.com" if _groq_host(self.host) else ""
 
@@ -280,7 +285,7 @@ STATUS_RULES: tuple[Rule, ...] = (
          "model_decommissioned"),
     Rule(_unknown_model, "{subject} is unknown to {host}: {detail}", "see `voicebot models` for the available ones",
          "model_not_found"),
-    Rule(_status(404), "not found at {host}: {detail}", "check the API base URL (Groq's ends in /openai/v1)"),
+    Rule(_status(404), "not found at {host}: {detail}", "check the API base URL ({base_hint})"),
     Rule(_status(413), "request too large: {detail}",
          "send a shorter recording (25 MB at most) or start a new conversation"),
     Rule(_status(429), "rate limited by {host}: {detail}", "{wait}", "rate_limit_exceeded"),
@@ -299,7 +304,7 @@ def _fill(template: str, facts: Facts) -> str:
     names = {"status": facts.status, "host": facts.host, "detail": facts.detail, "subject": facts.subject,
              "wait": facts.wait, "phrase": facts.phrase,
              "server_words": facts.server_words, "status_page": facts.status_page,
-             "key_name": facts.key_name}
+             "key_name": facts.key_name, "base_hint": facts.base_hint}
     return template.format_map(names)
 
 

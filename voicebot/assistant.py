@@ -7,7 +7,9 @@ the history marked as interrupted.
 
 Speech: long recordings are split at pauses and sent a few pieces at a time
 (voicebot.chunking); Whisper's invented segments are dropped and implausibly sparse
-transcripts flagged (voicebot.hallucination). Chat: a 400 `context_length_exceeded`
+transcripts flagged (voicebot.hallucination). When the speech server cannot serve (down,
+or failing after the safe retries) and `stt_fallback_api_base` is set, the pieces go to
+the fallback instead, and the output says which server answered. Chat: a 400 `context_length_exceeded`
 halves the history budget and tries once more, saying so.
 """
 
