@@ -95,7 +95,6 @@ __all__ = [
 log = logging.getLogger("voicebot.api")
 
 
-
 class NoModelList(ApiError):
     """The speech server has no `/models` (many local whisper servers do not)."""
 
