@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakegroq import TEST_API_KEY, FakeGroq
+from tests.fakegroq import TEST_API_KEY, TEST_STT_API_KEY, FakeGroq
 
-__all__ = ["TEST_API_KEY", "files_holding_key"]
+__all__ = ["TEST_API_KEY", "TEST_STT_API_KEY", "files_holding_key"]
+SECRETS = (TEST_API_KEY, TEST_STT_API_KEY)  # no output, log or written file may hold either
 
 # Files a test writes the key into on purpose: config files, env files, test keyrings.
 KEY_HOLDERS = (".toml", ".keyring", "env")
@@ -20,26 +21,28 @@ SCAN_LIMIT = 16 * 1024 * 1024  # bytes read per file; recordings beyond this hol
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Fail any test phase whose captured stdout, stderr or log holds the test key."""
+    """Fail any test phase whose captured stdout, stderr or log holds a test key."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     # report.sections also repeats earlier phases' captures: judge only this phase's own.
-    leaked = [name for name, text in report.sections if name.endswith(report.when) and TEST_API_KEY in text]
+    leaked = [name for name, text in report.sections
+              if name.endswith(report.when) and any(key in text for key in SECRETS)]
     if leaked and not report.failed:
         report.outcome = "failed"
         report.longrepr = f"the test API key appeared in: {', '.join(leaked)}"
 
 
 def files_holding_key(root: Path) -> list[Path]:
-    """Files under root, other than deliberate key holders, whose bytes contain the test key."""
-    needle = TEST_API_KEY.encode()
+    """Files under root, other than deliberate key holders, whose bytes contain a test key."""
+    needles = [key.encode() for key in SECRETS]
     found = []
     for path in sorted(root.rglob("*")):
         if path.name.endswith(KEY_HOLDERS) or path.is_symlink() or not path.is_file():
             continue
         try:
             with path.open("rb") as handle:
-                if needle in handle.read(SCAN_LIMIT):
+                head = handle.read(SCAN_LIMIT)
+                if any(needle in head for needle in needles):
                     found.append(path)
         except OSError:
             continue  # a socket or a file another process removed meanwhile

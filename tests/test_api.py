@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from tests.fakegroq import BAD_GATEWAY_HTML, TEST_API_KEY, FakeGroq
 from voicebot import __version__
 from voicebot.api import (
-    ChatResult,
     ContentDelta,
     Finish,
     GroqClient,
@@ -202,15 +201,6 @@ def test_chat_stream_body_has_options_verbatim_and_none_dropped() -> None:
         "response_format": {"type": "json_object"}}
 
 
-def test_non_streaming_chat() -> None:
-    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris.", "reasoning": "easy"},
-                         "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
-    script = Script(httpx.Response(200, json=body))
-    result = run(script.client().chat(MESSAGES, model="m", options={"seed": 1}))
-    assert result == ChatResult("Paris.", "easy", "stop", Usage(5, 2, 7, body["usage"]), body)
-    assert json.loads(script.requests[0].content)["stream"] is False
-
-
 def test_models_list_and_one_model() -> None:
     entry = {"id": "openai/gpt-oss-20b", "owned_by": "OpenAI", "context_window": 131072, "active": True}
     script = Script(httpx.Response(200, json={"object": "list", "data": [entry, {"no": "id"}]}),
@@ -246,7 +236,7 @@ def test_rate_limit_waits_what_the_server_says_and_tells_the_user() -> None:
 def test_server_errors_back_off_then_give_up_with_a_clear_error() -> None:
     script = Script(groq_error(503, "Service Unavailable", type_="internal_server_error"))
     with pytest.raises(ApiError) as info:
-        run(script.client().chat(MESSAGES, model="m", options={}))
+        run(stream_all(script.client()))
     assert len(script.requests) == 3 and script.sleeps == [0.5, 1.0]
     assert [n.attempt for n in script.notices] == [1, 2]
     assert script.notices[0].reason == "server error 503"
@@ -273,7 +263,7 @@ def test_x_should_retry_true_retries_even_a_400() -> None:
 def test_a_rate_limit_wait_over_a_minute_is_not_waited_for() -> None:
     script = Script(groq_error(429, "Please try again in 2m0s.", "rate_limit_exceeded", headers={"retry-after": "120"}))
     with pytest.raises(ApiError) as info:
-        run(script.client().chat(MESSAGES, model="m", options={}))
+        run(stream_all(script.client()))
     assert len(script.requests) == 1 and script.sleeps == []
     assert info.value.retry_after == 120 and info.value.status == 429
     assert "rate limited" in str(info.value) and "wait 120 s" in str(info.value)
@@ -282,7 +272,7 @@ def test_a_rate_limit_wait_over_a_minute_is_not_waited_for() -> None:
 def test_rate_limit_after_retries_sets_retry_after() -> None:
     script = Script(groq_error(429, "slow down", "rate_limit_exceeded"))
     with pytest.raises(ApiError) as info:
-        run(script.client(max_retries=1).chat(MESSAGES, model="m", options={}))
+        run(stream_all(script.client(max_retries=1)))
     assert len(script.requests) == 2 and script.sleeps == [0.5]
     assert info.value.retry_after is not None and info.value.retry_after > 0
     assert info.value.code == "rate_limit_exceeded"
@@ -380,7 +370,7 @@ def test_html_proxy_page_becomes_its_title() -> None:
 ])
 def test_broken_success_bodies_are_clear_errors(answer: httpx.Response, words: str) -> None:
     with pytest.raises(ApiError) as info:
-        run(Script(answer).client().chat(MESSAGES, model="m", options={}))
+        run(stream_all(Script(answer).client()))
     assert words in str(info.value) and info.value.code == "bad_response"
 
 
@@ -447,7 +437,6 @@ def test_the_key_never_appears_in_errors_reprs_or_logs(caplog: pytest.LogCapture
     ]
     calls: list[Callable[[GroqClient], Awaitable[Any]]] = [
         lambda c: c.list_models(), lambda c: c.get_model("m"), stream_all,
-        lambda c: c.chat(MESSAGES, model="m", options={}),
         lambda c: c.transcribe(filename="a.wav", data=b"x", content_type="audio/wav", model="m")]
     errors: list[ApiError] = []
     for answer in answers:

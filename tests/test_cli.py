@@ -360,9 +360,11 @@ def test_connection_refused(tmp_path: Path, fake_groq: FakeGroq) -> None:
 
 
 def test_separate_speech_root(fake_groq: FakeGroq, tmp_path: Path) -> None:
-    """Speech and chat can go to different servers; here chat points at a dead port."""
+    """Speech and chat can go to different servers; here chat points at a dead port. The speech
+    server is another host (port), so it gets its own key, never the chat key."""
     proc = run(["ask", "--stt-api-base", fake_groq.base_url, "--api-base", "http://127.0.0.1:9/openai/v1",
-                "--max-retries", "0", str(DATA / "capital.wav")], fake_groq, tmp_path)
+                "--max-retries", "0", str(DATA / "capital.wav")], fake_groq, tmp_path,
+               env={"VOICEBOT_STT_API_KEY": TEST_API_KEY})
     assert proc.stdout.startswith("You: What is the capital of France?")
     assert proc.returncode == 1 and "127.0.0.1:9" in proc.stderr
 

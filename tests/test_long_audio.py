@@ -19,7 +19,6 @@ import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from tests.test_cli import chat_requests, events, run
-from voicebot import chunking
 from voicebot.api import GroqClient
 from voicebot.assistant import Assistant, smaller_budget
 from voicebot.audio import MAX_UPLOAD_BYTES, TARGET_RATE, prepare_file
@@ -80,15 +79,13 @@ def test_a_30_minute_take_is_split_at_pauses_and_joined_in_order(fake_groq: Fake
     assert uploads[0].form.get("prompt") is None  # the first piece has no predecessor
 
 
-def test_one_piece_at_a_time_each_prompt_carries_the_previous_text(
-        fake_groq: FakeGroq, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chunking, "STT_CONCURRENCY", 1)
+def test_one_piece_at_a_time_each_prompt_carries_the_previous_text(fake_groq: FakeGroq, tmp_path: Path) -> None:
     path = tmp_path / "take.flac"
     spoken = write_take(path, 60, every=15, first=5)
 
     async def go() -> str:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
-            settings = Settings(max_chunk_seconds=15, stt_prompt="Paris")
+            settings = Settings(max_chunk_seconds=15, stt_prompt="Paris", stt_concurrency=1)
             return await Assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
                 prepare_file(path))
 

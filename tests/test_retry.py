@@ -166,3 +166,24 @@ def test_429_without_retry_after_waits_for_the_exhausted_ratelimit_bucket() -> N
     neither = {**headers, "x-ratelimit-remaining-tokens": "5"}
     assert ratelimit_reset_seconds(neither) == pytest.approx(179.56)  # no bucket at 0: the longer reset
     assert ratelimit_reset_seconds({}) is None
+
+
+def test_retryable_status_is_the_sdk_rule_without_headers() -> None:
+    from voicebot.retry import retryable_status
+
+    assert [s for s in (400, 401, 404, 408, 409, 413, 422, 429, 498, 500, 502, 503, 599) if retryable_status(s)] == [
+        408, 409, 429, 500, 502, 503, 599]
+    assert should_retry(503, {"x-should-retry": "false"}) is False and should_retry(400, {"x-should-retry": "true"})
+
+
+def test_network_failures_worth_another_attempt() -> None:
+    import ssl
+
+    from voicebot.retry import is_retryable_exception
+
+    cert = httpx.ConnectError("bad cert")
+    cert.__cause__ = ssl.SSLCertVerificationError("CERTIFICATE_VERIFY_FAILED")
+    assert is_retryable_exception(httpx.ConnectError("refused")) and is_retryable_exception(TimeoutError())
+    assert is_retryable_exception(httpx.ReadTimeout("slow"))
+    assert not is_retryable_exception(cert) and not is_retryable_exception(httpx.UnsupportedProtocol("ftp"))
+    assert not is_retryable_exception(ValueError("ours"))

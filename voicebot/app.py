@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("action", choices=("set", "delete", "status"),
                      help="set: prompt for the key (or read one line of stdin); delete; "
                           "status: where the key comes from")
+    key.add_argument("--stt", action="store_true",
+                     help="the speech server's own key (stt_api_key) rather than the Groq key")
     return parser
 
 
@@ -154,8 +156,9 @@ def main(args: list[str]) -> int:
     try:
         ns = build_parser().parse_args(args)
         flags, rest = _split_args(ns)
-        from voicebot.keystore import get_key  # light: keyring itself loads only if it is consulted
-        settings, warnings = load_settings(flags, os.environ, config_path=rest.get("config"), keyring_key=get_key)
+        from voicebot.keystore import get_key, get_stt_key  # light: keyring itself loads only if consulted
+        settings, warnings = load_settings(flags, os.environ, config_path=rest.get("config"), keyring_key=get_key,
+                                           keyring_stt_key=get_stt_key)
         secret = settings.api_key.reveal() if settings.api_key else None
         _setup_logging(debug, secret)
         warn(warnings)

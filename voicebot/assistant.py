@@ -7,7 +7,9 @@ the history marked as interrupted.
 
 Speech: long recordings are split at pauses and sent a few pieces at a time
 (voicebot.chunking); Whisper's invented segments are dropped and implausibly sparse
-transcripts flagged (voicebot.hallucination). Chat: a 400 `context_length_exceeded`
+transcripts flagged (voicebot.hallucination). When the speech server cannot serve (down,
+or failing after the safe retries) and `stt_fallback_api_base` is set, the pieces go to
+the fallback instead, and the output says which server answered. Chat: a 400 `context_length_exceeded`
 halves the history budget and tries once more, saying so.
 """
 
@@ -19,12 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicebot import chunking
-from voicebot.api import ContentDelta, GroqClient, ReasoningDelta, Usage
+from voicebot.api import ContentDelta, GroqClient, ReasoningDelta, Transcript, Usage
 from voicebot.audio import PreparedAudio
 from voicebot.console import Output
 from voicebot.conversation import Conversation, Message, history_budget, message_tokens
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted
-from voicebot.hallucination import MIN_CHECKED_SECONDS, SparseText, filter_segments, sparse_text
+from voicebot.hallucination import (
+    COMPRESSION_RATIO_CEILING,
+    MIN_CHECKED_SECONDS,
+    SparseText,
+    filter_segments,
+    sparse_text,
+)
+from voicebot.retry import server_unavailable
 from voicebot.settings import Settings
 
 log = logging.getLogger("voicebot.assistant")
@@ -42,6 +51,17 @@ class HeardText:
     pieces: int  # uploads sent (1 unless the recording was split)
     dropped_segments: int  # segments dropped as invented (no_speech_prob / avg_logprob)
     sparse: SparseText | None  # set when the text is implausibly short for the speech heard
+    server: str = ""  # the speech server that answered (host:port)
+    fallback: bool = False  # True when that was the fallback server, the primary having failed
+
+
+@dataclass
+class _SpeechRoute:
+    """Where one take's pieces go: the primary speech server until it fails for good, then the fallback."""
+
+    fallback: bool = False
+    dropped: int = 0
+    repeated: int = 0
 
 
 def smaller_budget(budget: int, sent: list[Message]) -> int:
@@ -105,17 +125,20 @@ class Assistant:
         checking = options["response_format"] != "text"  # text cannot carry segments: the user's choice
         if checking:
             options["response_format"] = "verbose_json"
-        dropped = 0
+        route = _SpeechRoute()
 
         async def one(piece: tuple[str, bytes, str], prompt: str | None) -> str:
-            nonlocal dropped
             filename, data, content_type = piece
-            result = await self.client.transcribe(filename=filename, data=data, content_type=content_type,
-                                                  translate=translate, prompt=prompt, **options)
+            seconds = split.duration if len(split.uploads) == 1 else chunking.duration_of(data)
+            result = await self._transcribe_piece(route, dict(options, filename=filename, data=data,
+                                                              content_type=content_type, translate=translate,
+                                                              prompt=prompt, audio_seconds=seconds))
             kept = filter_segments(result.text, result.segments)
             if kept.dropped:
-                log.debug("dropped %d segment(s) that Whisper itself judged as no speech", kept.dropped)
-                dropped += kept.dropped
+                log.debug("dropped %d segment(s) that Whisper itself judged as no speech or a failed decode",
+                          kept.dropped)
+                route.dropped += kept.dropped
+                route.repeated += kept.repeated
             return kept.text
 
         measuring: asyncio.Future[float | None] | None = None
@@ -124,18 +147,44 @@ class Assistant:
             measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
         try:
             texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=base_prompt,
-                                                       concurrency=chunking.STT_CONCURRENCY)
+                                                       concurrency=self.settings.stt_pieces_in_flight())
             speech_seconds = split.speech_seconds if measuring is None else await measuring
         finally:
             if measuring is not None and not measuring.done():
                 measuring.cancel()
+        server = self.client.speech_host(fallback=route.fallback)
+        if route.fallback:
+            self.output.notice(f"transcribed by the fallback speech server {server}", stt_server=server,
+                               fallback=True)
+        if route.repeated:
+            self.output.notice(f"left out {route.repeated} segment(s) that only repeated themselves (compression "
+                               f"ratio above {COMPRESSION_RATIO_CEILING}): a failed decode, not speech",
+                               check="repetition", segments=route.repeated)
         text = chunking.join_texts(texts)
         if not text:
             raise NoSpeechError("no speech recognised in the recording")
         sparse = sparse_text(text, speech_seconds)
         if sparse is not None:
             self._flag(sparse)
-        return HeardText(text, len(split.uploads), dropped, sparse)
+        return HeardText(text, len(split.uploads), route.dropped, sparse, server, route.fallback)
+
+    async def _transcribe_piece(self, route: _SpeechRoute, request: dict[str, Any]) -> Transcript:
+        """One upload to the primary speech server or, once it cannot serve (down, or failing after
+        the safe retries), to the fallback, with the fallback's own model when one is set."""
+        fallback_base = self.settings.stt_fallback_api_base
+        if not route.fallback:
+            try:
+                return await self.client.transcribe(**request)
+            except ApiError as exc:
+                if fallback_base is None or not server_unavailable(exc.status):
+                    raise
+                if not route.fallback:
+                    route.fallback = True
+                    self.output.notice(f"speech server {self.client.speech_host()} failed ({exc.message}); "
+                                       f"using the fallback {self.client.speech_host(fallback=True)}",
+                                       stt_server=self.client.speech_host(fallback=True), fallback=True)
+        model = self.settings.stt_fallback_model or request["model"]
+        return await self.client.transcribe(**dict(request, model=model), fallback=True)
 
     def _flag(self, sparse: SparseText) -> None:
         """Tell the user; JSON readers also get the figures as fields of the notice."""

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voicebot.api import GroqClient, RetryNotice
+from voicebot.api import GroqClient, ModelInfo, NoModelList, RetryNotice
 from voicebot.assistant import Assistant
 from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.console import Output, make_output
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
-from voicebot.settings import Settings, config_path_for_display, describe
+from voicebot.settings import Secret, Settings, config_path_for_display, describe
 
 
 def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
@@ -32,8 +32,13 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
         output.notice(f"{notice.reason}, retrying in {notice.delay:.0f} s "
                       f"(attempt {notice.attempt + 1} of {settings.max_retries + 1})")
 
+    def revealed(secret: Secret | None) -> str | None:
+        return secret.reveal() if secret is not None else None
+
     return GroqClient(api_key=settings.require_key(), chat_base=settings.api_base,
-                      stt_base=settings.stt_base, max_retries=settings.max_retries,
+                      stt_base=settings.stt_base, stt_api_key=revealed(settings.stt_api_key),
+                      stt_fallback_base=settings.stt_fallback_api_base,
+                      stt_fallback_api_key=revealed(settings.stt_fallback_api_key), max_retries=settings.max_retries,
                       timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
 
 
@@ -125,20 +130,38 @@ def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
 
 
 async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """The chat server's models, then, when speech goes elsewhere, the speech server's (if it lists any)."""
     output = output_for(settings, rest)
+    speech: list[ModelInfo] | None = None
     async with make_client(settings, output) as client:
         found = sorted(await client.list_models(), key=lambda m: m.id)
+        if client.speech_is_elsewhere:
+            try:
+                speech = sorted(await client.list_models(speech=True), key=lambda m: m.id)
+            except NoModelList as none:
+                output.notice(f"{none.message}; voicebot sends it the model named by transcription_model "
+                              f"({settings.transcription_model})", stt_server=client.speech_host(), models=0)
     if rest.get("json"):
         for m in found:
             output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active)
+        for m in speech or []:
+            output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active,
+                         server="speech")
         return EXIT_OK
+    _model_table(found)
+    if speech is not None:
+        print(f"\nspeech server {client.speech_host()}:")
+        _model_table(speech)
+    return EXIT_OK
+
+
+def _model_table(found: list[ModelInfo]) -> None:
     width = max((len(m.id) for m in found), default=2)
     owner_width = max((len(m.owned_by or "") for m in found), default=5)
     print(f"{'ID':<{width}}  {'OWNER':<{owner_width}}  CONTEXT")
     for m in found:
         window = f"{m.context_window:,}" if m.context_window else "-"
         print(f"{m.id:<{width}}  {(m.owned_by or '-'):<{owner_width}}  {window}", flush=True)
-    return EXIT_OK
 
 
 async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
@@ -191,28 +214,32 @@ def key(settings: Settings, rest: Mapping[str, Any]) -> int:
     output = output_for(settings, rest)
     json_mode = bool(rest.get("json"))
     action = rest["action"]
-    source = settings.sources.get("api_key") if settings.api_key is not None else None
+    stt = bool(rest.get("stt"))
+    name, username = ("speech server key", keystore.STT_USERNAME) if stt else ("API key", keystore.USERNAME)
+    held = settings.stt_api_key if stt else settings.api_key
+    source = settings.sources.get("stt_api_key" if stt else "api_key") if held is not None else None
 
     def say(lines: list[str], **fields: Any) -> None:
         if json_mode:
-            output.event("key", action=action, **fields)
+            output.event("key", action=action, **({"key": "stt_api_key"} if stt else {}), **fields)
         else:
             print("\n".join(lines), flush=True)
 
     if action == "set":
         keystore.require_backend()  # before the prompt, not after the user pasted the key
-        stored_in = keystore.set_key(keystore.read_key())
-        say([f"API key stored in the system keyring ({stored_in})"], backend=stored_in)
+        prompt = "speech server key: " if stt else "Groq API key: "
+        stored_in = keystore.set_key(keystore.read_key(prompt=prompt), username)
+        say([f"{name} stored in the system keyring ({stored_in})"], backend=stored_in)
         if source not in (None, "keyring"):
             output.notice(f"the key from {source} takes precedence over the keyring")
     elif action == "delete":
-        removed = keystore.delete_key()
-        say(["API key removed from the system keyring" if removed else "the system keyring held no API key"],
+        removed = keystore.delete_key(username)
+        say([f"{name} removed from the system keyring" if removed else f"the system keyring held no {name}"],
             removed=removed)
     else:
         backend = keystore.backend_name()
-        stored = backend is not None and keystore.get_key() is not None
-        say([f"API key: set, from {source}" if source else "API key: not set",
+        stored = backend is not None and keystore.get_key(username) is not None
+        say([f"{name}: set, from {source}" if source else f"{name}: not set",
              f"keyring: {backend}, {'holds a key' if stored else 'holds no key'}" if backend
              else "keyring: none available"],
             set=source is not None, source=source, keyring=backend, keyring_has_key=stored)

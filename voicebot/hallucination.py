@@ -1,11 +1,14 @@
 """Checks on what Whisper returned, so invented text is dropped or flagged, never passed on.
 
 Whisper writes plausible text for silence, noise and music ("Thank you.", "Thanks for
-watching!"). Two checks catch most of it:
+watching!"), and at temperature 0 may loop on one phrase. These checks catch most of it:
 
 - Per segment (verbose_json): Whisper's own rule for a silent window, no_speech_prob
   above 0.6 while avg_logprob is below -1.0, marks a segment as invented; it is dropped.
   Both must hold: a confident transcript of quiet speech keeps a high no_speech_prob.
+- Per segment (verbose_json): Whisper's third rule, a gzip compression_ratio above 2.4,
+  marks a failed decode (text repeating itself); it is dropped too and counted apart,
+  so the user is told (a local Whisper once printed 858 characters of one looped line).
 - Per recording: a long recording whose text has far too few words for the time the
   speaker was audibly talking (under 0.2 words a second over more than 20 s; people
   say about 2 to 3) is flagged to the user rather than silently accepted.
@@ -22,6 +25,7 @@ from typing import Any
 
 NO_SPEECH_PROB = 0.6  # Whisper's no_speech_threshold
 LOGPROB_FLOOR = -1.0  # Whisper's logprob_threshold
+COMPRESSION_RATIO_CEILING = 2.4  # Whisper's compression_ratio_threshold
 MIN_WORDS_PER_SECOND = 0.2
 MIN_CHECKED_SECONDS = 20.0  # shorter recordings say too little to judge
 
@@ -41,13 +45,21 @@ def is_hallucinated(segment: Mapping[str, Any]) -> bool:
     return no_speech > NO_SPEECH_PROB and logprob < LOGPROB_FLOOR
 
 
+def is_repetition(segment: Mapping[str, Any]) -> bool:
+    """Whisper's failed-decode rule for one verbose_json segment: text that compresses too well."""
+    ratio = _number(segment.get("compression_ratio"))
+    return ratio is not None and ratio > COMPRESSION_RATIO_CEILING
+
+
 @dataclass(frozen=True)
 class Filtered:
-    """A transcript's text after dropping invented segments, and how many were dropped."""
+    """A transcript's text after dropping invented segments, how many were dropped (of them,
+    `repeated` as failed decodes) and how many kept."""
 
     text: str
     dropped: int
     kept: int
+    repeated: int = 0
 
 
 def filter_segments(text: str, segments: Iterable[Mapping[str, Any]]) -> Filtered:
@@ -59,11 +71,12 @@ def filter_segments(text: str, segments: Iterable[Mapping[str, Any]]) -> Filtere
     listed = list(segments)
     if not listed:
         return Filtered(text.strip(), 0, 0)
-    kept = [s for s in listed if not is_hallucinated(s)]
+    repeated = sum(1 for s in listed if is_repetition(s))
+    kept = [s for s in listed if not (is_hallucinated(s) or is_repetition(s))]
     if len(kept) == len(listed):
         return Filtered(text.strip(), 0, len(kept))
     pieces = (str(s.get("text") or "").strip() for s in kept)
-    return Filtered(" ".join(p for p in pieces if p), len(listed) - len(kept), len(kept))
+    return Filtered(" ".join(p for p in pieces if p), len(listed) - len(kept), len(kept), repeated)
 
 
 def _is_cjk(ch: str) -> bool:

@@ -18,6 +18,7 @@ from voicebot.errors import UsageError
 
 SERVICE = "voicebot"
 USERNAME = "api_key"  # keyring stores (service, username) -> password; one key per user
+STT_USERNAME = "stt_api_key"  # the speech server's own key, when it has one
 
 log = logging.getLogger("voicebot.keystore")
 
@@ -55,13 +56,18 @@ def _is_fail_backend(backend: object) -> bool:
         cls.__name__ == "ChainerBackend" and not getattr(backend, "backends", True))
 
 
-def get_key() -> str | None:
+def get_stt_key() -> str | None:
+    """The speech server's stored key (`stt_api_key`), or None, as `get_key`."""
+    return get_key(STT_USERNAME)
+
+
+def get_key(username: str = USERNAME) -> str | None:
     """The stored key, or None when there is none or no usable keyring (never raises)."""
     keyring = _keyring()
     if keyring is None:
         return None
     try:
-        value = keyring.get_password(SERVICE, USERNAME)
+        value = keyring.get_password(SERVICE, username)
     except Exception as exc:
         log.debug("no key from the keyring: %s", type(exc).__name__)
         return None
@@ -70,40 +76,49 @@ def get_key() -> str | None:
     return value.strip()
 
 
+def key_is_sendable(key: str) -> bool:
+    """Whether a (stripped) key can go in an Authorization header: printable ASCII, no spaces.
+
+    The one check of a key's characters, used where a key is stored and where it is sent;
+    its callers word the refusal, never echoing the key.
+    """
+    return all("\x21" <= ch <= "\x7e" for ch in key)
+
+
 def check_key_text(text: str) -> str:
     """The key as it will be stored; refused (without echoing it) if it cannot be sent."""
     key = text.strip()
     if not key:
         raise UsageError("no key given", hint="paste the key from console.groq.com/keys")
-    if not all("\x21" <= ch <= "\x7e" for ch in key):
+    if not key_is_sendable(key):
         raise UsageError("the key contains spaces or characters that cannot be sent",
                          hint="paste the key alone, from console.groq.com/keys")
     return key
 
 
-def set_key(value: str) -> str:
+def set_key(value: str, username: str = USERNAME) -> str:
     """Store the key; returns the backend's name. UsageError when no keyring can hold it."""
     key = check_key_text(value)
     name = require_backend()
     keyring = _keyring()
     assert keyring is not None  # require_backend found a backend, so the module imports
     try:
-        keyring.set_password(SERVICE, USERNAME, key)
+        keyring.set_password(SERVICE, username, key)
     except Exception as exc:
         raise UsageError(f"the keyring ({name}) refused to store the key: {type(exc).__name__}",
                          hint="unlock the keyring, or set GROQ_API_KEY instead") from None
     return name
 
 
-def delete_key() -> bool:
+def delete_key(username: str = USERNAME) -> bool:
     """Remove the stored key; False when there was none. UsageError when no keyring exists."""
     name = require_backend()
     keyring = _keyring()
     assert keyring is not None  # require_backend found a backend, so the module imports
     try:
-        if keyring.get_password(SERVICE, USERNAME) is None:
+        if keyring.get_password(SERVICE, username) is None:
             return False
-        keyring.delete_password(SERVICE, USERNAME)
+        keyring.delete_password(SERVICE, username)
     except Exception as exc:
         if type(exc).__name__ == "PasswordDeleteError":
             return False
@@ -134,5 +149,17 @@ def read_key(stdin: TextIO | None = None, *, prompt: str = "Groq API key: ") -> 
     return check_key_text(text)
 
 
-__all__ = ["SERVICE", "USERNAME", "backend_name", "check_key_text", "delete_key", "get_key", "read_key",
-           "require_backend", "set_key"]
+__all__ = [
+    "SERVICE",
+    "STT_USERNAME",
+    "USERNAME",
+    "backend_name",
+    "check_key_text",
+    "delete_key",
+    "get_key",
+    "get_stt_key",
+    "key_is_sendable",
+    "read_key",
+    "require_backend",
+    "set_key",
+]

@@ -5,17 +5,22 @@ The rules copy the official `groq` SDK (`_base_client.py`: `_should_retry`,
 every other Groq client the user may know: the server's `x-should-retry` wins,
 then 408/409/429/5xx are retried; the wait is the server's `retry-after-ms` /
 `retry-after` when it is sane (0 < s <= 60), else exponential backoff with jitter.
-Kept free of I/O and clocks (both are parameters) so they are tested exactly.
+Which network failures are worth another attempt is decided here too
+(`is_retryable_exception`). Kept free of I/O and clocks (both are parameters) so
+they are tested exactly.
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+import httpx
 
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
@@ -55,14 +60,70 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
+def retryable_status(status: int) -> bool:
+    """Whether a status is worth another attempt when the server says nothing more:
+    408, 409, 429 and every 5xx (the groq SDK's rule)."""
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
 def should_retry(status: int, headers: Mapping[str, str] | None = None) -> bool:
-    """Whether a response with this status is worth another attempt."""
+    """Whether a response with this status is worth another attempt (`x-should-retry` wins)."""
     explicit = _header(headers, "x-should-retry")
     if explicit == "true":
         return True
     if explicit == "false":
         return False
-    return status in RETRYABLE_STATUSES or status >= 500
+    return retryable_status(status)
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes (httpx wraps httpcore wraps OSError)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def is_cert_failure(exc: BaseException) -> bool:
+    """A TLS certificate that did not verify: retrying cannot fix it."""
+    return any(isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e)
+               for e in causes(exc))
+
+
+def is_retryable_exception(exc: BaseException) -> bool:
+    """Network failures worth another attempt (as the groq SDK: all but our own mistakes)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)):
+        return False
+    if isinstance(exc, httpx.ConnectError) and is_cert_failure(exc):
+        return False
+    return isinstance(exc, httpx.TransportError)
+
+
+# ---------------------------------------------------------------- retry notices
+
+_STATUS_REASONS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (lambda s: s == 429, "rate limited"),
+    (lambda s: s >= 500, "server error {status}"),
+    (lambda s: s == 408, "request timed out"),
+    (lambda s: True, "HTTP {status}"),
+)
+_CODE_REASONS = {
+    "stalled": "answer stalled", "timeout": "timed out", "connect_timeout": "connection timed out",
+    "dns_failure": "host not found", "connection_refused": "connection refused",
+    "connection_lost": "connection lost", "stream_truncated": "answer cut off",
+}
+
+
+def retry_reason(status: int | None, code: str | None) -> str:
+    """A few words for the "…, retrying in 7 s" notice, from the status or the error's code."""
+    if status is not None:
+        template = next(words for applies, words in _STATUS_REASONS if applies(status))
+        return template.format(status=status)
+    return _CODE_REASONS.get(code or "", "request failed")
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
@@ -162,3 +223,35 @@ def server_wait(status: int | None, headers: Mapping[str, str] | None, now: floa
     if wait is None and status == 429:
         wait = ratelimit_reset_seconds(headers)
     return wait
+
+
+# ---------------------------------------------------------------- uploads
+
+UPLOAD_SECONDS_PER_AUDIO_SECOND = 0.5  # a server decoding at 2x real time still answers in time
+
+
+def upload_timeout(base: float, audio_seconds: float | None) -> float:
+    """The deadline for one speech upload: the `timeout` setting plus time for the audio itself.
+
+    A cloud server answers a minute of audio in a second or two, but a local Whisper
+    may decode at a few times real time, and a long piece must not time out merely
+    because it is long.
+    """
+    extra = audio_seconds * UPLOAD_SECONDS_PER_AUDIO_SECOND if audio_seconds and audio_seconds > 0 else 0.0
+    return base + extra
+
+
+def may_still_be_working(exc: BaseException) -> bool:
+    """A timeout while waiting for the answer: the request arrived, and the server may still be
+    decoding it. An upload is then not sent again: a second copy would queue behind the first
+    on a server that decodes one at a time, and time out in turn (connect and write timeouts,
+    where the server never had the whole request, are still retried)."""
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):
+        return False
+    return isinstance(exc, (httpx.ReadTimeout, TimeoutError))
+
+
+def server_unavailable(status: int | None) -> bool:
+    """A failure that says the server cannot serve now (network failure: `status` None, or a
+    retryable status), as opposed to one about the request: the speech fallback's cue."""
+    return status is None or retryable_status(status)

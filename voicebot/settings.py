@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import stat
 import sys
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from voicebot.errors import UsageError
+from voicebot.setting_checks import (
+    check_bool,
+    check_bounds,
+    check_float,
+    check_int,
+    check_list,
+    check_stops,
+    check_str,
+    check_url,
+)
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 GROQ_PATH = "/openai/v1"
+GROQ_STT_CONCURRENCY = 3  # speech requests in flight per long recording at Groq
 
 
 class Secret:
@@ -127,6 +138,18 @@ class Settings:
                                 flag="--stall-timeout", low=1)
     max_retries: int = _opt(2, "retries for failed requests that are safe to retry", flag="--max-retries",
                             low=0, high=10)
+    # Speech server: its own key, pieces in flight, a fallback server (issue 11)
+    stt_api_key: Secret | None = _opt(None, "key for the speech server at stt_api_base (else none is sent to a "
+                                      "host other than the chat host)")
+    stt_concurrency: int | None = _opt(None, "pieces of a long recording sent at once (default: 3 to Groq or the "
+                                       "chat server, 1 to another speech server, which may decode one at a time)",
+                                       flag="--stt-concurrency", low=1, high=16)
+    stt_fallback_api_base: str | None = _opt(None, "speech server used when the primary one cannot be reached or "
+                                             "keeps failing (e.g. a local whisper server)",
+                                             flag="--stt-fallback-api-base", metavar="URL")
+    stt_fallback_model: str | None = _opt(None, "model at the fallback speech server (default: the primary's)",
+                                          flag="--stt-fallback-model")
+    stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
                                    "then_ask} (modes: ask, translate, dictate, new, cancel)")
@@ -153,6 +176,15 @@ class Settings:
     def stt_base(self) -> str:
         """Where speech goes: its own root if set, else the chat root."""
         return self.stt_api_base or self.api_base
+
+    def stt_pieces_in_flight(self) -> int:
+        """`stt_concurrency`, or its default: 3 where speech goes to Groq (or to the chat server: the
+        free tier allows 20 requests a minute), 1 for another server, which may decode one at a time
+        and would only queue the rest until they time out."""
+        if self.stt_concurrency is not None:
+            return self.stt_concurrency
+        host = (urllib.parse.urlsplit(self.stt_api_base).hostname or "") if self.stt_api_base else "groq.com"
+        return GROQ_STT_CONCURRENCY if host == "groq.com" or host.endswith(".groq.com") else 1
 
     def chat_options(self) -> dict[str, Any]:
         """The chat request's optional fields, with unset ones left out."""
@@ -248,53 +280,37 @@ def parse_text(name: str, text: str) -> Any:
     return text
 
 
+Validator = Callable[[Any], Any]
+
+
+def _check_secret(value: Any) -> Secret:
+    if isinstance(value, str):
+        value = Secret(value.strip())
+    if not isinstance(value, Secret):
+        raise ValueError("expected a string")
+    return value
+
+
+# One validator per kind of value, then (after choices and range) one per setting that needs more.
+KIND_CHECKS: dict[type, Validator] = {
+    Secret: _check_secret, bool: check_bool, int: check_int, float: check_float, list: check_list,
+    dict: lambda value: normalise_bindings(value), str: check_str,
+}
+SETTING_CHECKS: dict[str, Validator] = {
+    "stop": check_stops, "api_base": check_url, "stt_api_base": check_url, "stt_fallback_api_base": check_url,
+}
+
+
 def check_value(name: str, value: Any) -> Any:
     """Validate a typed value against the field's type, choices and range (raises ValueError)."""
-    kind = kind_of(name)
-    meta = FIELDS[name].metadata
     if value is None:
         if type(None) in getattr(_TYPES[name], "__args__", ()):
             return None
         raise ValueError("must be set")
-    if kind is Secret:
-        if isinstance(value, str):
-            value = Secret(value.strip())
-        if not isinstance(value, Secret):
-            raise ValueError("expected a string")
-        return value
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {value!r}")
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {value!r}")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number, got {value!r}")
-        try:
-            value = float(value)
-        except OverflowError:  # an integer too large for a float
-            raise ValueError(f"expected a reasonable number, got one with {len(str(value))} digits") from None
-        if not math.isfinite(value):
-            raise ValueError(f"expected a finite number, got {value!r}")
-    elif kind is dict:
-        value = normalise_bindings(value)
-    elif kind is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"expected a list of strings, got {value!r}")
-        if name == "stop" and len(value) > 4:
-            raise ValueError(f"at most 4 stop sequences, got {len(value)}")
-    elif not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    if meta["choices"] and value not in meta["choices"]:
-        raise ValueError(f"expected one of {', '.join(meta['choices'])}, got {value!r}")
-    if meta["low"] is not None and value < meta["low"]:
-        raise ValueError(f"must be at least {meta['low']:g}, got {value!r}")
-    if meta["high"] is not None and value > meta["high"]:
-        raise ValueError(f"must be at most {meta['high']:g}, got {value!r}")
-    if name in ("api_base", "stt_api_base") and not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError(f"expected an http(s) URL, got {value!r}")
-    return value.rstrip("/") if name in ("api_base", "stt_api_base") else value
+    value = KIND_CHECKS.get(kind_of(name), check_str)(value)
+    value = check_bounds(FIELDS[name].metadata, value)
+    extra = SETTING_CHECKS.get(name)
+    return extra(value) if extra is not None else value
 
 
 MODES = ("ask", "translate", "dictate", "new", "cancel")
@@ -364,7 +380,7 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         except ValueError as exc:
             raise UsageError(f"{where}: bad value for {key!r}: {exc}") from None
     warnings = []
-    if "api_key" in values:
+    if "api_key" in values or "stt_api_key" in values or "stt_fallback_api_key" in values:
         try:
             mode = path.stat().st_mode
         except OSError:
@@ -376,12 +392,14 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
                   config_path: str | None = None,
-                  keyring_key: Callable[[], str | None] | None = None) -> tuple[Settings, list[str]]:
+                  keyring_key: Callable[[], str | None] | None = None,
+                  keyring_stt_key: Callable[[], str | None] | None = None) -> tuple[Settings, list[str]]:
     """Resolve every setting by precedence: flags > environment > config file > defaults.
 
     `flags` holds only the flags the user gave (already typed). `keyring_key`, when
     given, is asked for the API key only if no other source set one (the keyring is
-    the key's last resort, below the config file). Returns the settings and warnings
+    the key's last resort, below the config file); `keyring_stt_key` likewise for
+    the speech server's key. Returns the settings and warnings
     to show (such as a world-readable config file holding a key).
     """
     values: dict[str, Any] = {}
@@ -415,12 +433,13 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
         values[name] = _checked(name, value, FIELDS[name].metadata["flag"] or name)
         sources[name] = f"flag {FIELDS[name].metadata['flag']}"
 
-    current = values.get("api_key")
-    if keyring_key is not None and not (isinstance(current, Secret) and current.reveal()):
-        stored = keyring_key()
-        if stored:
-            values["api_key"] = Secret(stored.strip())
-            sources["api_key"] = "keyring"
+    for name, lookup in (("api_key", keyring_key), ("stt_api_key", keyring_stt_key)):
+        current = values.get(name)
+        if lookup is not None and not (isinstance(current, Secret) and current.reveal()):
+            stored = lookup()
+            if stored:
+                values[name] = Secret(stored.strip())
+                sources[name] = "keyring"
 
     return Settings(**values, sources=sources), warnings
 

@@ -7,11 +7,21 @@ Start it with `FakeGroq().start()` (or the `fake_groq` pytest fixture, or
 
 from __future__ import annotations
 
+from .local import DEFAULT_LOCAL_MODEL, LOCAL_ROOT
 from .models import GroqError
-from .server import API_ROOT, BAD_GATEWAY_HTML, TEST_API_KEY, AudioUpload, FakeGroq, Fault, RecordedRequest
+from .server import (
+    API_ROOT,
+    BAD_GATEWAY_HTML,
+    TEST_API_KEY,
+    TEST_STT_API_KEY,
+    AudioUpload,
+    FakeGroq,
+    Fault,
+    RecordedRequest,
+)
 from .stt import Match, decode, recognise
 
 __all__ = [
-    "API_ROOT", "BAD_GATEWAY_HTML", "TEST_API_KEY", "AudioUpload", "FakeGroq", "Fault", "GroqError",
-    "Match", "RecordedRequest", "decode", "recognise",
+    "API_ROOT", "BAD_GATEWAY_HTML", "DEFAULT_LOCAL_MODEL", "LOCAL_ROOT", "TEST_API_KEY", "TEST_STT_API_KEY",
+    "AudioUpload", "FakeGroq", "Fault", "GroqError", "Match", "RecordedRequest", "decode", "recognise",
 ]

@@ -16,16 +16,18 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
-from . import audio, chat
+from . import audio, chat, local
 from .models import MODELS, GroqError, model_object
 from .stt import UndecodableAudio, decode, recognise
 
 TEST_API_KEY = "gsk_test_kYu7gxfhe4QMa7mJGVTj7EaF5xy2Zh0AnAcIrK6q"
+TEST_STT_API_KEY = "stt_test_Wq3vN8rZp1LmX6cJ0bKd"  # a local speech server's key (tests of key routing)
 API_ROOT = "/openai/v1"
 
 BAD_GATEWAY_HTML = (
@@ -103,7 +105,7 @@ class RecordedRequest:
     audio: AudioUpload | None = None
     fault: Fault | None = None
     status: int | None = None
-    error: dict[str, Any] | None = None
+    error: Any = None  # the error body's error (Groq) or detail (local style)
     reply: str | None = None  # the assistant text (chat) or transcript (audio) answered
     chunks_sent: int = 0
     client_disconnected: bool = False
@@ -170,8 +172,15 @@ def _status_error(status: int) -> dict[str, Any]:
 class FakeGroq:
     """The server object tests hold: start/stop, behaviour knobs, recorded requests."""
 
-    def __init__(self, api_key: str = TEST_API_KEY, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, api_key: str | None = TEST_API_KEY, host: str = "127.0.0.1", port: int = 0,
+                 style: str = "groq") -> None:
+        """`style="local"` speaks like a local faster-whisper-server (see tests/fakegroq/local.py);
+        `api_key=None` accepts requests without a key (and records any key sent as "unexpected")."""
+        if style not in ("groq", "local"):
+            raise ValueError(f"unknown style {style!r}")
+        self.style = style
         self._api_key = api_key
+        self._in_flight = 0
         self._host, self._requested_port = host, port
         self.port: int | None = None
         self._lock = threading.Lock()
@@ -193,9 +202,14 @@ class FakeGroq:
         return f"http://{self._host}:{self.port}"
 
     @property
+    def root(self) -> str:
+        """The API's path prefix: Groq's /openai/v1, or /v1 for the local style."""
+        return API_ROOT if self.style == "groq" else local.LOCAL_ROOT
+
+    @property
     def base_url(self) -> str:
         """The OpenAI-style root: what voicebot and other OpenAI-style clients take."""
-        return self.host_url + API_ROOT
+        return self.host_url + self.root
 
     def start(self) -> FakeGroq:
         """Serve on an ephemeral port in a daemon thread; returns once it accepts connections."""
@@ -224,6 +238,7 @@ class FakeGroq:
         return self
 
     async def _start_site(self) -> None:
+        self._decode_lock = asyncio.Lock()  # the local style decodes one request at a time
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/_fake/{action}", self._admin)
         app.router.add_route("*", "/{tail:.*}", self._api)
@@ -260,6 +275,8 @@ class FakeGroq:
         self._reply: str | None = None
         self._reply_times: int | None = None
         self._chunk_delay = 0.0
+        self._decode_delay = 0.0
+        self.peak_in_flight = 0  # most speech requests being handled at once (local style queues them)
         self._generation = getattr(self, "_generation", 0) + 1
         self._buckets = {"requests": _Bucket(14_400, 86_400.0), "tokens": _Bucket(250_000, 60.0)}
 
@@ -273,6 +290,11 @@ class FakeGroq:
         """Answer chat requests with `text` (the next `times` ones, or all); None restores defaults."""
         with self._lock:
             self._reply, self._reply_times = text, times
+
+    def set_decode_delay(self, seconds: float) -> None:
+        """Spend this long decoding each speech request (local style: one at a time, so they queue)."""
+        with self._lock:
+            self._decode_delay = max(0.0, seconds)
 
     def set_chunk_delay(self, seconds: float) -> None:
         """Pause this long before each streamed chunk (slow streams for barge-in tests)."""
@@ -387,7 +409,7 @@ class FakeGroq:
         return True
 
     def _json_response(self, rec: RecordedRequest, status: int, body: Any, headers: dict[str, str]) -> web.Response:
-        error = body.get("error") if isinstance(body, dict) and status >= 400 else None
+        error = (body.get("error") or body.get("detail")) if isinstance(body, dict) and status >= 400 else None
         self._update(rec, status=status, error=error, completed=True)
         return web.json_response(body, status=status, headers=headers)
 
@@ -421,13 +443,16 @@ class FakeGroq:
     def _auth_state(self, header: str | None) -> str:
         if not header:
             return "missing"
+        if self._api_key is None:
+            return "unexpected"
         scheme, _, token = header.partition(" ")
         ok = scheme.lower() == "bearer" and secrets.compare_digest(token.strip().encode(), self._api_key.encode())
         return "ok" if ok else "invalid"
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        endpoint = path[len(API_ROOT):] if path.startswith(API_ROOT + "/") else path
+        root = self.root
+        endpoint = path[len(root):] if path.startswith(root + "/") else path
         rec = RecordedRequest(
             seq=next(self._ids), method=request.method, path=path, endpoint=endpoint,
             query=dict(request.query),
@@ -453,6 +478,12 @@ class FakeGroq:
             if answered is not None:
                 return answered
         try:
+            if self.style == "local":
+                if self._api_key is not None and rec.auth != "ok":
+                    raise local.unauthorized()
+                if body_error is not None:
+                    raise body_error
+                return await self._local_route(request, rec, rid, upload)
             if rec.auth != "ok":
                 raise GroqError(401, "Invalid API Key", code="invalid_api_key")
             if not path.startswith(API_ROOT + "/"):
@@ -555,6 +586,25 @@ class FakeGroq:
         raise GroqError(404, f"Unknown request URL: {method} {rec.path}. Please check the URL for typos, "
                         "or see the docs at https://console.groq.com/docs/", code="unknown_url")
 
+    async def _local_route(self, request: web.Request, rec: RecordedRequest, rid: str,
+                           upload: bytes) -> web.StreamResponse:
+        """Speech only, one request decoded at a time; everything else is FastAPI's 404."""
+        ep = rec.endpoint
+        if request.method != "POST" or ep not in ("/audio/transcriptions", "/audio/translations"):
+            raise local.not_found()
+        with self._lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            async with self._decode_lock:
+                if self._decode_delay and not await self._sleep(self._decode_delay):
+                    return self._drop(request, rec)
+                return await self._speech_to_text(rec, rid, upload, "translate" if ep.endswith("translations")
+                                                  else "transcribe")
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
     def _charge(self, tokens: int, rid: str, model: str) -> dict[str, str]:
         """Rate-limit headers for an accepted request; GroqError 429 when over the limit."""
         headers, wait = self._ratelimit_headers(tokens)
@@ -568,11 +618,12 @@ class FakeGroq:
 
     async def _speech_to_text(self, rec: RecordedRequest, rid: str, data: bytes, task: str) -> web.StreamResponse:
         up = rec.audio
+        groq = self.style == "groq"
         if up is None:
-            raise GroqError(400, "file or url must be provided", param="file")
+            raise GroqError(400, "file or url must be provided", param="file") if groq else local.missing("file")
         if not audio.extension_ok(up.filename):
             raise audio.file_type_error()
-        req = audio.validate_stt(task, rec.form or {})
+        req = audio.validate_stt(task, rec.form or {}) if groq else local.validate_stt(task, rec.form or {})
         try:
             decoded = await asyncio.get_running_loop().run_in_executor(None, decode, data)
         except UndecodableAudio:
@@ -585,15 +636,19 @@ class FakeGroq:
             channels=decoded.channels, duration=decoded.duration, fixture=match.fixture,
             score=round(match.score, 4), coverage=round(match.coverage, 4)))
         duration = decoded.duration if decoded.duration is not None else 10.0
-        headers = self._charge(0, rid, req.model)
+        headers = self._charge(0, rid, req.model) if groq else {}
         text, _ = audio.recognised_text(task, match)
         self._update(rec, reply=text)
         if req.response_format == "text":
             self._update(rec, status=200, completed=True)
             return web.Response(text=text, content_type="text/plain", charset="utf-8", headers=headers)
         if req.response_format == "verbose_json":
-            return self._json_response(rec, 200, audio.verbose_body(req, match, duration=duration, rid=rid), headers)
-        return self._json_response(rec, 200, {"text": text, "x_groq": {"id": rid}}, headers)
+            body = audio.verbose_body(req, match, duration=duration, rid=rid)
+            if not groq:
+                del body["x_groq"]
+            return self._json_response(rec, 200, body, headers)
+        return self._json_response(rec, 200, {"text": text, "x_groq": {"id": rid}} if groq else {"text": text},
+                                   headers)
 
     async def _chat(self, request: web.Request, rec: RecordedRequest, rid: str,
                     fault: Fault | None) -> web.StreamResponse:
