@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from voicebot.errors import UsageError
 
@@ -23,23 +24,31 @@ _READERS = {"wl-copy": ["wl-paste", "--no-newline"], "xclip": ["xclip", "-select
             "xsel": ["xsel", "--clipboard", "--output"]}
 
 
-def _tool(env: Mapping[str, str], which: Which) -> str:
+def _tool(env: Mapping[str, str], which: Which | None) -> tuple[str, Which]:
+    find: Which = which or (lambda name: shutil.which(name, path=env.get("PATH")))
     names: list[str] = ["wl-copy"] if env.get("WAYLAND_DISPLAY") else []
     names += ["xclip", "xsel"]
     for name in names:
-        if which(name):
-            return name
+        if find(name):
+            return name, find
     raise UsageError("no clipboard tool found", hint="install wl-clipboard (Wayland) or xclip (X11)")
 
 
-def clipboard_command(env: Mapping[str, str], which: Which = shutil.which) -> list[str]:
+def _resolved(cmd: list[str], find: Which) -> list[str]:
+    """The command with its executable as found on the session's PATH."""
+    return [find(cmd[0]) or cmd[0], *cmd[1:]]
+
+
+def clipboard_command(env: Mapping[str, str], which: Which | None = None) -> list[str]:
     """The clipboard writer for this session: wl-copy on Wayland, else xclip or xsel."""
-    return list(_WRITERS[_tool(env, which)])
+    name, find = _tool(env, which)
+    return _resolved(_WRITERS[name], find)
 
 
-def reader_command(env: Mapping[str, str], which: Which = shutil.which) -> list[str]:
+def reader_command(env: Mapping[str, str], which: Which | None = None) -> list[str]:
     """The matching reader (wl-paste comes with wl-copy in wl-clipboard)."""
-    return list(_READERS[_tool(env, which)])
+    name, find = _tool(env, which)
+    return _resolved(_READERS[name], find)
 
 
 def _first_line(data: bytes, fallback: str) -> str:
@@ -65,9 +74,9 @@ def _run_writer(cmd: Sequence[str], text: str) -> None:
         except subprocess.CalledProcessError as exc:
             errors.seek(0)
             why = _first_line(errors.read(), f"exit status {exc.returncode}")
-            raise UsageError(f"could not copy to the clipboard with {cmd[0]}: {why}") from None
+            raise UsageError(f"could not copy to the clipboard with {Path(cmd[0]).name}: {why}") from None
         except (OSError, subprocess.SubprocessError) as exc:
-            raise UsageError(f"could not copy to the clipboard with {cmd[0]}: {exc}") from None
+            raise UsageError(f"could not copy to the clipboard with {Path(cmd[0]).name}: {exc}") from None
 
 
 def read_clipboard(env: Mapping[str, str] | None = None) -> str | None:
@@ -79,7 +88,7 @@ def read_clipboard(env: Mapping[str, str] | None = None) -> str | None:
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=TOOL_TIMEOUT, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise UsageError(f"could not read the clipboard with {cmd[0]}: {exc}") from None
+        raise UsageError(f"could not read the clipboard with {Path(cmd[0]).name}: {exc}") from None
     if done.returncode != 0:  # xclip: "target ... not available"; wl-paste: "Nothing is copied"
         return None
     try:

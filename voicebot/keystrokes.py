@@ -12,10 +12,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
-Which = Callable[[str], str | None]
 WAYLAND_TOOLS = ("wtype", "ydotool")
 # Text on stdin ("-"), never in argv: other users can read a process's arguments.
 TYPE_COMMANDS = {"wtype": ["wtype", "-"], "ydotool": ["ydotool", "type", "--file", "-"]}
@@ -43,35 +43,36 @@ class Keyboard(Protocol):
 
 def run_tool(cmd: list[str], stdin: bytes | None, timeout: float) -> None:
     """Run one tool to completion; NotTyped with its own words on any failure."""
+    name = Path(cmd[0]).name
     with tempfile.TemporaryFile() as errors:
         try:
             subprocess.run(cmd, input=stdin if stdin is not None else b"", check=True, timeout=timeout,
                            stdout=errors, stderr=errors)  # ydotool says "failed to connect" on stdout
         except FileNotFoundError:
-            raise NotTyped(f"{cmd[0]} is not installed") from None
+            raise NotTyped(f"{name} is not installed") from None
         except subprocess.CalledProcessError as exc:
             errors.seek(0)
             said = errors.read(300).decode(errors="replace").strip().splitlines()
             why = said[0].strip() if said else "no message"
-            raise NotTyped(f"{cmd[0]} failed (exit status {exc.returncode}: {why})") from None
+            raise NotTyped(f"{name} failed (exit status {exc.returncode}: {why})") from None
         except subprocess.TimeoutExpired:
-            raise TimedOut(f"{cmd[0]} did not finish within {timeout:g} s") from None
+            raise TimedOut(f"{name} did not finish within {timeout:g} s") from None
         except OSError as exc:
-            raise NotTyped(f"{cmd[0]} could not run ({exc.strerror or exc})") from None
+            raise NotTyped(f"{name} could not run ({exc.strerror or exc})") from None
 
 
 class ToolKeyboard:
     """Wayland: the first of the installed tools that does not refuse."""
 
-    def __init__(self, tools: list[str]) -> None:
-        self.tools = tools
-        self.name = tools[0]
+    def __init__(self, tools: Mapping[str, str]) -> None:
+        self.tools = dict(tools)  # name -> the executable found on PATH
+        self.name = next(iter(self.tools))
 
     def _each(self, commands: Mapping[str, list[str]], stdin: bytes | None, timeout: float) -> None:
         refusals = []
-        for tool in self.tools:
+        for tool, path in self.tools.items():
             try:
-                run_tool(commands[tool], stdin, timeout)
+                run_tool([path, *commands[tool][1:]], stdin, timeout)
             except TimedOut:
                 raise
             except NotTyped as exc:
@@ -118,9 +119,10 @@ class PynputKeyboard:
             raise NotTyped(f"could not press Ctrl+V ({type(exc).__name__}: {exc})") from None
 
 
-def keyboard_for(env: Mapping[str, str], which: Which = shutil.which) -> Keyboard | None:
-    """The keyboard for this session; None on Wayland without wtype or ydotool."""
+def keyboard_for(env: Mapping[str, str]) -> Keyboard | None:
+    """The keyboard for this session (tools looked up on its PATH); None on Wayland without a tool."""
     if env.get("WAYLAND_DISPLAY"):
-        tools = [t for t in WAYLAND_TOOLS if which(t)]
+        found = {t: shutil.which(t, path=env.get("PATH")) for t in WAYLAND_TOOLS}
+        tools = {t: path for t, path in found.items() if path}
         return ToolKeyboard(tools) if tools else None
     return PynputKeyboard()
