@@ -162,6 +162,13 @@ class Dictation:
             if self._restore is restore:
                 self._restore = None
 
+    async def settled(self) -> None:
+        """Wait until a pending clipboard restore has run (or there is none)."""
+        restore = self._restore
+        if restore is not None and restore.task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(restore.task)
+
     async def close(self) -> None:
         """Put a pending clipboard back now (the daemon is stopping), within a short wait."""
         restore, self._restore = self._restore, None
