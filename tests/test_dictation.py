@@ -197,13 +197,13 @@ def test_a_failed_paste_leaves_the_text_on_the_clipboard_and_says_so(tools: Tool
 # --------------------------------------------------------------------------- clean-up
 
 
-def cleaned(fake_groq: FakeGroq, text: str, tools: Tools) -> tuple[str, io.StringIO]:
+def cleaned(fake_groq: FakeGroq, text: str, tools: Tools, **options: Any) -> tuple[str, io.StringIO]:
     tools.add("wtype")
 
     async def go() -> tuple[str, io.StringIO]:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url, max_retries=0) as client:
             out = io.StringIO()
-            dictation = Dictation(Settings(dictate_output="type", dictate_cleanup=True),
+            dictation = Dictation(Settings(dictate_output="type", dictate_cleanup=True, **options),
                                   JsonOutput(out, io.StringIO()), client, tools.env())
             return await dictation.land(text), out
 
@@ -235,6 +235,16 @@ def test_a_failed_cleanup_request_types_the_words(fake_groq: FakeGroq, tools: To
     assert typed == "hello there" == tools.stdin("wtype")
     [notice] = notices(out)
     assert notice["text"].startswith("dictation not cleaned up: the clean-up request failed")
+
+
+def test_a_cleanup_reply_cut_short_is_not_typed(fake_groq: FakeGroq, tools: Tools) -> None:
+    """max_completion_tokens ends the edit early: dropping the end of the dictation is no edit."""
+    said = " ".join(f"word{i}" for i in range(40))
+    typed, out = cleaned(fake_groq, said, tools, max_completion_tokens=100)
+    assert fake_groq.requests_to("/chat/completions")[0].reply != ""  # the model did send part of it
+    assert typed == said == tools.stdin("wtype")
+    [notice] = notices(out)
+    assert "cut short (finish_reason length)" in notice["text"]
 
 
 def test_a_cleanup_cut_short_still_shows_the_words(fake_groq: FakeGroq, tools: Tools) -> None:

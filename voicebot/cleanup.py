@@ -109,6 +109,8 @@ async def clean(client: ChatClient, transcript: str, *, model: str, chat_options
         result = await client.chat(messages, model=model, options=edit_options(chat_options))
     except VoicebotError as exc:
         return Cleaned(transcript, f"the clean-up request failed ({exc})")
+    if result.finish_reason not in (None, "stop"):  # cut short: the edit would lose the end of the dictation
+        return Cleaned(transcript, f"the model's reply was cut short (finish_reason {result.finish_reason})")
     edited = " ".join(str(result.text or "").split())
     found = drift(transcript, edited)
     if not found.acceptable():

@@ -30,6 +30,7 @@ __all__ = ["TARGETS", "Dictation", "clipboard_command", "copy_to_clipboard", "de
 
 log = logging.getLogger("voicebot.dictation")
 TARGETS = ("print", "type", "clipboard")
+CLOSE_WAIT = 0.5  # seconds a stopping daemon gives the clipboard restore (within its 2 s promise)
 
 
 @dataclass
@@ -178,7 +179,7 @@ class Dictation:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await restore.task
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._put_back(restore), 1.0)
+            await asyncio.wait_for(self._put_back(restore), CLOSE_WAIT)
 
 
 async def deliver(text: str, target: str, dictation: Dictation) -> None:
