@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from voicebot.api import GroqClient
 from voicebot.cleanup import clean
-from voicebot.clipboard import clipboard_command, copy_to_clipboard, read_clipboard
+from voicebot.clipboard import Saved, clipboard_command, copy_to_clipboard, put_back, read_clipboard, save_clipboard
 from voicebot.console import Output
 from voicebot.errors import UsageError
 from voicebot.keystrokes import Keyboard, NotTyped, keyboard_for
@@ -37,18 +37,18 @@ CLOSE_WAIT = 0.5  # seconds a stopping daemon gives the clipboard restore (withi
 class _Restore:
     """A clipboard to put back: what the user had, what we put there, the task that waits."""
 
-    previous: str | None
+    previous: Saved | None
     ours: str
     task: asyncio.Task[None] | None = None
 
 
-def restore_if_unchanged(previous: str | None, ours: str, env: Mapping[str, str] | None = None) -> bool:
+def restore_if_unchanged(previous: Saved | None, ours: str, env: Mapping[str, str] | None = None) -> bool:
     """Put `previous` back if the clipboard still holds our text; True when it did."""
-    if previous is None or previous == ours:
+    if previous is None or previous == Saved(ours.encode("utf-8")):
         return False
     if read_clipboard(env) != ours:  # the user copied something else meanwhile: theirs wins
         return False
-    copy_to_clipboard(previous, env)
+    put_back(previous, env)
     return True
 
 
@@ -130,14 +130,14 @@ class Dictation:
         restore.task = asyncio.create_task(self._restore_later(restore), name="restore-clipboard")
         self._restore = restore
 
-    async def _previous_clipboard(self) -> str | None:
+    async def _previous_clipboard(self) -> Saved | None:
         """What the user had copied; a restore still pending already knows it (ours is on it now)."""
         pending, self._restore = self._restore, None
         if pending is not None and pending.task is not None and not pending.task.done():
             pending.task.cancel()
             return pending.previous
         try:
-            return await asyncio.to_thread(read_clipboard, self.env)
+            return await asyncio.to_thread(save_clipboard, self.env)
         except UsageError:
             return None  # the copy below reports the missing tool
 

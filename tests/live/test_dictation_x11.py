@@ -31,6 +31,9 @@ pytestmark = [
                        reason="needs Xvfb, xdotool and xclip (apt, see scripts/dev)"),
 ]
 SAID = "What is the capital of France?"
+# A 1x1 PNG: a picture the user had copied, which is not text.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201e221bc330000000049454e44ae426082")
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +200,27 @@ def test_stopping_puts_the_clipboard_back_at_once(field: TextField) -> None:
 
     asyncio.run(asyncio.wait_for(go(), 30))  # far less than the paste window
     assert clipboard() == "keep me"
+
+
+def test_an_image_on_the_clipboard_comes_back_as_an_image(field: TextField, x11: str) -> None:
+    png = PNG
+    subprocess.run(["xclip", "-selection", "clipboard", "-in", "-t", "image/png"], input=png, check=True, timeout=10,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = io.StringIO()
+
+    async def go() -> None:
+        d = dictation(out, dictate_output="clipboard", restore_clipboard=True, restore_clipboard_seconds=1.0)
+        await d.land(SAID)
+        await d.settled()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    field.wait(lambda f: f.pasted)
+    assert field.pasted == [SAID]
+    targets = subprocess.run(["xclip", "-selection", "clipboard", "-out", "-t", "TARGETS"], capture_output=True,
+                             timeout=10).stdout.decode().split()
+    back = subprocess.run(["xclip", "-selection", "clipboard", "-out", "-t", "image/png"], capture_output=True,
+                          timeout=10).stdout
+    assert "image/png" in targets and back == png
 
 
 def test_clipboard_without_restore_only_copies(field: TextField) -> None:
