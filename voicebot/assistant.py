@@ -81,6 +81,7 @@ class Assistant:
         self.conversation = Conversation(settings.system_prompt)
         self._budget: asyncio.Task[int] | None = None
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
+        self._prompt_noticed = False  # told that stt_prompt + vocabulary were trimmed
 
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
@@ -121,6 +122,9 @@ class Assistant:
             self.output.notice(f"long recording ({minutes:.1f} min): sending it in {len(split.uploads)} pieces "
                                f"cut at pauses")
         options = self.settings.stt_options(translate=translate)
+        if not self._prompt_noticed and (prompt := self.settings.speech_prompt()).trimmed:
+            self._prompt_noticed = True  # once per conversation holder, not at every take
+            self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
         base_prompt = options.pop("prompt")
         checking = options["response_format"] != "text"  # text cannot carry segments: the user's choice
         if checking:

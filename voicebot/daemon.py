@@ -27,7 +27,7 @@ from voicebot.chime import Chimes
 from voicebot.console import Output
 from voicebot.control import Command
 from voicebot.control_server import serve_control
-from voicebot.dictation import deliver
+from voicebot.dictation import Dictation
 from voicebot.errors import ApiError, NoSpeechError, UsageError, VoicebotError
 from voicebot.hotkeys import (
     Action,
@@ -86,6 +86,7 @@ class Daemon:
         self.output = output
         self.client = client
         self.assistant = Assistant(client, settings, output)
+        self.dictation = Dictation(settings, output, client)
         self.bindings = bindings
         self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
         self.mic = microphone
@@ -144,6 +145,7 @@ class Daemon:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_GRACE)
+        await self.dictation.close()  # a clipboard waiting to be put back goes back now
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.mic.close(), 0.3)
         with contextlib.suppress(Exception):
@@ -339,8 +341,7 @@ class Daemon:
         if text is None:
             return
         if rec.mode == "dictate":
-            self.output.transcript(text, label=False)
-            await deliver(text, self.settings.dictate_output)
+            await self.dictation.land(text)
             return
         if rec.mode == "translate" and not rec.then_ask:
             self.output.transcript(text, label=False)

@@ -32,6 +32,7 @@ from voicebot.setting_checks import (
     check_str,
     check_url,
 )
+from voicebot.vocabulary import SpeechPrompt, speech_prompt
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 GROQ_PATH = "/openai/v1"
@@ -167,6 +168,17 @@ class Settings:
                                         "(doubling up to 5 min while the API keeps failing)", low=0.1, high=3600)
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
+    # Dictation that lands (voicebot.dictation): clipboard restore, clean-up, vocabulary
+    restore_clipboard: bool = _opt(False, "with dictate_output = clipboard: paste (Ctrl+V) into the focused window, "
+                                   "then put the previous clipboard back", flag="--restore-clipboard")
+    restore_clipboard_seconds: float = _opt(1.5, "the paste window: seconds before the previous clipboard is put "
+                                            "back (not if something else was copied meanwhile)",
+                                            flag="--restore-clipboard-seconds", low=0.1, high=60)
+    dictate_cleanup: bool = _opt(False, "pass dictation through the chat model for punctuation, casing, filler "
+                                 "words and spoken corrections (never answered; the raw text if it drifts)",
+                                 flag="--dictate-cleanup")
+    vocabulary: list[str] = _opt([], "words to spell right, added to the speech-to-text prompt (repeat the flag; "
+                                 "trimmed to 896 characters with stt_prompt)", flag="--vocabulary", metavar="WORD")
     # Output
     color: str = _opt("auto", "colour on a terminal", flag="--color", choices=("auto", "always", "never"))
 
@@ -212,10 +224,14 @@ class Settings:
         return {
             "model": self.translation_model if translate else self.transcription_model,
             "language": None if translate else self.language,
-            "prompt": self.stt_prompt,
+            "prompt": self.speech_prompt().text,
             "temperature": self.stt_temperature,
             "response_format": self.stt_response_format,
         }
+
+    def speech_prompt(self) -> SpeechPrompt:
+        """stt_prompt and the vocabulary, within the API's prompt limit (see voicebot.vocabulary)."""
+        return speech_prompt(self.stt_prompt, self.vocabulary)
 
     def require_key(self) -> str:
         """The key for a command that needs the network, or exit 2 naming GROQ_API_KEY."""

@@ -231,6 +231,26 @@ def default_reply(messages: list[dict[str, Any]]) -> str:
     return CANNED.get(normalise(said), f"You said: {said}")
 
 
+FILLERS = frozenset({"um", "uh", "er", "erm", "hmm"})
+QUESTION_WORDS = frozenset({"what", "who", "where", "when", "why", "how", "which", "is", "are", "do", "does", "can"})
+
+
+def is_edit_request(messages: list[dict[str, Any]]) -> bool:
+    """A dictation clean-up: a system prompt that asks for the transcript to be edited."""
+    return any(m.get("role") == "system" and "editor" in message_text(m).lower()
+               and "transcript" in message_text(m).lower() for m in messages)
+
+
+def edited(text: str) -> str:
+    """What a well-behaved clean-up model returns: fillers out, a capital, end punctuation."""
+    kept = [w for w in text.split() if normalise(w) not in FILLERS]
+    if not kept:
+        return ""
+    out = " ".join(kept).rstrip(".?!,;: ")
+    end = "?" if normalise(kept[0]) in QUESTION_WORDS else "."
+    return out[:1].upper() + out[1:] + end
+
+
 def reasoning_text(question: str, effort: str) -> str:
     """Deterministic 'thinking' whose length grows with reasoning_effort."""
     steps = [f'The user asks: "{question.strip()}".', "I should answer briefly and clearly.",

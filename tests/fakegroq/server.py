@@ -277,6 +277,7 @@ class FakeGroq:
         self._chunk_delay = 0.0
         self._decode_delay = 0.0
         self.peak_in_flight = 0  # most speech requests being handled at once (local style queues them)
+        self._editor = "edit"
         self._generation = getattr(self, "_generation", 0) + 1
         self._buckets = {"requests": _Bucket(14_400, 86_400.0), "tokens": _Bucket(250_000, 60.0)}
 
@@ -295,6 +296,13 @@ class FakeGroq:
         """Spend this long decoding each speech request (local style: one at a time, so they queue)."""
         with self._lock:
             self._decode_delay = max(0.0, seconds)
+    def set_editor(self, mode: str) -> None:
+        """How clean-up requests (an editing system prompt) are answered: "edit" fixes the
+        transcript's punctuation; "answer" misbehaves like a model that answers the question."""
+        if mode not in ("edit", "answer"):
+            raise ValueError(f"editor mode must be edit or answer, got {mode!r}")
+        with self._lock:
+            self._editor = mode
 
     def set_chunk_delay(self, seconds: float) -> None:
         """Pause this long before each streamed chunk (slow streams for barge-in tests)."""
@@ -428,6 +436,8 @@ class FakeGroq:
                 return web.json_response([f.to_json() for f in self._faults])
         elif action == "reply" and request.method == "POST":
             self.set_reply(body.get("text"), body.get("times"))
+        elif action == "editor" and request.method == "POST":
+            self.set_editor(str(body.get("mode", "edit")))
         elif action == "chunk-delay" and request.method == "POST":
             self.set_chunk_delay(float(body.get("seconds", 0.0)))
         elif action == "rate-limits" and request.method == "POST":
@@ -655,7 +665,11 @@ class FakeGroq:
         req = chat.validate_chat(rec.json)
         headers = self._charge(req.prompt_tokens + (req.max_tokens or 0), rid, req.model)
         reply = self._take_reply()
-        completion = chat.complete(req, reply if reply is not None else chat.default_reply(req.messages))
+        with self._lock:
+            editing = self._editor == "edit" and chat.is_edit_request(req.messages)
+        if reply is None:
+            reply = chat.edited(chat.last_user_text(req.messages)) if editing else chat.default_reply(req.messages)
+        completion = chat.complete(req, reply)
         self._update(rec, reply=completion.content)
         cid = "chatcmpl-" + secrets.token_hex(16)
         created = int(time.time())

@@ -1,0 +1,128 @@
+"""Keys into the focused window: wtype or ydotool on Wayland, pynput (XTEST) on X11.
+
+A keyboard either delivers or raises NotTyped with the reason: a tool that is missing,
+exits non-zero or times out is never taken for success. On Wayland the tools are tried
+in order, the next one only when the previous refused outright (wtype on GNOME/KDE:
+"Compositor does not support the virtual keyboard protocol"); one that timed out may
+have typed part of the text, so nothing is tried after it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
+
+WAYLAND_TOOLS = ("wtype", "ydotool")
+# Text on stdin ("-"), never in argv: other users can read a process's arguments.
+TYPE_COMMANDS = {"wtype": ["wtype", "-"], "ydotool": ["ydotool", "type", "--file", "-"]}
+# Ctrl+V: wtype by key name; ydotool by Linux input codes (29 KEY_LEFTCTRL, 47 KEY_V), down:1 up:0.
+PASTE_COMMANDS = {"wtype": ["wtype", "-M", "ctrl", "-k", "v", "-m", "ctrl"],
+                  "ydotool": ["ydotool", "key", "29:1", "47:1", "47:0", "29:0"]}
+BASE_TIMEOUT = 5.0  # seconds for a tool to start and finish a short text...
+PER_CHARACTER = 0.05  # ...plus this per character (ydotool's default delay is 12 ms a key, up and down)
+
+
+class NotTyped(Exception):
+    """Nothing (or not all) reached the window; the message says why."""
+
+
+class TimedOut(NotTyped):
+    """The tool was still running: it may have typed part of the text."""
+
+
+class Keyboard(Protocol):
+    name: str
+
+    def type(self, text: str) -> None: ...
+    def paste(self) -> None: ...
+
+
+def run_tool(cmd: list[str], stdin: bytes | None, timeout: float) -> None:
+    """Run one tool to completion; NotTyped with its own words on any failure."""
+    name = Path(cmd[0]).name
+    with tempfile.TemporaryFile() as errors:
+        try:
+            subprocess.run(cmd, input=stdin if stdin is not None else b"", check=True, timeout=timeout,
+                           stdout=errors, stderr=errors)  # ydotool says "failed to connect" on stdout
+        except FileNotFoundError:
+            raise NotTyped(f"{name} is not installed") from None
+        except subprocess.CalledProcessError as exc:
+            errors.seek(0)
+            said = errors.read(300).decode(errors="replace").strip().splitlines()
+            why = said[0].strip() if said else "no message"
+            raise NotTyped(f"{name} failed (exit status {exc.returncode}: {why})") from None
+        except subprocess.TimeoutExpired:
+            raise TimedOut(f"{name} did not finish within {timeout:g} s") from None
+        except OSError as exc:
+            raise NotTyped(f"{name} could not run ({exc.strerror or exc})") from None
+
+
+class ToolKeyboard:
+    """Wayland: the first of the installed tools that does not refuse."""
+
+    def __init__(self, tools: Mapping[str, str]) -> None:
+        self.tools = dict(tools)  # name -> the executable found on PATH
+        self.name = next(iter(self.tools))
+
+    def _each(self, commands: Mapping[str, list[str]], stdin: bytes | None, timeout: float) -> None:
+        refusals = []
+        for tool, path in self.tools.items():
+            try:
+                run_tool([path, *commands[tool][1:]], stdin, timeout)
+            except TimedOut:
+                raise
+            except NotTyped as exc:
+                refusals.append(str(exc))
+                continue
+            self.name = tool
+            return
+        raise NotTyped("; ".join(refusals))
+
+    def type(self, text: str) -> None:
+        self._each(TYPE_COMMANDS, text.encode("utf-8"), BASE_TIMEOUT + PER_CHARACTER * len(text))
+
+    def paste(self) -> None:
+        self._each(PASTE_COMMANDS, None, BASE_TIMEOUT)
+
+
+class PynputKeyboard:
+    """X11: pynput's controller sends the keys through XTEST."""
+
+    name = "pynput"
+
+    def _controller(self) -> object:
+        try:
+            from pynput.keyboard import Controller
+            return Controller()
+        except Exception as exc:  # no display, no X libraries: pynput says which
+            raise NotTyped(f"cannot type into windows ({exc})") from None
+
+    def type(self, text: str) -> None:
+        keyboard = self._controller()
+        try:
+            keyboard.type(text)  # type: ignore[attr-defined]
+        except Exception as exc:  # a character with no key (pynput's InvalidCharacterException), a lost display
+            raise NotTyped(f"typing stopped ({type(exc).__name__}: {exc})") from None
+
+    def paste(self) -> None:
+        from pynput.keyboard import Key
+
+        keyboard = self._controller()
+        try:
+            with keyboard.pressed(Key.ctrl):  # type: ignore[attr-defined]
+                keyboard.tap("v")  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise NotTyped(f"could not press Ctrl+V ({type(exc).__name__}: {exc})") from None
+
+
+def keyboard_for(env: Mapping[str, str]) -> Keyboard | None:
+    """The keyboard for this session (tools looked up on its PATH); None on Wayland without a tool."""
+    if env.get("WAYLAND_DISPLAY"):
+        found = {t: shutil.which(t, path=env.get("PATH")) for t in WAYLAND_TOOLS}
+        tools = {t: path for t, path in found.items() if path}
+        return ToolKeyboard(tools) if tools else None
+    return PynputKeyboard()
