@@ -27,8 +27,6 @@ import logging
 import os
 import re
 import secrets
-import stat
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
 from voicebot.errors import UsageError, VoicebotError
+from voicebot.private_files import TEMP_PREFIX, ensure_private_dir, fsync_dir, make_private, write_atomic
 
 if TYPE_CHECKING:
     from voicebot.assistant import Assistant
@@ -48,7 +47,6 @@ MODES = ("ask", "translate", "dictate")
 FALLBACK_MODE = "dictate"  # a take whose sidecar is lost is only transcribed, never asked
 SIDECAR_VERSION = 1
 SIDECAR_SUFFIX = ".json"
-TEMP_PREFIX = "."  # temp files are hidden dot-files: never mistaken for takes
 ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{4,16})$")
 ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 AUDIO_TYPES = {"flac": "audio/flac", "m4a": "audio/mp4", "mp4": "audio/mp4", "webm": "audio/webm",
@@ -222,65 +220,13 @@ def kept_notice(take: PendingTake) -> str:
 # --------------------------------------------------------------------------- disk
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` as a whole or not at all: temp file, fsync, rename, fsync dir.
-
-    The temp file is a hidden dot-file in the same directory (rename must not cross file
-    systems) and is 0600 from its creation, whatever the umask.
-    """
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_dir(path.parent)
-
-
-def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` (and missing parents) 0700 whatever the umask, and keep it 0700.
-
-    An existing directory that belongs to someone else is refused: it could not keep the
-    recordings private. Our own `voicebot/` parent is tightened too (logs will live there).
-    """
-    missing = []
-    for parent in (directory, *directory.parents):
-        if parent.exists():
-            break
-        missing.append(parent)
-    for parent in reversed(missing):
-        try:
-            os.mkdir(parent, 0o700)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise UsageError(f"cannot create {parent}: {exc.strerror}") from None
-        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
-    info = os.stat(directory)
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{directory} is not a directory")
-    if info.st_uid != os.geteuid():
-        raise UsageError(f"{directory} belongs to uid {info.st_uid}, not to you",
-                         hint="remove it, or set XDG_DATA_HOME")
-    for own in (directory, directory.parent) if directory.parent.name == "voicebot" else (directory,):
-        mode = os.stat(own)
-        if stat.S_IMODE(mode.st_mode) != 0o700 and mode.st_uid == os.geteuid():
-            os.chmod(own, 0o700)
+def ensure_private_root(directory: Path) -> None:
+    """The pending folder (and missing parents) 0700 and ours; our `voicebot/` parent is
+    tightened too (logs will live there)."""
+    ensure_private_dir(directory, parents=True, tighten=True, follow_symlinks=True,
+                       what="recordings directory", hint="set XDG_DATA_HOME")
+    if directory.parent.name == "voicebot":
+        make_private(directory.parent)
 
 
 class PendingStore:
@@ -299,7 +245,7 @@ class PendingStore:
         """Keep a take before it is uploaded; returns it (its `id` names it from now on)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
-        ensure_private_dir(self.root)
+        ensure_private_root(self.root)
         moment = now or datetime.now(UTC)
         ext = audio_extension(prepared.filename)
         while True:  # two takes in one second: a fresh token, never an overwrite
