@@ -21,10 +21,13 @@ import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api import GroqClient
+from voicebot.assistant import Assistant
 from voicebot.chime import Chimes
+from voicebot.commands import build_bindings
 from voicebot.console import JsonOutput
-from voicebot.daemon import SUPERSEDED, Daemon, build_bindings
+from voicebot.daemon import Daemon, State
 from voicebot.hotkeys import Discard, Start, Stop
+from voicebot.kept import SUPERSEDED
 from voicebot.pending import PendingStore
 from voicebot.settings import Settings
 
@@ -105,11 +108,11 @@ class Harness:
 
     @asynccontextmanager
     async def daemon(self) -> AsyncIterator[Daemon]:
-        bindings, then_ask = build_bindings(self.settings, None, None, False)
+        bindings = build_bindings(self.settings, None, None, False)
+        output = JsonOutput(self.out, io.StringIO())
         async with GroqClient(api_key=TEST_API_KEY, chat_base=self.fake.base_url, max_retries=0) as client:
-            d = Daemon(self.settings, JsonOutput(self.out, io.StringIO()), client, bindings=bindings,
-                       then_ask=then_ask, microphone=self.mic, chimes=Chimes(False),  # type: ignore[arg-type]
-                       store=self.store)
+            d = Daemon(self.settings, output, client, assistant=Assistant(client, self.settings, output),
+                       bindings=bindings, microphone=self.mic, chimes=Chimes(False), store=self.store)
             try:
                 yield d
             finally:
@@ -220,9 +223,9 @@ def test_a_rate_limit_wait_beyond_the_budget_keeps_the_take_without_blocking(fak
             await speak(d)
             error = await h.wait_for("error", timeout=10)  # at once: two minutes are not waited out
             assert "kept at" in error["message"]
-            assert d._retry_delay >= 120  # the resend honours the server's wait
+            assert d.kept.delay >= 120  # the resend honours the server's wait
             await asyncio.sleep(0.1)
-            assert d.state == "listening" and d.status()["state"] == "listening"  # ready for the next take
+            assert d.state is State.LISTENING and d.status()["state"] == "listening"  # ready for the next take
 
     asyncio.run(go())
     (kept,) = h.store.list()

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicebot import chunking
-from voicebot.api import ContentDelta, GroqClient, ReasoningDelta, Usage
+from voicebot.api import ContentDelta, ReasoningDelta, Usage
 from voicebot.audio import PreparedAudio
 from voicebot.console import Output
 from voicebot.conversation import Conversation, Message, history_budget, message_tokens
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted
 from voicebot.hallucination import MIN_CHECKED_SECONDS, SparseText, filter_segments, sparse_text
+from voicebot.protocols import AssistantClient
 from voicebot.settings import Settings
 
 log = logging.getLogger("voicebot.assistant")
@@ -54,7 +55,7 @@ def smaller_budget(budget: int, sent: list[Message]) -> int:
 class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
-    def __init__(self, client: GroqClient, settings: Settings, output: Output) -> None:
+    def __init__(self, client: AssistantClient, settings: Settings, output: Output) -> None:
         self.client = client
         self.settings = settings
         self.output = output

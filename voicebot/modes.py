@@ -13,10 +13,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from voicebot.console import Output
+    from voicebot.protocols import Answerer, TranscriptView
 
 
 class Endpoint(enum.Enum):
@@ -106,13 +106,7 @@ def recording_mode(name: str, *, then_ask: bool = False) -> Mode:
     return mode.with_then_ask(then_ask)
 
 
-class Answerer(Protocol):
-    """What a transcript needs to be answered: the assistant's `ask`."""
-
-    async def ask(self, question: str) -> str: ...
-
-
-async def after_transcript(mode: Mode, text: str, *, output: Output, assistant: Answerer,
+async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, assistant: Answerer,
                            dictate_output: str, shown: Callable[[], None] | None = None,
                            answering: Callable[[], None] | None = None) -> None:
     """Show a take's transcript, then do what its mode does with it.
@@ -145,7 +139,6 @@ __all__ = [
     "RECORDING_NAMES",
     "TRANSLATE",
     "After",
-    "Answerer",
     "Endpoint",
     "Mode",
     "after_transcript",

@@ -35,16 +35,15 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
 from voicebot.errors import UsageError, VoicebotError
+from voicebot.modes import DICTATE, RECORDING_NAMES, Mode, after_transcript, recording_mode
 from voicebot.private_files import TEMP_PREFIX, ensure_private_dir, fsync_dir, make_private, write_atomic
 
 if TYPE_CHECKING:
-    from voicebot.assistant import Assistant
-    from voicebot.console import Output
+    from voicebot.protocols import TranscriptView, TurnAssistant
 
 log = logging.getLogger("voicebot.pending")
 
-MODES = ("ask", "translate", "dictate")
-FALLBACK_MODE = "dictate"  # a take whose sidecar is lost is only transcribed, never asked
+FALLBACK_MODE = DICTATE.name  # a take whose sidecar is lost is only transcribed, never asked
 SIDECAR_VERSION = 1
 SIDECAR_SUFFIX = ".json"
 ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{4,16})$")
@@ -87,9 +86,14 @@ class PendingTake:
         return parse_time(self.time)
 
     @property
+    def kind(self) -> Mode:
+        """The mode it was spoken in, then_ask folded in (what sending it again does)."""
+        return recording_mode(self.mode, then_ask=self.then_ask)
+
+    @property
     def asks(self) -> bool:
         """Whether sending it again continues the conversation (and streams an answer)."""
-        return self.mode == "ask" or (self.mode == "translate" and self.then_ask)
+        return self.kind.answers
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -166,7 +170,7 @@ def decode_sidecar(data: bytes, take_id: str, directory: Path) -> PendingTake:
     if raw.get("id") != take_id:
         raise ValueError(f"its id {raw.get('id')!r} does not match its file name")
     mode = raw.get("mode")
-    if mode not in MODES:
+    if mode not in RECORDING_NAMES:
         raise ValueError(f"unknown mode {mode!r}")
     audio = raw.get("audio")
     if not isinstance(audio, str) or audio != f"{take_id}.{audio_extension(audio)}":
@@ -243,8 +247,7 @@ class PendingStore:
     def save(self, prepared: PreparedAudio, *, mode: str, then_ask: bool = False,
              now: datetime | None = None) -> PendingTake:
         """Keep a take before it is uploaded; returns it (its `id` names it from now on)."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+        recording_mode(mode)  # ValueError naming the modes
         ensure_private_root(self.root)
         moment = now or datetime.now(UTC)
         ext = audio_extension(prepared.filename)
@@ -385,7 +388,7 @@ class PendingStore:
 # --------------------------------------------------------------------------- sending again
 
 
-async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, output: Output) -> str:
+async def resend(store: PendingStore, take: PendingTake, assistant: TurnAssistant, output: TranscriptView) -> str:
     """Send one kept take again in its own mode; returns its transcript.
 
     The transcript is shown first and the take removed right after, before any answer
@@ -396,20 +399,19 @@ async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, o
     """
     with store.claim(take.id) as current:
         prepared = store.load(current.id)
+        mode = current.kind
         try:
-            text = await assistant.transcribe(prepared, translate=current.mode == "translate")  # long ones go in pieces
+            text = await assistant.transcribe(prepared, translate=mode.translates)  # long ones go in pieces
         except VoicebotError as exc:
             store.mark_failed(current, str(exc))
             raise
-        output.transcript(text, label=current.asks)
-        store.remove(current.id)
-    if current.asks:
-        await assistant.ask(text)
+        # still claimed while it is shown and removed, so no other process sends it twice
+        await after_transcript(mode, text, output=output, assistant=assistant, dictate_output="print",
+                               shown=lambda: store.remove(current.id))
     return text
 
 
 __all__ = [
-    "MODES",
     "PendingStore",
     "PendingTake",
     "TakeBusy",

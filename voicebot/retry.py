@@ -162,3 +162,8 @@ def server_wait(status: int | None, headers: Mapping[str, str] | None, now: floa
     if wait is None and status == 429:
         wait = ratelimit_reset_seconds(headers)
     return wait
+
+
+def retryable_status(status: int) -> bool:
+    """Whether an answer with this status may succeed if sent again (408, 409, 429 and 5xx)."""
+    return status in RETRYABLE_STATUSES or status >= 500
