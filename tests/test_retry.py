@@ -17,6 +17,7 @@ from voicebot.retry import (
     parse_duration,
     retry_after_seconds,
     retry_delay,
+    retryable_status,
     should_retry,
     wait_from_message,
 )
@@ -166,3 +167,9 @@ def test_429_without_retry_after_waits_for_the_exhausted_ratelimit_bucket() -> N
     neither = {**headers, "x-ratelimit-remaining-tokens": "5"}
     assert ratelimit_reset_seconds(neither) == pytest.approx(179.56)  # no bucket at 0: the longer reset
     assert ratelimit_reset_seconds({}) is None
+
+
+def test_retryable_status_is_the_sdks_rule_without_headers() -> None:
+    for status in range(100, 600):
+        assert retryable_status(status) == (status in (408, 409, 429) or status >= 500) == should_retry(status)
+    assert [s for s in range(400, 500) if retryable_status(s)] == [408, 409, 429]
