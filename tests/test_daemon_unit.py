@@ -116,7 +116,7 @@ class Harness:
             try:
                 yield d
             finally:
-                await d._shutdown()
+                await d.shutdown()
 
 
 async def speak(d: Daemon, seconds: float = 2.4) -> None:

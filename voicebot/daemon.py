@@ -117,7 +117,7 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             control = await serve_control(self.on_command, path=control_path)  # refuses a second daemon
             stack.callback(control.close)
-            stack.push_async_callback(self._shutdown)
+            stack.push_async_callback(self.shutdown)
             if use_hotkeys:
                 listener = HotkeyListener(self.machine, self.on_action)
                 await listener.start()
@@ -139,7 +139,7 @@ class Daemon:
         except UsageError as exc:  # no device now: say so, keep running, retry at the next take
             self.output.error(str(exc))
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         """Stop within the 2 s SIGTERM promise: cancel the take/turn, close devices and the client.
 
         The waits share one budget rather than adding up, so a stuck task cannot stretch it.
