@@ -25,7 +25,9 @@ from voicebot.assistant import Assistant
 from voicebot.chime import Chimes
 from voicebot.commands import build_bindings
 from voicebot.console import JsonOutput
+from voicebot.control import Command
 from voicebot.daemon import Daemon, State
+from voicebot.errors import UsageError
 from voicebot.hotkeys import Discard, Start, Stop
 from voicebot.kept import SUPERSEDED
 from voicebot.pending import PendingStore
@@ -230,3 +232,23 @@ def test_a_rate_limit_wait_beyond_the_budget_keeps_the_take_without_blocking(fak
     asyncio.run(go())
     (kept,) = h.store.list()
     assert kept.mode == "ask" and "rate limited" in (kept.error or "")
+
+
+def test_a_translate_binding_with_then_ask_answers_the_translation(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, hotkeys={"translate": {"keys": "f9", "then_ask": True}})
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            assert d.bindings[0].mode.answers  # then_ask rides in the binding's mode
+            d.on_action(Start("translate"))
+            assert d.status()["state"] == "recording" and d.status()["mode"] == "translate"
+            await asyncio.sleep(0.12)
+            d.on_action(Stop("translate", 2.4))
+            await h.wait_for("transcript")
+            await h.wait_for("reply")  # the translation was answered
+            with pytest.raises(UsageError, match=r"unknown mode 'new' \(modes: ask, translate, dictate\)"):
+                await d.on_command(Command("toggle", "new"))
+
+    asyncio.run(go())
+    assert len(fake_groq.requests_to("/audio/translations")) == 1
+    assert not fake_groq.requests_to("/audio/transcriptions")
