@@ -43,7 +43,12 @@ def speech() -> np.ndarray:
 
 
 class ScriptedTake:
-    """A take that plays `audio` (then silence) as fast as it is read, ending after stop()."""
+    """A take that plays `audio` (then silence) as fast as it is read, ending after stop().
+
+    The release tail starts only once the whole utterance was played, as a speaker
+    releases the key after the last word: a loaded machine reading blocks slowly must
+    not cut the speech short (and turn it into "no speech").
+    """
 
     def __init__(self, audio: np.ndarray) -> None:
         self.rate = 16000
@@ -61,7 +66,7 @@ class ScriptedTake:
 
     async def __anext__(self) -> np.ndarray:
         await asyncio.sleep(0.001)
-        if self._tail is not None:
+        if self._tail is not None and self._pos >= self._audio.size:
             if self._tail == 0:
                 self.done = True
                 raise StopAsyncIteration
