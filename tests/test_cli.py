@@ -295,6 +295,17 @@ def test_config_errors_name_file_line_and_key(fake_groq: FakeGroq, tmp_path: Pat
     assert proc.returncode == 2 and "invalid TOML" in proc.stderr and "line 1" in proc.stderr
 
 
+
+def test_a_mistyped_hotkey_fails_config_and_run_alike(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    cfg = tmp_path / "keys.toml"
+    cfg.write_text('chat_model = "x"\n\n[hotkeys]\nask = "ctrl+alt+spcae"\n')
+    want = f'voicebot: error: {cfg}:4: bad value for \'hotkeys\': ask: unknown key "spcae" in "ctrl+alt+spcae"'
+    for args in (["config"], ["run", "--no-hotkeys"]):
+        proc = run(["--config", str(cfg), *args], fake_groq, tmp_path, timeout=20)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.splitlines()[0] == want, (args, proc.stderr)
+
+
 # --- API and network failures ---------------------------------------------------------------------
 
 

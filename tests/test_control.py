@@ -34,7 +34,6 @@ from voicebot.control import (
     decode_request,
     encode_reply,
     encode_request,
-    ensure_private_dir,
     format_duration,
     format_reply,
     peer_allowed,
@@ -44,6 +43,7 @@ from voicebot.control import (
 )
 from voicebot.control_server import ControlServer, lock_path_for, serve_control
 from voicebot.errors import UsageError, VoicebotError
+from voicebot.private_files import ensure_private_dir
 
 REPO = Path(__file__).resolve().parents[1]
 HANG_GUARD = 20.0  # generous: only there so a bug fails the test instead of hanging it

@@ -21,10 +21,15 @@ import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api import GroqClient
+from voicebot.assistant import Assistant
 from voicebot.chime import Chimes
+from voicebot.commands import build_bindings
 from voicebot.console import JsonOutput
-from voicebot.daemon import SUPERSEDED, Daemon, build_bindings
+from voicebot.control import Command
+from voicebot.daemon import Daemon, State
+from voicebot.errors import UsageError
 from voicebot.hotkeys import Discard, Start, Stop
+from voicebot.kept import SUPERSEDED
 from voicebot.pending import PendingStore
 from voicebot.settings import Settings
 
@@ -38,7 +43,12 @@ def speech() -> np.ndarray:
 
 
 class ScriptedTake:
-    """A take that plays `audio` (then silence) as fast as it is read, ending after stop()."""
+    """A take that plays `audio` (then silence) as fast as it is read, ending after stop().
+
+    The release tail starts only once the whole utterance was played, as a speaker
+    releases the key after the last word: a loaded machine reading blocks slowly must
+    not cut the speech short (and turn it into "no speech").
+    """
 
     def __init__(self, audio: np.ndarray) -> None:
         self.rate = 16000
@@ -56,7 +66,7 @@ class ScriptedTake:
 
     async def __anext__(self) -> np.ndarray:
         await asyncio.sleep(0.001)
-        if self._tail is not None:
+        if self._tail is not None and self._pos >= self._audio.size:
             if self._tail == 0:
                 self.done = True
                 raise StopAsyncIteration
@@ -105,15 +115,15 @@ class Harness:
 
     @asynccontextmanager
     async def daemon(self) -> AsyncIterator[Daemon]:
-        bindings, then_ask = build_bindings(self.settings, None, None, False)
+        bindings = build_bindings(self.settings, None, None, False)
+        output = JsonOutput(self.out, io.StringIO())
         async with GroqClient(api_key=TEST_API_KEY, chat_base=self.fake.base_url, max_retries=0) as client:
-            d = Daemon(self.settings, JsonOutput(self.out, io.StringIO()), client, bindings=bindings,
-                       then_ask=then_ask, microphone=self.mic, chimes=Chimes(False),  # type: ignore[arg-type]
-                       store=self.store)
+            d = Daemon(self.settings, output, client, assistant=Assistant(client, self.settings, output),
+                       bindings=bindings, microphone=self.mic, chimes=Chimes(False), store=self.store)
             try:
                 yield d
             finally:
-                await d._shutdown()
+                await d.shutdown()
 
 
 async def speak(d: Daemon, seconds: float = 2.4) -> None:
@@ -220,10 +230,30 @@ def test_a_rate_limit_wait_beyond_the_budget_keeps_the_take_without_blocking(fak
             await speak(d)
             error = await h.wait_for("error", timeout=10)  # at once: two minutes are not waited out
             assert "kept at" in error["message"]
-            assert d._retry_delay >= 120  # the resend honours the server's wait
+            assert d.kept.delay >= 120  # the resend honours the server's wait
             await asyncio.sleep(0.1)
-            assert d.state == "listening" and d.status()["state"] == "listening"  # ready for the next take
+            assert d.state is State.LISTENING and d.status()["state"] == "listening"  # ready for the next take
 
     asyncio.run(go())
     (kept,) = h.store.list()
     assert kept.mode == "ask" and "rate limited" in (kept.error or "")
+
+
+def test_a_translate_binding_with_then_ask_answers_the_translation(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, hotkeys={"translate": {"keys": "f9", "then_ask": True}})
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            assert d.bindings[0].mode.answers  # then_ask rides in the binding's mode
+            d.on_action(Start("translate"))
+            assert d.status()["state"] == "recording" and d.status()["mode"] == "translate"
+            await asyncio.sleep(0.12)
+            d.on_action(Stop("translate", 2.4))
+            await h.wait_for("transcript")
+            await h.wait_for("reply")  # the translation was answered
+            with pytest.raises(UsageError, match=r"unknown mode 'new' \(modes: ask, translate, dictate\)"):
+                await d.on_command(Command("toggle", "new"))
+
+    asyncio.run(go())
+    assert len(fake_groq.requests_to("/audio/translations")) == 1
+    assert not fake_groq.requests_to("/audio/transcriptions")

@@ -40,6 +40,7 @@ from voicebot.hotkeys import (
     key_from_pynput,
     vk_names_for,
 )
+from voicebot.modes import ASK, TRANSLATE, mode_named
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +71,8 @@ def up(*keys: KeyId, t: float) -> list[tuple[KeyId, bool, float]]:
 
 
 def machine(*specs: tuple[str, str] | tuple[str, str, str], min_hold: float = 0.3) -> HotkeyMachine:
-    return HotkeyMachine([Binding(parse_combo(s[0]), s[1], *s[2:]) for s in specs], min_hold=min_hold)  # type: ignore[arg-type]
+    return HotkeyMachine([Binding(parse_combo(s[0]), mode_named(s[1]), *s[2:]) for s in specs],  # type: ignore[arg-type]
+                         min_hold=min_hold)
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -144,7 +146,9 @@ def test_key_names_match_pynputs_key_enum() -> None:
 def test_bindings_from_config_names_the_mode_and_refuses_ambiguity() -> None:
     got = bindings_from_config({"ask": "ctrl+alt+space", "translate": {"keys": "f9", "style": "toggle",
                                                                       "then_ask": True}})
-    assert got == [Binding(parse_combo("ctrl+alt+space"), "ask"), Binding(parse_combo("f9"), "translate", "toggle")]
+    assert got == [Binding(parse_combo("ctrl+alt+space"), ASK),
+                   Binding(parse_combo("f9"), TRANSLATE.with_then_ask(True), "toggle")]
+    assert got[1].mode.answers and got[1].mode.translates  # then_ask rides in the binding's mode
     with pytest.raises(UsageError, match=r'hotkeys\.dictate: unknown key "ctlr"'):
         bindings_from_config({"dictate": "ctlr+d"})
     with pytest.raises(UsageError, match="can be fired by the same keys"):
@@ -508,7 +512,7 @@ def test_listener_feeds_machine_on_the_loop_and_delivers_in_order(fake_pynput: t
             if len(got) == 4:
                 done.set()
 
-        listener = HotkeyListener(Spy([Binding(parse_combo("right_ctrl"), "ask")], min_hold=0.5), on_action,
+        listener = HotkeyListener(Spy([Binding(parse_combo("right_ctrl"), ASK)], min_hold=0.5), on_action,
                                   clock=lambda: next(clock))
         async with listener:
             await asyncio.wait_for(done.wait(), 10)

@@ -277,13 +277,13 @@ class StubOutput:
 def test_resend_removes_only_after_the_transcript_is_shown(store: PendingStore, capital: PreparedAudio) -> None:
     take = store.save(capital, mode="translate", then_ask=True)
     assistant, output = StubAssistant(store), StubOutput(store)
-    assert asyncio.run(resend(store, take, assistant, output)) == "hello there"  # type: ignore[arg-type]
+    assert asyncio.run(resend(store, take, assistant, output)) == "hello there"
     assert output.shown == [("hello there", True, 1)]  # shown while the take was still kept
     assert assistant.calls == [("transcribe", True, 1), ("ask", "hello there", 0)]
     assert store.list() == []
     take = store.save(capital, mode="dictate")
     with pytest.raises(BrokenPipeError):  # the words never reached the user: keep them
-        asyncio.run(resend(store, take, StubAssistant(store), StubOutput(store, broken=True)))  # type: ignore[arg-type]
+        asyncio.run(resend(store, take, StubAssistant(store), StubOutput(store, broken=True)))
     assert store.list() == [take]
 
 
@@ -291,7 +291,7 @@ def test_resend_failure_updates_the_sidecar_and_reraises(store: PendingStore, ca
     take = store.save(capital, mode="ask")
     failing = StubAssistant(store, fail=ApiError("rate limited; try again in 7 s", status=429))
     with pytest.raises(ApiError):
-        asyncio.run(resend(store, take, failing, StubOutput(store)))  # type: ignore[arg-type]
+        asyncio.run(resend(store, take, failing, StubOutput(store)))
     (kept,) = store.list()
     assert (kept.attempts, kept.error) == (1, "rate limited; try again in 7 s")
     assert [c[0] for c in failing.calls] == ["transcribe"]

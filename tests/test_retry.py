@@ -17,6 +17,7 @@ from voicebot.retry import (
     parse_duration,
     retry_after_seconds,
     retry_delay,
+    retryable_status,
     should_retry,
     wait_from_message,
 )
@@ -187,3 +188,9 @@ def test_network_failures_worth_another_attempt() -> None:
     assert is_retryable_exception(httpx.ReadTimeout("slow"))
     assert not is_retryable_exception(cert) and not is_retryable_exception(httpx.UnsupportedProtocol("ftp"))
     assert not is_retryable_exception(ValueError("ours"))
+
+
+def test_retryable_status_is_the_sdks_rule_without_headers() -> None:
+    for status in range(100, 600):
+        assert retryable_status(status) == (status in (408, 409, 429) or status >= 500) == should_retry(status)
+    assert [s for s in range(400, 500) if retryable_status(s)] == [408, 409, 429]

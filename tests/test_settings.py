@@ -227,11 +227,30 @@ def test_hotkey_bindings_table(tmp_path: Path) -> None:
     ('ask = { combo = "f9" }', "expected a combo"),
     ('ask = { keys = "f9", colour = 1 }', "unknown field 'colour'"),
 ])
-def test_bad_bindings_name_the_table_line(tmp_path: Path, table: str, needle: str) -> None:
-    cfg = write(tmp_path, f'chat_model = "m"\n\n[hotkeys]\n{table}\n')
+def test_bad_bindings_name_the_entry_line(tmp_path: Path, table: str, needle: str) -> None:
+    cfg = write(tmp_path, f'chat_model = "m"\n\n[hotkeys]\nnew = "f8"\n{table}\n')
     with pytest.raises(UsageError, match=needle) as err:
         load_settings({}, {}, config_path=str(cfg))
-    assert f"{cfg}:3" in str(err.value)
+    assert f"{cfg}:5: bad value for 'hotkeys'" in str(err.value)
+
+
+@pytest.mark.parametrize("doc, line", [
+    ('chat_model = "m"\n[hotkeys]\nnew = "f8"\nask = "ctrl+alt+spcae"\n', 4),
+    ('chat_model = "m"\nhotkeys = { ask = "ctrl+alt+spcae" }\n', 2),
+    ('[hotkeys]\nask = { keys = "ctrl+alt+spcae", style = "toggle" }\n[other]\n', 2),
+])
+def test_a_mistyped_combo_fails_at_load_naming_file_line_and_key(tmp_path: Path, doc: str, line: int) -> None:
+    cfg = write(tmp_path, doc)
+    with pytest.raises(UsageError) as err:
+        load_settings({}, {}, config_path=str(cfg))
+    assert str(err.value) == (f"{cfg}:{line}: bad value for 'hotkeys': ask: unknown key \"spcae\" "
+                              f"in \"ctrl+alt+spcae\"")
+
+
+def test_a_mistyped_combo_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    env = {"VOICEBOT_HOTKEYS": '{"dictate": "right_ctlr"}', "HOME": str(tmp_path)}
+    with pytest.raises(UsageError, match="environment variable VOICEBOT_HOTKEYS: dictate: unknown key"):
+        load_settings({}, env)
 
 
 def test_a_huge_number_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:

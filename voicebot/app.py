@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from voicebot import __version__
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError
+from voicebot.modes import RECORDING_NAMES
 from voicebot.settings import FIELDS, Settings, kind_of, load_settings, parse_text, warn
 
 
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--translate", action="store_true", help="turn the speech into English via /audio/translations")
     run = add("run", "the push-to-talk daemon (the default command)")
     run.add_argument("--hotkey", metavar="COMBO", help="the one binding to use, e.g. ctrl+alt+space or f9")
-    run.add_argument("--mode", choices=("ask", "translate", "dictate"), help="what that binding does (default ask)")
+    run.add_argument("--mode", choices=RECORDING_NAMES, help="what that binding does (default ask)")
     run.add_argument("--toggle", action="store_true", help="press to start, press again to stop")
     run.add_argument("--no-hotkeys", action="store_true",
                      help="no global hotkeys: drive it with `voicebot toggle` (Wayland, desktop shortcuts)")

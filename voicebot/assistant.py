@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicebot import chunking
-from voicebot.api import ContentDelta, GroqClient, ReasoningDelta, Transcript, Usage
+from voicebot.api import ContentDelta, ReasoningDelta, Transcript, Usage
 from voicebot.audio import PreparedAudio
 from voicebot.console import Output
 from voicebot.conversation import Conversation, Message, history_budget, message_tokens
@@ -33,6 +33,7 @@ from voicebot.hallucination import (
     filter_segments,
     sparse_text,
 )
+from voicebot.protocols import AssistantClient
 from voicebot.retry import server_unavailable
 from voicebot.settings import Settings
 
@@ -74,7 +75,7 @@ def smaller_budget(budget: int, sent: list[Message]) -> int:
 class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
-    def __init__(self, client: GroqClient, settings: Settings, output: Output) -> None:
+    def __init__(self, client: AssistantClient, settings: Settings, output: Output) -> None:
         self.client = client
         self.settings = settings
         self.output = output

@@ -18,7 +18,9 @@ from voicebot.assistant import Assistant
 from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.console import Output, make_output
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
-from voicebot.settings import Secret, Settings, config_path_for_display, describe
+from voicebot.hotkeys import Binding, bindings_from_config
+from voicebot.modes import ASK
+from voicebot.settings import Secret, Settings, config_path_for_display, describe, normalise_bindings
 
 
 def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
@@ -164,15 +166,27 @@ def _model_table(found: list[ModelInfo]) -> None:
         print(f"{m.id:<{width}}  {(m.owned_by or '-'):<{owner_width}}  {window}", flush=True)
 
 
+def build_bindings(settings: Settings, hotkey: str | None, mode: str | None, toggle: bool) -> list[Binding]:
+    """Bindings from the config, or the one given by --hotkey/--mode/--toggle (then_ask in each mode)."""
+    table: dict[str, Any] = normalise_bindings(settings.hotkeys)
+    if hotkey or mode or toggle:
+        name = mode or ASK.name
+        base = table.get(name, {})
+        keys = hotkey or base.get("keys") or "ctrl+alt+space"
+        table = {name: {"keys": keys, "style": "toggle" if toggle else base.get("style", "hold"),
+                        "then_ask": base.get("then_ask", False)}}
+    return bindings_from_config(table)
+
+
 async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     """The push-to-talk daemon, until SIGINT/SIGTERM."""
     from voicebot.capture import Microphone
     from voicebot.chime import Chimes
-    from voicebot.daemon import Daemon, build_bindings
+    from voicebot.daemon import Daemon
 
     output = output_for(settings, rest)
     settings.require_key()
-    bindings, then_ask = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
+    bindings = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
     named = settings.device
     device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
     if device is not None:
@@ -183,8 +197,8 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
     client = make_client(settings, output)
     from voicebot.pending import PendingStore
-    daemon = Daemon(settings, output, client, bindings=bindings, then_ask=then_ask, microphone=mic,
-                    chimes=Chimes(not settings.quiet), store=PendingStore())
+    daemon = Daemon(settings, output, client, assistant=Assistant(client, settings, output), bindings=bindings,
+                    microphone=mic, chimes=Chimes(not settings.quiet), store=PendingStore())
     return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
 
 
@@ -283,7 +297,7 @@ async def pending(settings: Settings, rest: Mapping[str, Any]) -> int:
         print("no pending takes")
         return EXIT_OK
     rows = [(t.id, t.created.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
-             t.mode + (" +ask" if t.mode == "translate" and t.then_ask else ""),
+             t.kind.label,
              f"{t.duration:.1f} s" if t.duration is not None else "?", str(t.attempts),
              t.error or ("unreadable sidecar" if t.problem else "never finished (stopped mid-upload?)"))
             for t in takes]

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import socket
-import stat
 import struct
 import sys
 import time
@@ -124,7 +123,7 @@ def socket_path(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     """Where the socket lives: argument, then $VOICEBOT_CONTROL_SOCKET, then the runtime dir.
 
     Without XDG_RUNTIME_DIR the fallback is a per-user directory in /tmp, which
-    `ensure_private_dir` refuses to use if someone else got there first.
+    `private_files.ensure_private_dir` refuses to use if someone else got there first.
     """
     env = os.environ if env is None else env
     if path is not None and os.fspath(path):
@@ -134,34 +133,6 @@ def socket_path(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     if env.get("XDG_RUNTIME_DIR"):
         return Path(env["XDG_RUNTIME_DIR"]) / "voicebot" / SOCKET_NAME
     return Path("/tmp") / f"voicebot-{os.geteuid()}" / SOCKET_NAME
-
-
-def ensure_private_dir(directory: Path, *, own_uid: int | None = None) -> None:
-    """Create `directory` 0700, or accept an existing one only if it is ours and private.
-
-    The directory is what really guards the socket: whoever can write to it could
-    replace the socket with their own, so a shared or foreign one is refused.
-    """
-    own_uid = os.geteuid() if own_uid is None else own_uid
-    try:
-        os.mkdir(directory, 0o700)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        raise UsageError(f"cannot create the control directory {directory}: its parent does not exist",
-                         hint=f"set {ENV_SOCKET} to a socket path in a private directory") from None
-    except OSError as exc:
-        raise UsageError(f"cannot create the control directory {directory}: {exc.strerror}") from None
-    info = os.lstat(directory)
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"the control directory {directory} is not a directory (or is a symlink)")
-    if info.st_uid != own_uid:
-        raise UsageError(f"the control directory {directory} belongs to uid {info.st_uid}, not to you "
-                         f"(uid {own_uid})", hint=f"remove it, or set {ENV_SOCKET}")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise UsageError(f"the control directory {directory} is open to group or others (mode {mode:04o})",
-                         hint=f"run `chmod 700 {directory}`")
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:

@@ -20,19 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.control import (
+    ENV_SOCKET,
     MAX_REQUEST_BYTES,
     READ_DEADLINE,
     Command,
     ProtocolError,
     decode_request,
     encode_reply,
-    ensure_private_dir,
     error_reply,
     peer_allowed,
     peer_credentials,
     socket_path,
 )
 from voicebot.errors import UsageError, VoicebotError
+from voicebot.private_files import ensure_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,8 @@ async def serve_control(handler: Handler, *, path: str | os.PathLike[str] | None
     reports a refusal by raising VoicebotError (its text goes to the client).
     """
     target = socket_path(path)
-    ensure_private_dir(target.parent)
+    ensure_private_dir(target.parent, what="control directory",
+                       hint=f"set {ENV_SOCKET} to a socket path in a private directory")
     lock_fd = acquire_instance_lock(lock_path_for(target))
     server = ControlServer(handler, target, lock_fd, read_timeout)
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import signal
@@ -22,13 +23,13 @@ from typing import Any
 from voicebot.api import GroqClient
 from voicebot.assistant import Assistant
 from voicebot.audio import PreparedAudio, TakeEncoder
-from voicebot.capture import Microphone, Take, load_sounddevice
+from voicebot.capture import load_sounddevice
 from voicebot.chime import Chimes
 from voicebot.console import Output
 from voicebot.control import Command
 from voicebot.control_server import serve_control
 from voicebot.dictation import Dictation
-from voicebot.errors import ApiError, NoSpeechError, UsageError, VoicebotError
+from voicebot.errors import NoSpeechError, UsageError, VoicebotError
 from voicebot.hotkeys import (
     Action,
     Binding,
@@ -39,18 +40,17 @@ from voicebot.hotkeys import (
     Start,
     Stop,
     Trigger,
-    bindings_from_config,
 )
-from voicebot.pending import PendingStore, PendingTake, TakeBusy, UnknownTake, kept_notice, resend
-from voicebot.settings import Settings, normalise_bindings
+from voicebot.kept import KeptTakes
+from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recording_mode
+from voicebot.pending import PendingStore
+from voicebot.protocols import MicrophoneInput, TakeAudio
+from voicebot.settings import Settings
 
 log = logging.getLogger("voicebot.daemon")
 
 METER_INTERVAL = 0.1  # seconds between live status redraws
 STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
-RETRY_MAX = 300.0  # the longest wait between automatic resends of kept takes
-SUPERSEDED = "a new take started before this one was transcribed"
-STOPPED = "the daemon stopped during the upload"
 ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut answer to close
 
 
@@ -60,14 +60,23 @@ def meter(dbfs: float, width: int = 10) -> str:
     return "█" * filled + "·" * (width - filled)
 
 
+class State(enum.Enum):
+    """What the daemon is doing; the values are what `voicebot status` shows."""
+
+    STARTING = "starting"
+    LISTENING = "listening"
+    RECORDING = "recording"
+    TRANSCRIBING = "transcribing"
+    ANSWERING = "answering"
+
+
 @dataclass
 class Recording:
-    """The take in progress: its mode, task, and (once the stream is open) its Take."""
+    """The take in progress: its mode, task, and (once the stream is open) its take."""
 
-    mode: str
-    then_ask: bool
+    mode: Mode
     task: asyncio.Task[None] | None = None
-    take: Take | None = None
+    take: TakeAudio | None = None
     stop_requested: bool = False
 
     def stop(self) -> None:
@@ -79,13 +88,13 @@ class Recording:
 class Daemon:
     """Owns the microphone, the conversation and the current take; answers hotkeys and the socket."""
 
-    def __init__(self, settings: Settings, output: Output, client: GroqClient, *,
-                 bindings: list[Binding], then_ask: dict[str, bool], microphone: Microphone,
-                 chimes: Chimes, store: PendingStore) -> None:
+    def __init__(self, settings: Settings, output: Output, client: GroqClient, *, assistant: Assistant,
+                 bindings: list[Binding], microphone: MicrophoneInput, chimes: Chimes,
+                 store: PendingStore) -> None:
         self.settings = settings
         self.output = output
-        self.client = client
-        self.assistant = Assistant(client, settings, output)
+        self.client = client  # for warming the connection on key-down, and closing it
+        self.assistant = assistant
         self.dictation = Dictation(settings, output, client)
         self.bindings = bindings
         self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
@@ -93,15 +102,12 @@ class Daemon:
         self.chimes = chimes
         self.recording: Recording | None = None
         self.turn: asyncio.Task[Any] | None = None  # the take's task once it has become a turn
-        self.state = "starting"
+        self.state = State.STARTING
         self.started = time.monotonic()
-        self._then_ask = then_ask
         self.store = store
+        self.kept = KeptTakes(store, assistant, output, first_delay=settings.retry_pending_seconds)
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._kept = asyncio.Event()  # set while kept takes may be waiting to be sent again
-        self._given_up: set[str] = set()  # kept takes the API refuses for good: left to `voicebot retry`
-        self._retry_delay = settings.retry_pending_seconds
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -113,7 +119,7 @@ class Daemon:
         async with contextlib.AsyncExitStack() as stack:
             control = await serve_control(self.on_command, path=control_path)  # refuses a second daemon
             stack.callback(control.close)
-            stack.push_async_callback(self._shutdown)
+            stack.push_async_callback(self.shutdown)
             if use_hotkeys:
                 listener = HotkeyListener(self.machine, self.on_action)
                 await listener.start()
@@ -122,9 +128,9 @@ class Daemon:
                 await self._open_microphone()
             self.assistant.prefetch()
             if await asyncio.to_thread(self.store.list):  # takes kept by an earlier run
-                self._kept.set()
-            self._background(self._retry_pending())
-            self._set_state("listening")
+                self.kept.wake()
+            self._background(self.kept.run(self._busy, self._run_turn))
+            self._set_state(State.LISTENING)
             self.output.milestone("ready", self._listening_hint())
             await self._stopping.wait()
         return 0
@@ -135,7 +141,7 @@ class Daemon:
         except UsageError as exc:  # no device now: say so, keep running, retry at the next take
             self.output.error(str(exc))
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         """Stop within the 2 s SIGTERM promise: cancel the take/turn, close devices and the client.
 
         The waits share one budget rather than adding up, so a stuck task cannot stretch it.
@@ -155,12 +161,12 @@ class Daemon:
         self._stopping.set()
 
     def _listening_hint(self) -> str:
-        keys = ", ".join(f"{b.combo} ({b.mode})" for b in self.bindings)
+        keys = ", ".join(f"{b.combo} ({b.mode.name})" for b in self.bindings)
         return f"listening: {keys}" if keys else "listening"
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: State) -> None:
         self.state = state
-        log.debug("state: %s", state)
+        log.debug("state: %s", state.value)
 
     # --- inputs: hotkey actions and control commands -----------------------------------------
 
@@ -179,15 +185,17 @@ class Daemon:
                 self.discard("take cancelled")
             else:
                 self.interrupt_answer()
-        elif isinstance(action, Trigger) and action.mode == "new":
+        elif isinstance(action, Trigger) and action.mode == NEW.name:
             self.new_conversation()
 
     async def on_command(self, command: Command) -> dict[str, Any]:
         """A control-socket request; the reply goes back to `voicebot <command>`."""
         name = command.name
         mode = command.mode or self._default_mode()
-        if mode not in ("ask", "translate", "dictate"):
-            raise UsageError(f"unknown mode {mode!r} (modes: ask, translate, dictate)")
+        try:
+            recording_mode(mode)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         now = time.monotonic()
         if name == "toggle" or (name == "start" and self.recording is None) or (
                 name == "stop" and self.recording is not None):
@@ -200,12 +208,16 @@ class Daemon:
         return self.status()
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.state, "mode": self.recording.mode if self.recording else None,
+        return {"state": self.state.value, "mode": self.recording.mode.name if self.recording else None,
                 "pid": os.getpid(), "uptime": round(time.monotonic() - self.started, 1),
                 "turns": len(self.assistant.conversation.turns)}
 
     def _default_mode(self) -> str:
-        return next((b.mode for b in self.bindings if b.records), "ask")
+        return next((b.mode.name for b in self.bindings if b.records), ASK.name)
+
+    def _mode(self, name: str) -> Mode:
+        """The mode a take started as `name` records in: its binding's (then_ask and all)."""
+        return next((b.mode for b in self.bindings if b.mode.name == name), None) or mode_named(name)
 
     # --- takes ---------------------------------------------------------------------------------
 
@@ -217,11 +229,11 @@ class Daemon:
         cut = self.turn if self.turn is not None and not self.turn.done() else None
         self.interrupt_answer()
         self.chimes.play("start")
-        rec = Recording(mode, self._then_ask.get(mode, False))
+        rec = Recording(self._mode(mode))
         rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
         self.recording = rec
         self._background(self._warm())
-        self._set_state("recording")
+        self._set_state(State.RECORDING)
         if cut is None:
             self._announce(rec)
         else:
@@ -229,7 +241,7 @@ class Daemon:
 
     def _announce(self, rec: Recording) -> None:
         if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
-            self.output.milestone("recording", f"● recording ({rec.mode})", mode=rec.mode)
+            self.output.milestone("recording", f"● recording ({rec.mode.name})", mode=rec.mode.name)
 
     async def _announce_after(self, cut: asyncio.Task[None], rec: Recording) -> None:
         """Barge-in: announce the new take only once the cut answer has closed (its interrupted reply).
@@ -328,155 +340,44 @@ class Daemon:
                 if elapsed - drawn >= METER_INTERVAL:
                     drawn = elapsed
                     level = meter(self.mic.level_dbfs)  # measured once per block, by the microphone
-                    self.output.status(f"● recording ({rec.mode}) {elapsed:4.1f} s {level}", live=True)
+                    self.output.status(f"● recording ({rec.mode.name}) {elapsed:4.1f} s {level}", live=True)
                 if elapsed >= limit and not take.done and not rec.stop_requested:
                     self.output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
                     rec.stop()
         return encoder.finish()
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
-        self._set_state("transcribing")
+        self._set_state(State.TRANSCRIBING)
         self.output.status("transcribing…")
-        text = await self._transcribe_kept(rec, prepared)
-        if text is None:
-            return
-        if rec.mode == "dictate":
-            await self.dictation.land(text)
-            return
-        if rec.mode == "translate" and not rec.then_ask:
-            self.output.transcript(text, label=False)
-            return
-        self.output.transcript(text, label=True)
-        self._set_state("answering")
+        text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set)
+        if text is not None:
+            await after_transcript(rec.mode, text, output=self.output, assistant=self.assistant,
+                                   dictate=self.dictation.land, answering=self._answering)
+
+    def _answering(self) -> None:
+        self._set_state(State.ANSWERING)
         self.output.status("thinking…")
-        await self.assistant.ask(text)
-
-    async def _transcribe_kept(self, rec: Recording, prepared: PreparedAudio) -> str | None:
-        """Transcribe a take that is on disk first, so no failure or crash can lose it.
-
-        The take is removed only once its text is back. A failure keeps it (the user is
-        told where) for the automatic resend; a take cut short by a newer one is kept too,
-        but left for `voicebot retry`, as sending it later would reorder the conversation.
-        """
-        saving = asyncio.ensure_future(asyncio.to_thread(self.store.save, prepared, mode=rec.mode,
-                                                         then_ask=rec.then_ask))
-        try:
-            kept = await asyncio.shield(saving)  # a cancelled wait must not leave an unmarked take behind
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                self.store.mark_failed(await saving, STOPPED if self._stopping.is_set() else SUPERSEDED)
-            raise
-        except OSError as exc:  # disk full, read-only home: still send it, from memory
-            self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
-            return await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
-        with self.store.claim(kept.id):
-            try:
-                text = await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
-            except NoSpeechError:
-                self.store.remove(kept.id)
-                raise
-            except VoicebotError as exc:
-                kept = self.store.mark_failed(kept, str(exc))
-                self.output.error(f"{exc}; {kept_notice(kept)}")
-                self._kept_for_retry(exc)
-                return None
-            except asyncio.CancelledError:
-                kept = self.store.mark_failed(kept, STOPPED if self._stopping.is_set() else SUPERSEDED)
-                self.output.notice(kept_notice(kept))
-                raise
-            self.store.remove(kept.id)
-        return text
-
-    def _kept_for_retry(self, exc: VoicebotError) -> None:
-        """Wake the resend loop, waiting at least as long as the API asked."""
-        retry_after = getattr(exc, "retry_after", None) or 0.0
-        self._retry_delay = max(self._retry_delay, retry_after)
-        self._kept.set()
 
     def _busy(self) -> bool:
         return self.recording is not None or (self.turn is not None and not self.turn.done())
 
-    async def _retry_pending(self) -> None:
-        """Send kept takes again once the API answers: oldest first, only while idle, with backoff."""
-        while True:
-            await self._kept.wait()
-            await asyncio.sleep(self._retry_delay)
-            if self._busy():
-                continue  # never in the middle of a live take or answer
-            try:
-                listed = await asyncio.to_thread(self.store.list)
-            except OSError as exc:
-                self.output.error(f"cannot read the kept takes: {exc}")
-                self._retry_delay = RETRY_MAX
-                continue
-            takes = [t for t in listed if t.error != SUPERSEDED and t.id not in self._given_up]
-            if self._busy():
-                continue  # a take began while the folder was read
-            if not takes:
-                self._kept.clear()
-                self._retry_delay = self.settings.retry_pending_seconds
-                continue
-            task = asyncio.create_task(self._resend(takes[0]), name=f"resend-{takes[0].id}")
-            self.turn = task
-            try:
-                sent = await task
-            except asyncio.CancelledError:
-                if self._stopping.is_set():
-                    raise
-                sent = False  # barge-in: the take stays kept; the live turn goes first
-            finally:
-                if self.turn is task:
-                    self.turn = None
-                    self._back_to_listening()
-            self._retry_delay = (self.settings.retry_pending_seconds if sent
-                                 else min(max(self._retry_delay * 2, self.settings.retry_pending_seconds), RETRY_MAX))
-
-    async def _resend(self, take: PendingTake) -> bool:
-        """One kept take, in its own mode; False when the API still fails."""
-        self._set_state("transcribing")
-        self.output.notice(f"sending again the take kept at {take.created.astimezone():%H:%M:%S} ({take.mode})")
+    async def _run_turn(self, coro: Coroutine[Any, Any, bool], name: str) -> bool:
+        """Run a resend as the current turn, so a barge-in cuts it like an answer (then False)."""
+        self._set_state(State.TRANSCRIBING)
+        task = asyncio.create_task(coro, name=name)
+        self.turn = task
         try:
-            await resend(self.store, take, self.assistant, self.output)
-        except (TakeBusy, UnknownTake):
-            return True  # `voicebot retry` is sending it right now, or already did
-        except NoSpeechError:
-            self.store.remove(take.id)  # Whisper heard nothing: there is nothing to keep
-            return True
-        except VoicebotError as exc:
-            if not take.audio.exists():  # the take was delivered; only its answer failed
-                self.output.error(str(exc))
-                return True
-            if not isinstance(exc, ApiError):
-                self.output.error(f"{exc}; still kept, will try again")
-                return False
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429):
-                self._given_up.add(take.id)  # retrying cannot fix it; do not let it block the others
-                self.output.error(f"{exc}; the take stays kept, `voicebot retry {take.id}` sends it by hand")
-                return True
-            self.output.error(f"{exc}; still kept, will try again")
-            retry_after = getattr(exc, "retry_after", None) or 0.0
-            self._retry_delay = max(self._retry_delay, retry_after)
-            return False
-        except Exception as exc:  # an OS failure reading the take: say so, keep the loop alive
-            log.debug("resend failed", exc_info=True)
-            self.output.error(f"could not send the kept take {take.id}: {type(exc).__name__}: {exc}")
-            self._given_up.add(take.id)
-            return True
-        return True
+            return await task
+        except asyncio.CancelledError:
+            if self._stopping.is_set():
+                raise
+            return False  # barge-in: the take stays kept; the live turn goes first
+        finally:
+            if self.turn is task:
+                self.turn = None
+                self._back_to_listening()
 
     def _back_to_listening(self) -> None:
         if self.recording is None and (self.turn is None or self.turn.done()):
-            self._set_state("listening")
+            self._set_state(State.LISTENING)
             self.output.status(self._listening_hint())
-
-
-def build_bindings(settings: Settings, hotkey: str | None, mode: str | None,
-                   toggle: bool) -> tuple[list[Binding], dict[str, bool]]:
-    """Bindings (and each mode's then_ask) from the config, or the one given by --hotkey/--mode/--toggle."""
-    table: dict[str, Any] = normalise_bindings(settings.hotkeys)
-    if hotkey or mode or toggle:
-        base = table.get(mode or "ask", {})
-        keys = hotkey or base.get("keys") or "ctrl+alt+space"
-        table = {mode or "ask": {"keys": keys, "style": "toggle" if toggle else base.get("style", "hold"),
-                                 "then_ask": base.get("then_ask", False)}}
-    return bindings_from_config(table), {m: bool(spec["then_ask"]) for m, spec in table.items()}

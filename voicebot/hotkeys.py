@@ -39,13 +39,12 @@ from typing import Any, Literal, Union
 
 from voicebot.combo import FAMILIES, Combo, KeyId, modifier_of, parse_combo
 from voicebot.errors import UsageError
+from voicebot.modes import CANCEL, Mode, mode_named
 
 log = logging.getLogger(__name__)
 
 Style = Literal["hold", "toggle"]
 STYLES: tuple[Style, ...] = ("hold", "toggle")
-INSTANT_MODES = frozenset({"new"})
-CANCEL_MODE = "cancel"
 ESC = parse_combo("esc")
 MIN_HOLD = 0.3
 NO_DISPLAY = (
@@ -101,20 +100,20 @@ def action_to_json(action: Action) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Binding:
-    """One hotkey: a chord, the mode it drives, and whether it is held or toggled."""
+    """One hotkey: a chord, the mode it drives (then_ask included), and whether it is held or toggled."""
 
     combo: Combo
-    mode: str
+    mode: Mode
     style: Style = "hold"
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
-            raise UsageError(f"{self.mode}: style must be hold or toggle, got {self.style!r}")
+            raise UsageError(f"{self.mode.name}: style must be hold or toggle, got {self.style!r}")
 
     @property
     def records(self) -> bool:
         """Whether this binding starts takes (rather than firing once)."""
-        return self.mode not in INSTANT_MODES and self.mode != CANCEL_MODE
+        return self.mode.records
 
     @property
     def fires_on_tap(self) -> bool:
@@ -123,16 +122,21 @@ class Binding:
 
 
 def bindings_from_config(hotkeys: Mapping[str, str | Mapping[str, Any]]) -> list[Binding]:
-    """Bindings from the `hotkeys` setting ({mode: combo} or {mode: {keys, style, ...}})."""
+    """Bindings from the `hotkeys` setting ({mode: combo} or {mode: {keys, style, then_ask}})."""
     out: list[Binding] = []
-    for mode, spec in hotkeys.items():
-        keys, style = (spec, "hold") if isinstance(spec, str) else (spec["keys"], spec.get("style", "hold"))
+    for name, spec in hotkeys.items():
+        keys, style, then_ask = ((spec, "hold", False) if isinstance(spec, str) else
+                                 (spec["keys"], spec.get("style", "hold"), spec.get("then_ask", False)))
         try:
             if style not in ("hold", "toggle"):
                 raise UsageError(f"style must be hold or toggle, got {style!r}")
+            try:
+                mode = mode_named(name, then_ask=then_ask is True)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
             out.append(Binding(parse_combo(keys), mode, "toggle" if style == "toggle" else "hold"))
         except UsageError as exc:
-            raise UsageError(f"hotkeys.{mode}: {exc.message}", hint=exc.hint) from None
+            raise UsageError(f"hotkeys.{name}: {exc.message}", hint=exc.hint) from None
     check_bindings(out)
     return out
 
@@ -144,7 +148,7 @@ def check_bindings(bindings: Iterable[Binding]) -> None:
         for other in seen:
             if b.combo.overlaps(other.combo):
                 raise UsageError(
-                    f'hotkeys: "{b.combo}" ({b.mode}) and "{other.combo}" ({other.mode}) '
+                    f'hotkeys: "{b.combo}" ({b.mode.name}) and "{other.combo}" ({other.mode.name}) '
                     "can be fired by the same keys"
                 )
         seen.append(b)
@@ -164,7 +168,7 @@ class HotkeyMachine:
         self.bindings = tuple(bindings)
         check_bindings(self.bindings)
         self.min_hold = min_hold
-        self._cancel_combos = (ESC, *(b.combo for b in self.bindings if b.mode == CANCEL_MODE))
+        self._cancel_combos = (ESC, *(b.combo for b in self.bindings if b.mode == CANCEL))
         self._held: dict[KeyId, float] = {}
         self._take: _Take | None = None
         self._tap: KeyId | None = None  # a lone modifier down with nothing pressed since
@@ -218,7 +222,7 @@ class HotkeyMachine:
             b = take.binding
             if b is not None and b.combo.key is None and b.style == "hold" and not b.combo.covers(key):
                 self._take = None
-                return [Discard(b.mode, "used as a modifier")]
+                return [Discard(b.mode.name, "used as a modifier")]
         for b in self.bindings:
             if b.fires_on_tap or not (b.combo.is_trigger(key) and b.combo.held_exactly(held)):
                 continue
@@ -227,14 +231,14 @@ class HotkeyMachine:
 
     def _fire(self, b: Binding, t: float) -> list[Action]:
         """A binding's chord was completed; what it does depends on its mode and the take."""
-        if b.mode == CANCEL_MODE:
+        if b.mode == CANCEL:
             self._take = None
             return [Cancel()]
         if not b.records:
-            return [Trigger(b.mode)]
+            return [Trigger(b.mode.name)]
         if self._take is None:
-            self._take = _Take(b.mode, t, b)
-            return [Start(b.mode)]
+            self._take = _Take(b.mode.name, t, b)
+            return [Start(b.mode.name)]
         if self._take.binding == b and b.style == "toggle":
             return [self._end(t)]
         return []  # another take is running: one at a time

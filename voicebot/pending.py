@@ -27,8 +27,6 @@ import logging
 import os
 import re
 import secrets
-import stat
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -37,18 +35,17 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
 from voicebot.errors import UsageError, VoicebotError
+from voicebot.modes import DICTATE, RECORDING_NAMES, Mode, after_transcript, recording_mode
+from voicebot.private_files import TEMP_PREFIX, ensure_private_dir, fsync_dir, make_private, write_atomic
 
 if TYPE_CHECKING:
-    from voicebot.assistant import Assistant
-    from voicebot.console import Output
+    from voicebot.protocols import TranscriptView, TurnAssistant
 
 log = logging.getLogger("voicebot.pending")
 
-MODES = ("ask", "translate", "dictate")
-FALLBACK_MODE = "dictate"  # a take whose sidecar is lost is only transcribed, never asked
+FALLBACK_MODE = DICTATE.name  # a take whose sidecar is lost is only transcribed, never asked
 SIDECAR_VERSION = 1
 SIDECAR_SUFFIX = ".json"
-TEMP_PREFIX = "."  # temp files are hidden dot-files: never mistaken for takes
 ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{4,16})$")
 ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 AUDIO_TYPES = {"flac": "audio/flac", "m4a": "audio/mp4", "mp4": "audio/mp4", "webm": "audio/webm",
@@ -89,9 +86,14 @@ class PendingTake:
         return parse_time(self.time)
 
     @property
+    def kind(self) -> Mode:
+        """The mode it was spoken in, then_ask folded in (what sending it again does)."""
+        return recording_mode(self.mode, then_ask=self.then_ask)
+
+    @property
     def asks(self) -> bool:
         """Whether sending it again continues the conversation (and streams an answer)."""
-        return self.mode == "ask" or (self.mode == "translate" and self.then_ask)
+        return self.kind.answers
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -168,7 +170,7 @@ def decode_sidecar(data: bytes, take_id: str, directory: Path) -> PendingTake:
     if raw.get("id") != take_id:
         raise ValueError(f"its id {raw.get('id')!r} does not match its file name")
     mode = raw.get("mode")
-    if mode not in MODES:
+    if mode not in RECORDING_NAMES:
         raise ValueError(f"unknown mode {mode!r}")
     audio = raw.get("audio")
     if not isinstance(audio, str) or audio != f"{take_id}.{audio_extension(audio)}":
@@ -222,65 +224,13 @@ def kept_notice(take: PendingTake) -> str:
 # --------------------------------------------------------------------------- disk
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` as a whole or not at all: temp file, fsync, rename, fsync dir.
-
-    The temp file is a hidden dot-file in the same directory (rename must not cross file
-    systems) and is 0600 from its creation, whatever the umask.
-    """
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_dir(path.parent)
-
-
-def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` (and missing parents) 0700 whatever the umask, and keep it 0700.
-
-    An existing directory that belongs to someone else is refused: it could not keep the
-    recordings private. Our own `voicebot/` parent is tightened too (logs will live there).
-    """
-    missing = []
-    for parent in (directory, *directory.parents):
-        if parent.exists():
-            break
-        missing.append(parent)
-    for parent in reversed(missing):
-        try:
-            os.mkdir(parent, 0o700)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise UsageError(f"cannot create {parent}: {exc.strerror}") from None
-        os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
-    info = os.stat(directory)
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(f"{directory} is not a directory")
-    if info.st_uid != os.geteuid():
-        raise UsageError(f"{directory} belongs to uid {info.st_uid}, not to you",
-                         hint="remove it, or set XDG_DATA_HOME")
-    for own in (directory, directory.parent) if directory.parent.name == "voicebot" else (directory,):
-        mode = os.stat(own)
-        if stat.S_IMODE(mode.st_mode) != 0o700 and mode.st_uid == os.geteuid():
-            os.chmod(own, 0o700)
+def ensure_private_root(directory: Path) -> None:
+    """The pending folder (and missing parents) 0700 and ours; our `voicebot/` parent is
+    tightened too (logs will live there)."""
+    ensure_private_dir(directory, parents=True, tighten=True, follow_symlinks=True,
+                       what="recordings directory", hint="set XDG_DATA_HOME")
+    if directory.parent.name == "voicebot":
+        make_private(directory.parent)
 
 
 class PendingStore:
@@ -297,9 +247,8 @@ class PendingStore:
     def save(self, prepared: PreparedAudio, *, mode: str, then_ask: bool = False,
              now: datetime | None = None) -> PendingTake:
         """Keep a take before it is uploaded; returns it (its `id` names it from now on)."""
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
-        ensure_private_dir(self.root)
+        recording_mode(mode)  # ValueError naming the modes
+        ensure_private_root(self.root)
         moment = now or datetime.now(UTC)
         ext = audio_extension(prepared.filename)
         while True:  # two takes in one second: a fresh token, never an overwrite
@@ -439,7 +388,7 @@ class PendingStore:
 # --------------------------------------------------------------------------- sending again
 
 
-async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, output: Output) -> str:
+async def resend(store: PendingStore, take: PendingTake, assistant: TurnAssistant, output: TranscriptView) -> str:
     """Send one kept take again in its own mode; returns its transcript.
 
     The transcript is shown first and the take removed right after, before any answer
@@ -450,20 +399,19 @@ async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, o
     """
     with store.claim(take.id) as current:
         prepared = store.load(current.id)
+        mode = current.kind
         try:
-            text = await assistant.transcribe(prepared, translate=current.mode == "translate")  # long ones go in pieces
+            text = await assistant.transcribe(prepared, translate=mode.translates)  # long ones go in pieces
         except VoicebotError as exc:
             store.mark_failed(current, str(exc))
             raise
-        output.transcript(text, label=current.asks)
-        store.remove(current.id)
-    if current.asks:
-        await assistant.ask(text)
+        # still claimed while it is shown and removed, so no other process sends it twice
+        await after_transcript(mode, text, output=output, assistant=assistant,
+                               shown=lambda: store.remove(current.id))
     return text
 
 
 __all__ = [
-    "MODES",
     "PendingStore",
     "PendingTake",
     "TakeBusy",

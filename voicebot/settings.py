@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from voicebot.combo import parse_combo
 from voicebot.errors import UsageError
+from voicebot.modes import NAMES as MODE_NAMES
 from voicebot.setting_checks import (
     check_bool,
     check_bounds,
@@ -153,7 +155,7 @@ class Settings:
     stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
-                                   "then_ask} (modes: ask, translate, dictate, new, cancel)")
+                                   f"then_ask}} (modes: {', '.join(MODE_NAMES)})")
     preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",
@@ -329,31 +331,46 @@ def check_value(name: str, value: Any) -> Any:
     return extra(value) if extra is not None else value
 
 
-MODES = ("ask", "translate", "dictate", "new", "cancel")
 STYLES = ("hold", "toggle")
 
 
+class BadEntry(ValueError):
+    """A bad value inside a table setting, naming the entry (`ask` in `hotkeys`) for its line."""
+
+    def __init__(self, key: str, message: str, *, prefix: bool = True) -> None:
+        super().__init__(f"{key}: {message}" if prefix else message)
+        self.key = key
+
+
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
-    """Normalise hotkey bindings to {mode: {keys, style, then_ask}} (combos are parsed later)."""
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask}}, each combo parsed now.
+
+    Parsing here, when settings load, makes a mistyped key fail `voicebot config` and
+    `voicebot run` alike, naming the file and line like any other bad value.
+    """
     if not isinstance(value, dict):
         raise ValueError(f"expected a table of mode = combo, got {value!r}")
     out: dict[str, dict[str, Any]] = {}
     for mode, spec in value.items():
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+        if mode not in MODE_NAMES:
+            raise BadEntry(str(mode), f"unknown mode {mode!r} (modes: {', '.join(MODE_NAMES)})", prefix=False)
         if isinstance(spec, str):
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
-            raise ValueError(f"{mode}: expected a combo such as \"ctrl+alt+space\" or {{keys = ...}}")
+            raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
         unknown = set(spec) - {"keys", "style", "then_ask"}
         if unknown:
-            raise ValueError(f"{mode}: unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask)")
+            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask)")
         style = spec.get("style", "hold")
         if style not in STYLES:
-            raise ValueError(f"{mode}: style must be hold or toggle, got {style!r}")
+            raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
         then_ask = spec.get("then_ask", False)
         if not isinstance(then_ask, bool):
-            raise ValueError(f"{mode}: then_ask must be true or false")
+            raise BadEntry(mode, "then_ask must be true or false")
+        try:
+            parse_combo(spec["keys"])
+        except UsageError as exc:
+            raise BadEntry(mode, exc.message) from None
         out[mode] = {"keys": spec["keys"].strip(), "style": style, "then_ask": then_ask}
     return out
 
@@ -369,6 +386,21 @@ def _key_line(text: str, key: str) -> int | None:
     pattern = re.compile(rf"^[ \t]*(\[[ \t]*)?[\"']?{re.escape(key)}[\"']?[ \t]*(=|\])", re.MULTILINE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _entry_line(text: str, table: str, key: str) -> int | None:
+    """Line of `key = ...` inside `[table]` (None when written inline or not found)."""
+    start = _key_line(text, table)
+    lines = text.splitlines()
+    if start is None or not lines[start - 1].lstrip().startswith("["):
+        return None
+    entry = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=")
+    for number in range(start, len(lines)):  # the lines after the table's own
+        if lines[number].lstrip().startswith("["):
+            return None
+        if entry.match(lines[number]):
+            return number + 1
+    return None
 
 
 def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -394,6 +426,9 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         try:
             values[key] = check_value(key, value)
         except ValueError as exc:
+            if isinstance(exc, BadEntry):  # point at the entry's own line when it has one
+                line = _entry_line(text, key, exc.key) or line
+                where = f"{path}:{line}" if line else str(path)
             raise UsageError(f"{where}: bad value for {key!r}: {exc}") from None
     warnings = []
     if "api_key" in values or "stt_api_key" in values or "stt_fallback_api_key" in values:

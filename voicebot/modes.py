@@ -1,0 +1,150 @@
+"""What each mode does: the one home of the mode names and of what follows a transcript.
+
+A mode is what a hotkey binding (or `voicebot toggle --mode`) drives. Recording modes
+name the speech endpoint their take goes to and what happens to its transcript: `ask`
+answers it, `translate` shows the English (and answers it too with `then_ask`),
+`dictate` delivers it as typed or copied text. Instant modes (`new`, `cancel`) record
+nothing. The daemon, the kept-take resend, the settings and the CLI all read this table,
+and `after_transcript` is the one place that acts on a transcript.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicebot.protocols import Answerer, TranscriptView
+
+
+class Endpoint(enum.Enum):
+    """Which speech-to-text endpoint a take is sent to."""
+
+    TRANSCRIBE = "transcriptions"
+    TRANSLATE = "translations"  # into English
+
+
+class After(enum.Enum):
+    """What happens to a take's transcript once it is shown."""
+
+    ANSWER = "answer"  # it joins the conversation and the model answers
+    SHOW = "show"  # shown only
+    DICTATE = "dictate"  # shown, then delivered as dictation (typed, copied, or printed only)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One mode: its name, where its audio goes and what follows its transcript.
+
+    `endpoint` is None for instant modes, which record nothing. `then_ask` is only ever
+    set on a mode that shows its transcript (translate): it answers the text as well.
+    """
+
+    name: str
+    endpoint: Endpoint | None = None
+    after: After | None = None
+    then_ask: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.endpoint is None) != (self.after is None):
+            raise ValueError(f"{self.name}: a recording mode needs both an endpoint and an after")
+        if self.then_ask and self.after is not After.SHOW:
+            raise ValueError(f"{self.name}: then_ask applies only to a mode that shows its transcript")
+
+    @property
+    def records(self) -> bool:
+        """Whether the mode records a take (rather than firing once)."""
+        return self.endpoint is not None
+
+    @property
+    def translates(self) -> bool:
+        return self.endpoint is Endpoint.TRANSLATE
+
+    @property
+    def answers(self) -> bool:
+        """Whether its transcript continues the conversation (and streams an answer)."""
+        return self.after is After.ANSWER or self.then_ask
+
+    @property
+    def label(self) -> str:
+        """How lists show it: `translate +ask` for a translation that is answered too."""
+        return f"{self.name} +ask" if self.then_ask else self.name
+
+    def with_then_ask(self, then_ask: bool) -> Mode:
+        """This mode with `then_ask` (which only a showing mode takes; others ignore it, as ever)."""
+        if self.after is not After.SHOW:
+            return self
+        return replace(self, then_ask=then_ask)
+
+
+ASK = Mode("ask", Endpoint.TRANSCRIBE, After.ANSWER)
+TRANSLATE = Mode("translate", Endpoint.TRANSLATE, After.SHOW)
+DICTATE = Mode("dictate", Endpoint.TRANSCRIBE, After.DICTATE)
+NEW = Mode("new")  # start a new conversation
+CANCEL = Mode("cancel")  # drop the take in progress, or cut the answer
+
+MODES: dict[str, Mode] = {m.name: m for m in (ASK, TRANSLATE, DICTATE, NEW, CANCEL)}
+NAMES: tuple[str, ...] = tuple(MODES)
+RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.records)
+
+
+def mode_named(name: str, *, then_ask: bool = False) -> Mode:
+    """The mode called `name` (ValueError listing the modes if there is none)."""
+    try:
+        return MODES[name].with_then_ask(then_ask)
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown mode {name!r} (modes: {', '.join(NAMES)})") from None
+
+
+def recording_mode(name: str, *, then_ask: bool = False) -> Mode:
+    """The recording mode called `name` (ValueError listing ask, translate, dictate otherwise)."""
+    mode = MODES.get(name) if isinstance(name, str) else None
+    if mode is None or not mode.records:
+        raise ValueError(f"unknown mode {name!r} (modes: {', '.join(RECORDING_NAMES)})")
+    return mode.with_then_ask(then_ask)
+
+
+async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, assistant: Answerer,
+                           dictate: Callable[[str], Awaitable[object]] | None = None,
+                           shown: Callable[[], None] | None = None,
+                           answering: Callable[[], None] | None = None) -> None:
+    """Show a take's transcript, then do what its mode does with it.
+
+    `shown` runs once the words are on screen (a kept take is removed then: from there on
+    nothing can be lost), `answering` just before an answer is asked for. `dictate` lands
+    dictated text (clean-up, print, type or copy: voicebot.dictation.Dictation.land); a
+    take sent again minutes later passes none, so its text is only printed, since typing
+    into whatever window has the focus by then would be a surprise.
+    """
+    if mode.after is After.DICTATE and dictate is not None:
+        await dictate(text)  # prints the words itself, after any clean-up
+        if shown is not None:
+            shown()
+        return
+    output.transcript(text, label=mode.answers)
+    if shown is not None:
+        shown()
+    if mode.answers:
+        if answering is not None:
+            answering()
+        await assistant.ask(text)
+
+
+__all__ = [
+    "ASK",
+    "CANCEL",
+    "DICTATE",
+    "MODES",
+    "NAMES",
+    "NEW",
+    "RECORDING_NAMES",
+    "TRANSLATE",
+    "After",
+    "Endpoint",
+    "Mode",
+    "after_transcript",
+    "mode_named",
+    "recording_mode",
+]

@@ -1,0 +1,104 @@
+"""Private directories and crash-safe files: the user's recordings and the control socket.
+
+Both the kept takes (pending.py) and the control socket (control.py) live in a 0700
+directory of the user's own; takes are written atomically. Standard library only: the
+control client imports this on every key press.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from voicebot.errors import UsageError
+
+TEMP_PREFIX = "."  # temp files are hidden dot-files: never mistaken for the files they become
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or unlink in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` as a whole or not at all: temp file, fsync, rename, fsync dir.
+
+    The temp file is a hidden dot-file in the same directory (rename must not cross file
+    systems) and is 0600 from its creation, whatever the umask.
+    """
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_dir(path.parent)
+
+
+def make_private(directory: Path, *, own_uid: int | None = None) -> None:
+    """chmod 0700 a directory of ours that is not already (someone else's is left alone)."""
+    info = os.stat(directory)
+    if stat.S_IMODE(info.st_mode) != 0o700 and info.st_uid == (os.geteuid() if own_uid is None else own_uid):
+        os.chmod(directory, 0o700)
+
+
+def ensure_private_dir(directory: Path, *, own_uid: int | None = None, parents: bool = False,
+                       tighten: bool = False, follow_symlinks: bool = False, what: str = "directory",
+                       hint: str | None = None) -> None:
+    """Create `directory` 0700 whatever the umask, or accept an existing one only if it is ours.
+
+    Someone else's directory is refused: whoever can write to it could read the
+    recordings or replace the socket. An existing one open to group or others is made
+    private when `tighten` (our own data directory), else refused (a socket directory
+    someone opened on purpose). `parents` creates missing parents, 0700 too; without it a
+    missing parent is an error. `what` names the directory in messages; `hint` says how to
+    choose another one.
+    """
+    own_uid = os.geteuid() if own_uid is None else own_uid
+    missing = [directory]
+    if parents:
+        missing = []
+        for parent in (directory, *directory.parents):
+            if parent.exists():
+                break
+            missing.append(parent)
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, 0o700)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            raise UsageError(f"cannot create the {what} {directory}: its parent does not exist",
+                             hint=hint) from None
+        except OSError as exc:
+            raise UsageError(f"cannot create the {what} {new}: {exc.strerror}") from None
+        os.chmod(new, 0o700)  # mkdir's mode is filtered by the umask
+    info = os.stat(directory) if follow_symlinks else os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"the {what} {directory} is not a directory"
+                         + ("" if follow_symlinks else " (or is a symlink)"))
+    if info.st_uid != own_uid:
+        raise UsageError(f"the {what} {directory} belongs to uid {info.st_uid}, not to you (uid {own_uid})",
+                         hint=f"remove it, or {hint}" if hint else "remove it")
+    mode = stat.S_IMODE(info.st_mode)
+    if tighten:
+        make_private(directory, own_uid=own_uid)
+    elif mode & 0o077:
+        raise UsageError(f"the {what} {directory} is open to group or others (mode {mode:04o})",
+                         hint=f"run `chmod 700 {directory}`")
+
+
+__all__ = ["TEMP_PREFIX", "ensure_private_dir", "fsync_dir", "make_private", "write_atomic"]

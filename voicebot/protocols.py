@@ -1,0 +1,103 @@
+"""The seams between voicebot's parts, as small structural types.
+
+The assistant needs only these calls from its API client, the daemon only these from
+its microphone, the resend only these from the assistant and the console. Anything with
+the same methods fits (the local test server's client, a scripted microphone, another
+speech engine), with no subclassing and no `type: ignore` in the tests.
+Annotations only: importing this module costs nothing at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from voicebot.api import ModelInfo, Transcript
+    from voicebot.audio import PreparedAudio
+    from voicebot.sse import StreamEvent
+
+
+class SpeechToText(Protocol):
+    """Uploads audio and returns its text: what the assistant needs for a transcription.
+
+    `fallback` sends it to the fallback speech server instead; `speech_host` names the
+    server for messages ("transcribed by ...").
+    """
+
+    async def transcribe(self, *, filename: str, data: bytes, content_type: str, model: str,
+                         translate: bool = False, language: str | None = None, prompt: str | None = None,
+                         temperature: float | None = None, response_format: str = "json",
+                         audio_seconds: float | None = None, fallback: bool = False) -> Transcript: ...
+
+    def speech_host(self, *, fallback: bool = False) -> str: ...
+
+
+class Chat(Protocol):
+    """A streaming chat model, and the lookup that sizes the history sent to it."""
+
+    def chat_stream(self, messages: Sequence[Mapping[str, str]], *, model: str,
+                    options: Mapping[str, object]) -> AsyncIterator[StreamEvent]: ...
+
+    async def get_model(self, model_id: str) -> ModelInfo: ...
+
+
+class AssistantClient(SpeechToText, Chat, Protocol):
+    """Everything the assistant asks of the API: speech in, a streamed answer out."""
+
+
+class TakeAudio(Protocol):
+    """One recording as the daemon reads it: mono int16 blocks at `rate` Hz until it ends."""
+
+    @property
+    def rate(self) -> int: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def stop(self) -> None:
+        """End after the release tail."""
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]: ...
+
+
+class MicrophoneInput(Protocol):
+    """What the daemon needs from `capture.Microphone`."""
+
+    @property
+    def level_dbfs(self) -> float: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def take(self) -> AbstractAsyncContextManager[TakeAudio]: ...
+
+
+class Answerer(Protocol):
+    """What a transcript needs to be answered: the assistant's `ask`."""
+
+    async def ask(self, question: str) -> str: ...
+
+
+class Transcriber(Protocol):
+    """A whole recording to text (split, checked for hallucinations): the assistant's `transcribe`."""
+
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False) -> str: ...
+
+
+class TurnAssistant(Transcriber, Answerer, Protocol):
+    """What sending a kept take again needs from the assistant."""
+
+
+class TranscriptView(Protocol):
+    """Where a transcript is shown (the console's `transcript`)."""
+
+    def transcript(self, text: str, *, label: bool) -> None: ...
+
+
+__all__ = ["Answerer", "AssistantClient", "Chat", "MicrophoneInput", "SpeechToText", "TakeAudio",
+           "Transcriber", "TranscriptView", "TurnAssistant"]
