@@ -367,10 +367,10 @@ class Daemon:
             raise
         except OSError as exc:  # disk full, read-only home: still send it, from memory
             self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
-            return await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
+            return await self.assistant.transcribe(prepared, translate=rec.mode == "translate", mode=rec.mode)
         with self.store.claim(kept.id):
             try:
-                text = await self.assistant.transcribe(prepared, translate=rec.mode == "translate")
+                text = await self.assistant.transcribe(prepared, translate=rec.mode == "translate", mode=rec.mode)
             except NoSpeechError:
                 self.store.remove(kept.id)
                 raise

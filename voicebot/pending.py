@@ -451,7 +451,8 @@ async def resend(store: PendingStore, take: PendingTake, assistant: Assistant, o
     with store.claim(take.id) as current:
         prepared = store.load(current.id)
         try:
-            text = await assistant.transcribe(prepared, translate=current.mode == "translate")  # long ones go in pieces
+            text = await assistant.transcribe(prepared, translate=current.mode == "translate",  # long ones go in pieces
+                                              mode=current.mode)
         except VoicebotError as exc:
             store.mark_failed(current, str(exc))
             raise

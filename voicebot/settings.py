@@ -144,6 +144,10 @@ class Settings:
                                         "(doubling up to 5 min while the API keeps failing)", low=0.1, high=3600)
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
+    # The conversation log (voicebot.turnlog): every turn in $XDG_DATA_HOME/voicebot/log.db
+    log: bool = _opt(True, "record each turn in the conversation log (`voicebot history`)", flag="--no-log")
+    keep_audio: bool = _opt(False, "keep each take's audio beside the log, for `voicebot history retranscribe`",
+                            flag="--keep-audio")
     # Output
     color: str = _opt("auto", "colour on a terminal", flag="--color", choices=("auto", "always", "never"))
 
