@@ -187,10 +187,11 @@ async def retranscribe(assistant: Assistant, rest: Mapping[str, Any], output: Ou
     translate = turn.mode == "translate"
     text = (await assistant.hear(audio, translate=translate)).text  # hear: not logged as a new turn
     model = assistant.settings.stt_options(translate=translate)["model"]
-    mark_retranscribed(env, turn_id, text, model)
     if rest.get("json"):
         output.event("retranscribed", id=turn_id, transcript=text, previous=turn.transcript, stt_model=model)
     else:
         output.transcript(text, label=False)
+    mark_retranscribed(env, turn_id, text, model)  # after it is shown: the words are out either way
+    if not rest.get("json"):
         output.notice(f"turn {turn_id} retranscribed with {model}; it was: {turn.transcript}")
     return EXIT_OK

@@ -145,7 +145,8 @@ class Settings:
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
     # The conversation log (voicebot.turnlog): every turn in $XDG_DATA_HOME/voicebot/log.db
-    log: bool = _opt(True, "record each turn in the conversation log (`voicebot history`)", flag="--no-log")
+    log: bool = _opt(True, "record each turn in the conversation log (`voicebot history`); --no-log: nothing",
+                     flag="--no-log")
     keep_audio: bool = _opt(False, "keep each take's audio beside the log, for `voicebot history retranscribe`",
                             flag="--keep-audio")
     # Output
