@@ -148,7 +148,7 @@ def test_continue_stays_within_the_history_budget(fake_groq: FakeGroq, tmp_path:
 def test_unknown_conversation_is_one_line_and_exit_2(fake_groq: FakeGroq, tmp_path: Path) -> None:
     run(["chat"], fake_groq, tmp_path, stdin="hello\n")
     for args in (["chat", "--conversation", "nope"], ["ask", "--conversation", "nope", str(DATA / "capital.wav")],
-                 ["chat", "--continue", "--conversation", "x"]):
+                 ["chat", "--continue", "--conversation", "x"], ["run", "--conversation", "nope"]):
         proc = run(args, fake_groq, tmp_path, stdin="hi\n")
         assert proc.returncode == 2, args
         assert proc.stderr.startswith("voicebot: error: ") and len(proc.stderr.splitlines()) == 1

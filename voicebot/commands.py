@@ -18,7 +18,7 @@ from voicebot.assistant import Assistant
 from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.console import Output, make_output
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
-from voicebot.history import make_recorder, resume
+from voicebot.history import make_recorder, resume, resumed
 from voicebot.settings import Settings, config_path_for_display, describe
 
 
@@ -158,6 +158,7 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
 
     output = output_for(settings, rest)
     settings.require_key()
+    carried_on = resumed(rest, settings.system_prompt, output)  # an unknown id: exit 2 before anything starts
     bindings, then_ask = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
     named = settings.device
     device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
@@ -172,7 +173,8 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     daemon = Daemon(settings, output, client, bindings=bindings, then_ask=then_ask, microphone=mic,
                     chimes=Chimes(not settings.quiet), store=PendingStore())
     recorder = daemon.assistant.log = make_recorder(settings, output)
-    resume(daemon.assistant, rest, output)
+    if carried_on is not None:
+        daemon.assistant.conversation = carried_on
     try:
         return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
     finally:

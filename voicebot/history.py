@@ -65,17 +65,19 @@ def reading(env: Mapping[str, str]) -> Iterator[sqlite3.Connection | None]:
 # --------------------------------------------------------------------------- resuming
 
 
-def resume(assistant: Assistant, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> None:
-    """`--continue` / `--conversation ID`: the assistant carries on a logged conversation.
+def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
+            env: Mapping[str, str] = os.environ) -> Conversation | None:
+    """`--continue` / `--conversation ID`: the logged conversation to carry on, or None.
 
     Its answered turns go back into the history sent to the model (the budget drops the
-    oldest as usual), and new turns are logged under the same id.
+    oldest as usual), and new turns are logged under the same id. Called before anything
+    is started, so an unknown id ends the command (exit 2) with nothing done.
     """
     wanted: str | None = rest.get("conversation")
     if rest.get("resume") and wanted:
         raise UsageError("give --continue or --conversation, not both")
     if not rest.get("resume") and not wanted:
-        return
+        return None
     with reading(env) as conn:
         conversation = wanted or (turnlog.latest_conversation(conn) if conn is not None else None)
         turns = turnlog.conversation_turns(conn, conversation, MAX_RESUMED_TURNS) if conn and conversation else []
@@ -84,10 +86,17 @@ def resume(assistant: Assistant, rest: Mapping[str, Any], output: Output, env: M
                          hint="`voicebot history` lists them")
     if conversation is None:
         output.notice("no earlier conversation to continue; starting a new one")
-        return
+        return None
     answered = [Turn(t.transcript, t.reply, t.interrupted) for t in turns if t.reply is not None]
-    assistant.conversation = Conversation(assistant.settings.system_prompt, answered, id=conversation)
     output.notice(f"continuing conversation {conversation} ({len(answered)} earlier turn(s))")
+    return Conversation(system_prompt, answered, id=conversation)
+
+
+def resume(assistant: Assistant, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> None:
+    """`resumed`, put straight into `assistant`."""
+    conversation = resumed(rest, assistant.settings.system_prompt, output, env)
+    if conversation is not None:
+        assistant.conversation = conversation
 
 
 # --------------------------------------------------------------------------- `voicebot history`

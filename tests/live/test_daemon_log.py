@@ -4,6 +4,7 @@ and `voicebot history` / `chat --continue` (other processes) read them back whil
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import time
@@ -78,3 +79,23 @@ def test_spoken_turns_land_in_the_log_and_can_be_continued(desk: Desktop, fake_g
         users = [m["content"] for m in fake_groq.requests_to("/chat/completions")[-1].json["messages"]
                  if m["role"] == "user"]
         assert users == [QUESTION, "and its population?"]  # dictation is not part of the chat
+
+
+def test_run_continue_carries_on_the_latest_conversation(desk: Desktop, fake_groq: FakeGroq, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(data), "GROQ_API_KEY": TEST_API_KEY, "GROQ_BASE_URL": fake_groq.host_url}
+    seeded = subprocess.run([str(VOICEBOT), "chat"], input="remember the number 42\n", capture_output=True, text=True,
+                            env=env, timeout=30)
+    assert seeded.returncode == 0, seeded.stderr
+    with running_daemon(["--quiet", "--continue"], fake_groq, desk, extra_env={"XDG_DATA_HOME": str(data)}) as d:
+        notice = d.wait_for("notice")
+        assert notice["text"].startswith("continuing conversation ")
+        hold(desk, TALK, CAPITAL)
+        d.wait_for("reply")
+        users = [m["content"] for m in fake_groq.requests_to("/chat/completions")[-1].json["messages"]
+                 if m["role"] == "user"]
+        assert users == ["remember the number 42", QUESTION]
+        turns = logged(d.env, 2)
+        assert [t["transcript"] for t in turns] == ["remember the number 42", QUESTION]
+        assert turns[0]["conversation"] == turns[1]["conversation"]
