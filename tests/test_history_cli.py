@@ -286,3 +286,21 @@ def test_retranscribe_json(fake_groq: FakeGroq, tmp_path: Path) -> None:
     assert event == {"type": "retranscribed", "id": turn["id"], "transcript": QUESTION, "previous": QUESTION,
                      "stt_model": "whisper-large-v3-turbo"}
     assert json.loads(json.dumps(event))
+
+
+def test_resent_takes_and_translations_are_logged_in_their_modes(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    from voicebot.audio import prepare_file
+    from voicebot.pending import PendingStore
+
+    store = PendingStore(tmp_path / ".local" / "share" / "voicebot" / "pending")
+    dictated = store.save(prepare_file(DATA / "spider.flac"), mode="dictate")
+    asked = store.save(prepare_file(DATA / "capital.wav"), mode="ask")
+    proc = run(["retry", "--all"], fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run(["translate", str(DATA / "bonjour.ogg")], fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    turns = history_json(fake_groq, tmp_path)
+    assert [(t["mode"], t["source"], t["reply"] is not None) for t in turns] == [
+        ("dictate", f"pending take {dictated.id}", False), ("ask", f"pending take {asked.id}", True),
+        ("translate", str(DATA / "bonjour.ogg"), False)]
+    assert turns[2]["stt_model"] == "whisper-large-v3" and turns[2]["transcript"].startswith("Hello")
