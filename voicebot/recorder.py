@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from voicebot import turnlog
 from voicebot.audio import PreparedAudio
 from voicebot.errors import VoicebotError
-from voicebot.pending import audio_extension, ensure_private_dir, write_atomic
+from voicebot.pending import audio_extension, ensure_private_dir, format_time, write_atomic
 
 log = logging.getLogger("voicebot.recorder")
 
@@ -91,7 +92,8 @@ class TurnRecorder:
         if started is not None:
             entry.started = started
         entry.timings.update(timings or {})
-        self._put(_Op(entry.key, insert=turnlog.NewTurn(conversation, mode, source, transcript, stt_model,
+        now = format_time(datetime.now(UTC))  # when it was said, not when the writer got to it
+        self._put(_Op(entry.key, insert=turnlog.NewTurn(conversation, mode, source, transcript, stt_model, time=now,
                                                           timings=dict(entry.timings)),
                       audio=audio if self.audio_root is not None else None))
         return entry
