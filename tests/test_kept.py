@@ -74,7 +74,7 @@ class Assistant:
         self.results = list(results)
         self.asked: list[str] = []
 
-    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False) -> str:
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
         result = self.results.pop(0)
         if isinstance(result, Exception):
             raise result

@@ -251,7 +251,7 @@ class StubAssistant:
         self.store, self.text, self.fail = store, text, fail
         self.calls: list[tuple[str, object, int]] = []
 
-    async def transcribe(self, upload: PreparedAudio, *, translate: bool = False) -> str:
+    async def transcribe(self, upload: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
         assert isinstance(upload, PreparedAudio)  # whole takes, so long ones can be split
         self.calls.append(("transcribe", translate, len(self.store.list())))
         if self.fail:

@@ -53,8 +53,8 @@ def _common_options() -> _Parser:
             continue
         kind = kind_of(name)
         extra: dict[str, Any] = {"dest": name, "help": meta["help"]}
-        if kind is bool:
-            group.add_argument(flag, action="store_true", **extra)
+        if kind is bool:  # `--no-x` turns off a setting that is on by default
+            group.add_argument(flag, action="store_false" if flag.startswith("--no-") else "store_true", **extra)
         elif kind is list:
             group.add_argument(flag, action="append", metavar=meta["metavar"] or "TEXT", **extra)
         else:
@@ -83,19 +83,35 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("files", nargs="+", metavar="FILE")
     ask.add_argument("--translate", action="store_true", help="turn the speech into English via /audio/translations")
     run = add("run", "the push-to-talk daemon (the default command)")
+    chat = add("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal")
+    for resumable in (ask, run, chat):
+        resumable.add_argument("--continue", dest="resume", action="store_true",
+                               help="carry on the latest conversation in the log")
+        resumable.add_argument("--conversation", metavar="ID", help="carry on this conversation from the log")
     run.add_argument("--hotkey", metavar="COMBO", help="the one binding to use, e.g. ctrl+alt+space or f9")
     run.add_argument("--mode", choices=RECORDING_NAMES, help="what that binding does (default ask)")
     run.add_argument("--toggle", action="store_true", help="press to start, press again to stop")
     run.add_argument("--no-hotkeys", action="store_true",
                      help="no global hotkeys: drive it with `voicebot toggle` (Wayland, desktop shortcuts)")
     add("devices", "list audio input devices (the default is marked)")
-    add("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal")
     add("models", "list the models the API offers")
     add("config", "show the effective settings and where each came from")
     add("pending", "list the recordings kept because they were not transcribed")
     retry = add("retry", "send kept recordings again in their own mode; each is removed once transcribed")
     retry.add_argument("ids", nargs="*", metavar="ID", help="takes to send (see `voicebot pending`)")
     retry.add_argument("--all", action="store_true", help="send every pending take, oldest first")
+    history = add("history", "the latest turns from the conversation log, newest last")
+    history.add_argument("-n", dest="count", type=int, default=20, metavar="N", help="how many turns (default 20)")
+    history.add_argument("--search", metavar="TEXT", help="only turns whose transcript or reply has these words")
+    actions = history.add_subparsers(dest="history_command", metavar="ACTION", parser_class=_Parser)
+    show = actions.add_parser("show", help="one conversation whole", description="one conversation whole",
+                           parents=[common])
+    show.add_argument("conversation_id", metavar="CONVERSATION")
+    again = actions.add_parser("retranscribe", parents=[common], help="transcribe a turn's kept audio again "
+                            "(keep_audio) and record the new text",
+                            description="transcribe a turn's kept audio again and record the new text; "
+                                        "--stt-model picks the model")
+    again.add_argument("turn", metavar="TURN")
     key = add("key", 'keep the API key in the system keyring (service "voicebot"); it is never printed')
     key.add_argument("action", choices=("set", "delete", "status"),
                      help="set: prompt for the key (or read one line of stdin); delete; "
@@ -195,7 +211,7 @@ def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> in
         "transcribe": commands.transcribe, "translate": commands.translate, "ask": commands.ask,
         "models": commands.models, "config": commands.config,
         "run": commands.run, "devices": commands.devices,
-        "pending": commands.pending, "retry": commands.retry,
+        "pending": commands.pending, "retry": commands.retry, "history": commands.history,
     }
     if command == "chat":  # its own loop runner: input() waits between turns
         return commands.chat_sync(settings, rest)

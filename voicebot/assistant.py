@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from voicebot.api import ContentDelta, ReasoningDelta, Transcript, Usage
 from voicebot.audio import PreparedAudio
 from voicebot.console import Output
 from voicebot.conversation import Conversation, Message, history_budget, message_tokens
-from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted
+from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
 from voicebot.hallucination import (
     COMPRESSION_RATIO_CEILING,
     MIN_CHECKED_SECONDS,
@@ -34,6 +35,7 @@ from voicebot.hallucination import (
     sparse_text,
 )
 from voicebot.protocols import AssistantClient
+from voicebot.recorder import Entry, TurnRecorder
 from voicebot.retry import server_unavailable
 from voicebot.settings import Settings
 
@@ -75,10 +77,13 @@ def smaller_budget(budget: int, sent: list[Message]) -> int:
 class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
-    def __init__(self, client: AssistantClient, settings: Settings, output: Output) -> None:
+    def __init__(self, client: AssistantClient, settings: Settings, output: Output, *,
+                 log: TurnRecorder | None = None) -> None:
         self.client = client
         self.settings = settings
         self.output = output
+        self.log = log or TurnRecorder.off()  # the conversation log (voicebot.turnlog)
+        self._heard: tuple[str, Entry] | None = None  # the last transcript, until it is asked
         self.conversation = Conversation(settings.system_prompt)
         self._budget: asyncio.Task[int] | None = None
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
@@ -102,9 +107,21 @@ class Assistant:
 
     # -- speech
 
-    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False) -> str:
-        """Text of one recording; NoSpeechError when Whisper heard nothing worth asking."""
-        return (await self.hear(audio, translate=translate)).text
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
+        """Text of one recording; NoSpeechError when Whisper heard nothing worth asking.
+
+        The text is logged as a turn of `mode` (by default transcribe or translate; asking
+        it next makes it an ask turn), so a take's words are kept even if no answer comes.
+        """
+        started = time.monotonic()
+        text = (await self.hear(audio, translate=translate)).text
+        options = self.settings.stt_options(translate=translate)
+        entry = self.log.begin(conversation=self.conversation.id, mode=mode or ("translate" if translate else
+                               "transcribe"), source=audio.source, transcript=text, stt_model=options["model"],
+                               audio=audio, started=started,
+                               timings={"transcribed": round(time.monotonic() - started, 3)})
+        self._heard = (text, entry)
+        return text
 
     async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
         """Transcribe (or translate) one recording of any length, with the hallucination checks.
@@ -236,11 +253,29 @@ class Assistant:
         but for the notice.
         """
         conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
+        entry = self._entry_for(question, conversation)
+        try:
+            return await self._ask(conversation, question, entry)
+        except VoicebotError as exc:
+            if not isinstance(exc, StreamInterrupted):  # those keep their partial answer instead
+                self.log.update(entry, error=str(exc), conversation=conversation.id, mode=entry.mode)
+            raise
+
+    def _entry_for(self, question: str, conversation: Conversation) -> Entry:
+        """The log entry of this question: the transcript just heard, or a new typed turn."""
+        heard, self._heard = self._heard, None
+        if heard is not None and heard[0] == question:
+            entry = heard[1]
+            entry.mode = "ask" if entry.mode == "transcribe" else entry.mode
+            return entry
+        return self.log.begin(conversation=conversation.id, mode="ask", source="text", transcript=question)
+
+    async def _ask(self, conversation: Conversation, question: str, entry: Entry) -> str:
         # With no history there is nothing to trim: the first question never waits for the lookup.
         budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
         messages, dropped = conversation.request(question, budget)
         try:
-            return await self._answer(conversation, question, messages, dropped, budget)
+            return await self._answer(conversation, question, messages, dropped, budget, entry)
         except ApiError as exc:
             if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
                 raise
@@ -251,10 +286,10 @@ class Assistant:
             self._budget_cap = smaller
             self.output.notice(f"the conversation was too long for {self.settings.chat_model}; "
                                f"left out the {retry_dropped} oldest turn(s) and asking again")
-            return await self._answer(conversation, question, retry, retry_dropped, smaller)
+            return await self._answer(conversation, question, retry, retry_dropped, smaller, entry)
 
     async def _answer(self, conversation: Conversation, question: str, messages: list[Message], dropped: int,
-                      budget: int) -> str:
+                      budget: int, entry: Entry) -> str:
         """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
@@ -264,6 +299,8 @@ class Assistant:
             async for event in self.client.chat_stream(messages, model=self.settings.chat_model,
                                                        options=self.settings.chat_options()):
                 if isinstance(event, ContentDelta):
+                    if not parts:
+                        entry.mark("first_delta")
                     parts.append(event.text)
                     self.output.delta(event.text)
                 elif isinstance(event, ReasoningDelta):
@@ -272,17 +309,23 @@ class Assistant:
                 elif isinstance(event, Usage):
                     usage = dict(event.raw)
         except asyncio.CancelledError:
-            self._keep_interrupted(conversation, question, "".join(parts))
+            self._keep_interrupted(conversation, question, "".join(parts), entry)
             raise
         except StreamInterrupted as exc:
-            self._keep_interrupted(conversation, question, exc.partial or "".join(parts))
+            self._keep_interrupted(conversation, question, exc.partial or "".join(parts), entry)
             raise
         answer = "".join(parts)
         self.output.reply(answer, usage)
         conversation.record(question, answer)
+        entry.mark("replied")
+        self.log.update(entry, reply=answer, usage=usage, model=self.settings.chat_model,
+                        conversation=conversation.id, mode=entry.mode)
         return answer
 
-    def _keep_interrupted(self, conversation: Conversation, question: str, partial: str) -> None:
-        """What was shown stays visible and in the history, marked as interrupted."""
+    def _keep_interrupted(self, conversation: Conversation, question: str, partial: str, entry: Entry) -> None:
+        """What was shown stays visible and in the history (and the log), marked as interrupted."""
         self.output.reply(partial, None, interrupted=True)
         conversation.record(question, partial, interrupted=True)
+        entry.mark("replied")
+        self.log.update(entry, reply=partial, interrupted=1, model=self.settings.chat_model,
+                        conversation=conversation.id, mode=entry.mode)

@@ -18,6 +18,7 @@ from voicebot.assistant import Assistant
 from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.console import Output, make_output
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
+from voicebot.history import make_recorder, resume, resumed
 from voicebot.hotkeys import Binding, bindings_from_config
 from voicebot.modes import ASK
 from voicebot.settings import Secret, Settings, config_path_for_display, describe, normalise_bindings
@@ -55,13 +56,18 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     output = output_for(settings, rest)
     settings.require_key()
     audio = prepare_all(rest["files"])
+    recorder = make_recorder(settings, output)
     async with make_client(settings, output) as client:
-        assistant = Assistant(client, settings, output)
-        for prepared in audio:
-            if answer:
-                await assistant.spoken_turn(prepared, translate=translate)
-            else:
-                output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+        assistant = Assistant(client, settings, output, log=recorder)
+        resume(assistant, rest, output)
+        try:
+            for prepared in audio:
+                if answer:
+                    await assistant.spoken_turn(prepared, translate=translate)
+                else:
+                    output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+        finally:
+            await recorder.aclose()
     return EXIT_OK
 
 
@@ -86,10 +92,12 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
     output = output_for(settings, rest)
     settings.require_key()
     interactive = sys.stdin.isatty()
+    recorder = make_recorder(settings, output)
     with asyncio.Runner() as runner:
         client = make_client(settings, output)
-        assistant = Assistant(client, settings, output)
+        assistant = Assistant(client, settings, output, log=recorder)
         try:
+            resume(assistant, rest, output)
             if interactive:
                 return _repl(runner, assistant, output)
             for line in sys.stdin:
@@ -99,6 +107,7 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
             return EXIT_OK
         finally:
             runner.run(client.aclose())
+            recorder.close()
 
 
 def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
@@ -186,6 +195,7 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
 
     output = output_for(settings, rest)
     settings.require_key()
+    carried_on = resumed(rest, settings.system_prompt, output)  # an unknown id: exit 2 before anything starts
     bindings = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
     named = settings.device
     device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
@@ -197,9 +207,16 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
     client = make_client(settings, output)
     from voicebot.pending import PendingStore
-    daemon = Daemon(settings, output, client, assistant=Assistant(client, settings, output), bindings=bindings,
+    recorder = make_recorder(settings, output)
+    assistant = Assistant(client, settings, output, log=recorder)
+    if carried_on is not None:
+        assistant.conversation = carried_on
+    daemon = Daemon(settings, output, client, assistant=assistant, bindings=bindings,
                     microphone=mic, chimes=Chimes(not settings.quiet), store=PendingStore())
-    return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+    try:
+        return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+    finally:
+        await recorder.aclose(wait=0.5)  # within the daemon's 2 s promise to stop
 
 
 async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
@@ -331,20 +348,24 @@ async def retry(settings: Settings, rest: Mapping[str, Any]) -> int:
         output.notice("no pending takes")
         return EXIT_OK
     settings.require_key()
+    recorder = make_recorder(settings, output)
     async with make_client(settings, output) as client:
-        assistant = Assistant(client, settings, output)
-        for index, take in enumerate(takes):
-            try:
-                await resend(store, take, assistant, output)
-            except (TakeBusy, UnknownTake) as exc:  # another voicebot is sending it, or has
-                output.notice(f"{exc}; skipped")
-                continue
-            except VoicebotError as exc:
-                raise _retry_failure(exc, take.id, take.audio.exists(), len(takes) - index, store.root) from None
-            if rest.get("json"):
-                output.event("retried", id=take.id)
-            else:
-                output.notice(f"take {take.id} transcribed and removed")
+        assistant = Assistant(client, settings, output, log=recorder)
+        try:
+            for index, take in enumerate(takes):
+                try:
+                    await resend(store, take, assistant, output)
+                except (TakeBusy, UnknownTake) as exc:  # another voicebot is sending it, or has
+                    output.notice(f"{exc}; skipped")
+                    continue
+                except VoicebotError as exc:
+                    raise _retry_failure(exc, take.id, take.audio.exists(), len(takes) - index, store.root) from None
+                if rest.get("json"):
+                    output.event("retried", id=take.id)
+                else:
+                    output.notice(f"take {take.id} transcribed and removed")
+        finally:
+            await recorder.aclose()
     return EXIT_OK
 
 
@@ -356,3 +377,18 @@ def _retry_failure(exc: VoicebotError, take_id: str, kept: bool, left: int, root
     failure = VoicebotError(f"{exc}; {where}{more}")
     failure.exit_code = exc.exit_code
     return failure
+
+
+async def history(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """`voicebot history [show CONVERSATION | retranscribe TURN]`."""
+    from voicebot import history as log_commands
+
+    output = output_for(settings, rest)
+    action = rest.get("history_command")
+    if action == "show":
+        return log_commands.show(settings, rest, output)
+    if action != "retranscribe":
+        return log_commands.history(settings, rest, output)
+    settings.require_key()
+    async with make_client(settings, output) as client:
+        return await log_commands.retranscribe(Assistant(client, settings, output), rest, output)

@@ -8,8 +8,10 @@ estimating drops a turn early, under-estimating costs a 400 from the API.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 DEFAULT_CONTEXT_WINDOW = 8192  # when the model's own window cannot be learned
 DEFAULT_REPLY_RESERVE = 4096
@@ -72,12 +74,18 @@ def fit_history(system: str | None, turns: Sequence[Turn], question: str,
     return head + middle + [tail], len(turns) - len(kept)
 
 
+def new_conversation_id(moment: datetime | None = None) -> str:
+    """`20261129T233312Z-3fa2b1`: its start, to the second, first, so ids sort by time."""
+    return f"{(moment or datetime.now(UTC)).astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
 @dataclass
 class Conversation:
-    """The running conversation of one process (or one daemon session)."""
+    """The running conversation of one process (or one daemon session); `id` names it in the log."""
 
     system_prompt: str | None
     turns: list[Turn] = field(default_factory=list)
+    id: str = field(default_factory=new_conversation_id)
 
     def request(self, question: str, budget: int) -> tuple[list[Message], int]:
         """The messages to send for `question`, trimmed to `budget`."""

@@ -122,10 +122,10 @@ class KeptTakes:
             raise
         except OSError as exc:  # disk full, read-only home: still send it, from memory
             self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
-            return await self.assistant.transcribe(prepared, translate=mode.translates)
+            return await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
         with store.claim(kept.id):
             try:
-                text = await self.assistant.transcribe(prepared, translate=mode.translates)
+                text = await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
             except NoSpeechError:
                 store.remove(kept.id)
                 raise

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
 from voicebot.errors import UsageError, VoicebotError
 from voicebot.modes import DICTATE, RECORDING_NAMES, Mode, after_transcript, recording_mode
-from voicebot.private_files import TEMP_PREFIX, ensure_private_dir, fsync_dir, make_private, write_atomic
+from voicebot.private_files import TEMP_PREFIX, ensure_data_dir, fsync_dir, write_atomic
 
 if TYPE_CHECKING:
     from voicebot.protocols import TranscriptView, TurnAssistant
@@ -227,10 +227,7 @@ def kept_notice(take: PendingTake) -> str:
 def ensure_private_root(directory: Path) -> None:
     """The pending folder (and missing parents) 0700 and ours; our `voicebot/` parent is
     tightened too (logs will live there)."""
-    ensure_private_dir(directory, parents=True, tighten=True, follow_symlinks=True,
-                       what="recordings directory", hint="set XDG_DATA_HOME")
-    if directory.parent.name == "voicebot":
-        make_private(directory.parent)
+    ensure_data_dir(directory, what="recordings directory")
 
 
 class PendingStore:
@@ -401,7 +398,8 @@ async def resend(store: PendingStore, take: PendingTake, assistant: TurnAssistan
         prepared = store.load(current.id)
         mode = current.kind
         try:
-            text = await assistant.transcribe(prepared, translate=mode.translates)  # long ones go in pieces
+            text = await assistant.transcribe(prepared, translate=mode.translates,  # long ones go in pieces
+                                              mode=mode.name)
         except VoicebotError as exc:
             store.mark_failed(current, str(exc))
             raise

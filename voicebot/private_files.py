@@ -101,4 +101,13 @@ def ensure_private_dir(directory: Path, *, own_uid: int | None = None, parents: 
                          hint=f"run `chmod 700 {directory}`")
 
 
-__all__ = ["TEMP_PREFIX", "ensure_private_dir", "fsync_dir", "make_private", "write_atomic"]
+def ensure_data_dir(directory: Path, *, what: str) -> None:
+    """A folder of ours under $XDG_DATA_HOME (pending takes, the log, kept audio): created with
+    its parents, 0700, tightened if it was opened; our `voicebot/` parent is tightened too."""
+    ensure_private_dir(directory, parents=True, tighten=True, follow_symlinks=True, what=what,
+                       hint="set XDG_DATA_HOME")
+    if directory.parent.name == "voicebot":
+        make_private(directory.parent)
+
+
+__all__ = ["TEMP_PREFIX", "ensure_data_dir", "ensure_private_dir", "fsync_dir", "make_private", "write_atomic"]

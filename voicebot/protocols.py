@@ -86,7 +86,8 @@ class Answerer(Protocol):
 class Transcriber(Protocol):
     """A whole recording to text (split, checked for hallucinations): the assistant's `transcribe`."""
 
-    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False) -> str: ...
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
+        """`mode` names the turn in the conversation log (ask, translate, dictate)."""
 
 
 class TurnAssistant(Transcriber, Answerer, Protocol):

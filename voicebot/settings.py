@@ -181,6 +181,11 @@ class Settings:
                                  flag="--dictate-cleanup")
     vocabulary: list[str] = _opt([], "words to spell right, added to the speech-to-text prompt (repeat the flag; "
                                  "trimmed to 896 characters with stt_prompt)", flag="--vocabulary", metavar="WORD")
+    # The conversation log (voicebot.turnlog): every turn in $XDG_DATA_HOME/voicebot/log.db
+    log: bool = _opt(True, "record each turn in the conversation log (`voicebot history`); --no-log: nothing",
+                     flag="--no-log")
+    keep_audio: bool = _opt(False, "keep each take's audio beside the log, for `voicebot history retranscribe`",
+                            flag="--keep-audio")
     # Output
     color: str = _opt("auto", "colour on a terminal", flag="--color", choices=("auto", "always", "never"))
 
