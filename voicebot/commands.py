@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicebot.api import GroqClient, RetryNotice
 from voicebot.assistant import Assistant
@@ -19,6 +19,9 @@ from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.console import Output, make_output
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
 from voicebot.settings import Settings, config_path_for_display, describe
+
+if TYPE_CHECKING:
+    from voicebot.sound_output import Speaker
 
 
 def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
@@ -35,6 +38,21 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
     return GroqClient(api_key=settings.require_key(), chat_base=settings.api_base,
                       stt_base=settings.stt_base, max_retries=settings.max_retries,
                       timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
+
+
+def make_speaker(settings: Settings, output: Output) -> Speaker:
+    """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now."""
+    from voicebot.sound_output import Speaker
+
+    speaker = Speaker(_device_spec(settings.output_device))
+    if settings.speak or settings.output_device is not None:
+        speaker.check()
+    speaker.on_error = output.notice
+    return speaker
+
+
+def _device_spec(named: str | None) -> str | int | None:
+    return int(named) if named is not None and named.strip().isdigit() else named
 
 
 def prepare_all(files: list[str]) -> list[PreparedAudio]:
@@ -160,9 +178,13 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
     client = make_client(settings, output)
     from voicebot.pending import PendingStore
+    speaker = make_speaker(settings, output)
     daemon = Daemon(settings, output, client, bindings=bindings, then_ask=then_ask, microphone=mic,
-                    chimes=Chimes(not settings.quiet), store=PendingStore())
-    return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+                    chimes=Chimes(not settings.quiet, speaker), store=PendingStore())
+    try:
+        return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+    finally:
+        await speaker.aclose()
 
 
 async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:

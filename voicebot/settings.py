@@ -25,6 +25,7 @@ from voicebot.errors import UsageError
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 GROQ_PATH = "/openai/v1"
+VOICES = ("autumn", "diana", "hannah", "austin", "daniel", "troy")  # canopylabs/orpheus-v1-english
 
 
 class Secret:
@@ -129,7 +130,7 @@ class Settings:
                             low=0, high=10)
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
-                                   "then_ask} (modes: ask, translate, dictate, new, cancel)")
+                                   "then_ask, speak} (modes: ask, translate, dictate, new, cancel)")
     preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",
@@ -144,6 +145,13 @@ class Settings:
                                         "(doubling up to 5 min while the API keeps failing)", low=0.1, high=3600)
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
+    # Spoken answers (voicebot.speaking): read aloud with Groq's text to speech, sentence by sentence
+    speak: bool = _opt(False, "read answers aloud while they stream (never dictation)", flag="--speak")
+    tts_model: str = _opt("canopylabs/orpheus-v1-english", "text-to-speech model for spoken answers",
+                          flag="--tts-model")
+    voice: str = _opt("autumn", "text-to-speech voice", flag="--voice", choices=VOICES)
+    output_device: str | None = _opt(None, "output device for speech and chimes: index or part of its name",
+                                     flag="--output-device", metavar="DEVICE")
     # Output
     color: str = _opt("auto", "colour on a terminal", flag="--color", choices=("auto", "always", "never"))
 
@@ -302,7 +310,10 @@ STYLES = ("hold", "toggle")
 
 
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
-    """Normalise hotkey bindings to {mode: {keys, style, then_ask}} (combos are parsed later)."""
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak]}} (combos are parsed later).
+
+    `speak` is kept only when given: a binding without it follows the `speak` setting.
+    """
     if not isinstance(value, dict):
         raise ValueError(f"expected a table of mode = combo, got {value!r}")
     out: dict[str, dict[str, Any]] = {}
@@ -313,9 +324,9 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
             raise ValueError(f"{mode}: expected a combo such as \"ctrl+alt+space\" or {{keys = ...}}")
-        unknown = set(spec) - {"keys", "style", "then_ask"}
+        unknown = set(spec) - {"keys", "style", "then_ask", "speak"}
         if unknown:
-            raise ValueError(f"{mode}: unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask)")
+            raise ValueError(f"{mode}: unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak)")
         style = spec.get("style", "hold")
         if style not in STYLES:
             raise ValueError(f"{mode}: style must be hold or toggle, got {style!r}")
@@ -323,6 +334,10 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(then_ask, bool):
             raise ValueError(f"{mode}: then_ask must be true or false")
         out[mode] = {"keys": spec["keys"].strip(), "style": style, "then_ask": then_ask}
+        if "speak" in spec:
+            if not isinstance(spec["speak"], bool):
+                raise ValueError(f"{mode}: speak must be true or false")
+            out[mode]["speak"] = spec["speak"]
     return out
 
 
