@@ -884,3 +884,42 @@ class GroqClient:
         if result.usage is not None:
             events.append(result.usage)
         return events
+
+    # -- text to speech
+
+    async def speech(self, text: str, *, model: str, voice: str,
+                     response_format: str = "wav") -> AsyncGenerator[bytes, None]:
+        """`POST /audio/speech`: the audio's bytes as they arrive (the body streams in chunks).
+
+        Retried by the same rules as every request (voicebot.retry) while no byte has come,
+        but without retry notices: a voice that fails is one notice from the caller, and the
+        text it speaks is already on screen. Once audio has come, a failure is raised as is.
+        """
+        url = httpx.URL(f"{self.chat_base}/audio/speech")
+        body = {"model": model, "voice": voice, "input": text, "response_format": response_format}
+        headers = {**self._auth(), "Accept": f"audio/{response_format}"}
+        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout, read=self.stall_timeout)
+        attempt = 0
+        while True:
+            received = False
+            try:
+                async with self._http.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        raise self._status_failure(response, model)
+                    async for chunk in response.aiter_bytes():
+                        received = True
+                        yield chunk
+                return
+            except httpx.TransportError as exc:
+                failure = self._exception_failure(exc, url, streaming=True)
+            except _AttemptFailed as failed:
+                failure = failed
+            wait = server_wait_for(failure.status, failure.headers)
+            if (received or not failure.retryable or attempt >= self.max_retries
+                    or (wait is not None and wait > MAX_SERVER_WAIT)):
+                raise self._scrub(failure.error) from None
+            delay = retry_delay(attempt, failure.headers, self._rng, status=failure.status)
+            log.debug("speech: retrying in %.2f s (%s)", delay, _retry_reason(failure.status, failure.error))
+            await self._sleep(delay)
+            attempt += 1

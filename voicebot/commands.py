@@ -7,9 +7,10 @@ assistant) and runs them; the pipeline itself lives in the modules named for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from voicebot.settings import Settings, config_path_for_display, describe
 
 if TYPE_CHECKING:
     from voicebot.sound_output import Speaker
+    from voicebot.speaking import Narrator
 
 
 def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
@@ -43,12 +45,19 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
 def make_speaker(settings: Settings, output: Output) -> Speaker:
     """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now."""
     from voicebot.sound_output import Speaker
+    from voicebot.speaking import wants_voice
 
     speaker = Speaker(_device_spec(settings.output_device))
-    if settings.speak or settings.output_device is not None:
+    if wants_voice(settings) or settings.output_device is not None:
         speaker.check()
     speaker.on_error = output.notice
     return speaker
+
+
+def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker, output: Output) -> Narrator:
+    from voicebot.speaking import Narrator
+
+    return Narrator(client, speaker, output, model=settings.tts_model, voice=settings.voice)
 
 
 def _device_spec(named: str | None) -> str | int | None:
@@ -66,14 +75,27 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     output = output_for(settings, rest)
     settings.require_key()
     audio = prepare_all(rest["files"])
+    speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
         assistant = Assistant(client, settings, output)
-        for prepared in audio:
-            if answer:
-                await assistant.spoken_turn(prepared, translate=translate)
-            else:
-                output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+        try:
+            for prepared in audio:
+                if narrator is not None:
+                    await narrator.answer(functools.partial(_spoken_turn, assistant, prepared, translate))
+                elif answer:
+                    await assistant.spoken_turn(prepared, translate=translate)
+                else:
+                    output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+        finally:
+            if speaker is not None:
+                await speaker.aclose()
     return EXIT_OK
+
+
+async def _spoken_turn(assistant: Assistant, prepared: PreparedAudio, translate: bool,
+                       feed: Callable[[str], None]) -> str:
+    return await assistant.spoken_turn(prepared, translate=translate, on_text=feed)
 
 
 async def transcribe(settings: Settings, rest: Mapping[str, Any]) -> int:
@@ -100,19 +122,30 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
     with asyncio.Runner() as runner:
         client = make_client(settings, output)
         assistant = Assistant(client, settings, output)
+        speaker = make_speaker(settings, output) if settings.speak else None
+        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+
+        def ask(question: str) -> Coroutine[Any, Any, str]:
+            if narrator is None:
+                return assistant.ask(question)
+            return narrator.answer(lambda feed: assistant.ask(question, on_text=feed))
+
         try:
             if interactive:
-                return _repl(runner, assistant, output)
+                return _repl(runner, assistant, output, ask)
             for line in sys.stdin:
                 question = line.strip()
                 if question:
-                    runner.run(assistant.ask(question))
+                    runner.run(ask(question))
             return EXIT_OK
         finally:
+            if speaker is not None:
+                runner.run(speaker.aclose())
             runner.run(client.aclose())
 
 
-def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
+def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output,
+          ask: Callable[[str], Coroutine[Any, Any, str]]) -> int:
     """Interactive prompt: Ctrl+C stops an answer; Ctrl+C at the prompt or Ctrl+D leaves."""
     try:
         import readline  # noqa: F401  (line editing and history for input())
@@ -135,7 +168,7 @@ def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
             output.notice("new conversation")
             continue
         try:
-            runner.run(assistant.ask(question))
+            runner.run(ask(question))
         except KeyboardInterrupt:
             continue  # the partial answer is kept, marked interrupted
         except VoicebotError as exc:
@@ -180,7 +213,8 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     from voicebot.pending import PendingStore
     speaker = make_speaker(settings, output)
     daemon = Daemon(settings, output, client, bindings=bindings, then_ask=then_ask, microphone=mic,
-                    chimes=Chimes(not settings.quiet, speaker), store=PendingStore())
+                    chimes=Chimes(not settings.quiet, speaker), store=PendingStore(),
+                    narrator=make_narrator(settings, client, speaker, output))
     try:
         return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
     finally:

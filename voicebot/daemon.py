@@ -43,6 +43,7 @@ from voicebot.hotkeys import (
 )
 from voicebot.pending import PendingStore, PendingTake, TakeBusy, UnknownTake, kept_notice, resend
 from voicebot.settings import Settings, normalise_bindings
+from voicebot.speaking import Narrator, speaks
 
 log = logging.getLogger("voicebot.daemon")
 
@@ -81,7 +82,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, output: Output, client: GroqClient, *,
                  bindings: list[Binding], then_ask: dict[str, bool], microphone: Microphone,
-                 chimes: Chimes, store: PendingStore) -> None:
+                 chimes: Chimes, store: PendingStore, narrator: Narrator | None = None) -> None:
         self.settings = settings
         self.output = output
         self.client = client
@@ -90,6 +91,7 @@ class Daemon:
         self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
         self.mic = microphone
         self.chimes = chimes
+        self.narrator = narrator  # reads answers aloud where `speaks` says so
         self.recording: Recording | None = None
         self.turn: asyncio.Task[Any] | None = None  # the take's task once it has become a turn
         self.state = "starting"
@@ -348,7 +350,10 @@ class Daemon:
         self.output.transcript(text, label=True)
         self._set_state("answering")
         self.output.status("thinking…")
-        await self.assistant.ask(text)
+        if self.narrator is not None and speaks(self.settings, rec.mode):
+            await self.narrator.answer(lambda feed: self.assistant.ask(text, on_text=feed))
+        else:
+            await self.assistant.ask(text)
 
     async def _transcribe_kept(self, rec: Recording, prepared: PreparedAudio) -> str | None:
         """Transcribe a take that is on disk first, so no failure or crash can lose it.

@@ -293,6 +293,10 @@ class Speaker:
         loop = asyncio.get_running_loop()
         self._loop = loop
         utterance = Utterance(loop, self.rate, self._wake)
+        if self._failed:  # no device: the speech is dropped at once rather than waited for
+            utterance.dropped = True
+            utterance.done.set_result(None)
+            return utterance
         self.mixer.add_utterance(utterance)
         return utterance
 
