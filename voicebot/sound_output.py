@@ -197,11 +197,11 @@ class SoundOutput(Protocol):
 
 def match_output_device(spec: str | int | None, devices: Sequence[tuple[int, str]]) -> int | None:
     """The output device `spec` names: an index, or a case-insensitive part of one name."""
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return None
-    listing = ", ".join(f"{i}: {name}" for i, name in devices) or "none"
     if not devices:
         raise UsageError("no audio output device found", hint="check the sound server, or set speak = false")
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return None
+    listing = ", ".join(f"{i}: {name}" for i, name in devices)
     if isinstance(spec, int) or spec.strip().isdigit():
         index = int(spec)
         if any(i == index for i, _ in devices):
