@@ -31,6 +31,9 @@ class FakeStream:
     def close(self) -> None:
         self.closed = True
 
+    def abort(self) -> None:
+        pass
+
     def pull(self, frames: int = 10) -> np.ndarray:
         out = np.zeros((frames, 1), dtype=np.float32)
         self.callback(out, frames, None, None)

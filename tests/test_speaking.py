@@ -62,6 +62,8 @@ class ClockedStream:
     def stop(self) -> None:
         self._running.clear()
 
+    abort = stop
+
     def close(self) -> None:
         self._running.clear()
         if self._thread.is_alive():

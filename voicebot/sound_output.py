@@ -9,8 +9,9 @@ after another, in the order they were asked for, each written while it is synthe
 The PortAudio callback thread only reads from the `Mixer` (under a lock held for one
 small block); the loop writes to it. The stream is opened only while something is to
 be played and closed after `linger` seconds of silence, so an idle daemon costs nothing.
-`stop()` drops all speech at once; blocks are 10 ms and the stream asks for low latency,
-so the sound ends within a few blocks.
+`stop()` drops all speech at once; blocks are 10 ms and the host buffers 50 ms (less
+underruns through PulseAudio's ALSA plugin, which then loses audio), so the sound ends
+within about 60 ms.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from voicebot.errors import UsageError
 log = logging.getLogger("voicebot.sound")
 
 BLOCK_SECONDS = 0.01  # 10 ms blocks: stop() is heard within a few of them
+LATENCY = 0.05  # seconds buffered by the host: less underruns through PulseAudio's ALSA plugin
 LINGER_SECONDS = 2.0  # keep the stream open this long after the last sound (sentences come in bursts)
 FALLBACK_RATE = 48_000
 
@@ -301,10 +303,25 @@ class Speaker:
         return utterance
 
     def stop(self) -> None:
-        """Drop all speech now (queued and playing); chimes go on."""
-        for utterance in self.mixer.drop_speech():
+        """Drop all speech now (queued and playing).
+
+        What the host already buffered (up to LATENCY) would still play: when speech was
+        playing, the stream is aborted, which discards it, and the next sound opens a new one.
+        A chime playing at that moment is cut too; stop() comes from a key press, whose own
+        chime follows it.
+        """
+        dropped = self.mixer.drop_speech()
+        for utterance in dropped:
             if not utterance.done.done():
                 utterance.done.set_result(None)
+        if any(u.started.done() for u in dropped) and self._stream is not None:
+            stream, self._stream = self._stream, None
+            if self._closer is not None:
+                self._closer.cancel()
+                self._closer = None
+            asyncio.get_running_loop().run_in_executor(None, _shut, stream, True)
+            if self.mixer.busy():
+                self._wake()
 
     async def aclose(self) -> None:
         """Close the stream (at exit); what still plays is cut."""
@@ -365,7 +382,7 @@ class Speaker:
             import sounddevice as sd
 
             stream = sd.OutputStream(device=self._device, samplerate=rate, channels=1, dtype="float32",
-                                     blocksize=max(1, int(rate * BLOCK_SECONDS)), latency="low",
+                                     blocksize=max(1, int(rate * BLOCK_SECONDS)), latency=LATENCY,
                                      callback=callback)
         stream.start()
         self._stream = stream
@@ -383,8 +400,12 @@ class Speaker:
 
 
 
-def _shut(stream: Any) -> None:
+def _shut(stream: Any, abort: bool = False) -> None:
+    """Close a stream: stopped after what it buffered has played, or aborted (discarded) at once."""
     with contextlib.suppress(Exception):
-        stream.stop()
+        if abort:
+            stream.abort()
+        else:
+            stream.stop()
     with contextlib.suppress(Exception):
         stream.close()
