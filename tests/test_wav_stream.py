@@ -18,7 +18,7 @@ from voicebot.wav_stream import BadWav, WavStream
 def read_all(data: bytes, cuts: list[int]) -> tuple[np.ndarray, int | None]:
     reader = WavStream()
     parts, last = [], 0
-    for cut in sorted(set(c for c in cuts if c <= len(data))) + [len(data)]:
+    for cut in [*sorted({c for c in cuts if c <= len(data)}), len(data)]:
         parts.append(reader.feed(data[last:cut]))
         last = cut
     return np.concatenate(parts), reader.rate

@@ -117,7 +117,7 @@ def locate(text: str, heard: np.ndarray, voice: str = "troy") -> tuple[float, fl
     upload = stt.envelope(heard)
     lt, lu = template.shape[0], upload.shape[0]
     best, best_at = -1.0, 0
-    for offset in range(0, lu - lt + 1):
+    for offset in range(lu - lt + 1):
         a = template - template.mean()
         b = upload[offset:offset + lt] - upload[offset:offset + lt].mean()
         denom = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
