@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakegroq import FakeGroq
-from tests.harness.daemon import Desktop, daemon_env, desktop, missing_tools, running_daemon, short_home, voicebot
+from tests.harness.daemon import (VOICEBOT, Desktop, daemon_env, desktop, missing_tools, running_daemon, short_home,
+                                  voicebot)
 from tests.harness.speaker import add_speaker, locate, recording
 from tests.harness.xvfb import keydown, keyup
 from voicebot.control import send_command, socket_path
@@ -135,3 +137,19 @@ def test_cancel_silences_the_speaker_within_100_ms_and_the_next_take_speaks(
         assert daemon.wait_for("speech", 30, since=mark)["text"] == "Yes, it is."
         time.sleep(1.5)
         assert locate("Yes, it is.", rec.audio(cancelled + 0.6))[0] >= MATCH
+
+
+def test_chat_speak_reads_typed_turns_aloud(fake_groq: FakeGroq, desk: Desktop, speaker_env: dict[str, str]) -> None:
+    home = short_home()
+    env = daemon_env(home, fake_groq, desk, extra=speaker_env)
+    with recording(desk.pulse) as rec:
+        started = time.monotonic()
+        done = subprocess.run([str(VOICEBOT), "chat", "--speak", "--voice", "troy", "--output-device", "vb_speaker",
+                               "--json"], input="What is the capital of France?\n", env=env, capture_output=True,
+                              text=True, timeout=60)
+        time.sleep(0.3)
+    shutil.rmtree(home, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["text"] for e in events if e["type"] == "speech"] == ["The capital of France is Paris."]
+    assert locate("The capital of France is Paris.", rec.audio(started))[0] >= MATCH
