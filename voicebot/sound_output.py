@@ -55,6 +55,7 @@ class Utterance:
         self._offset = 0  # samples of _chunks[0] already played
         self.closed = False
         self.dropped = False
+        self.playing = False  # its first sample has gone to the device (audio thread only)
         self.started: asyncio.Future[float] = loop.create_future()
         self.done: asyncio.Future[None] = loop.create_future()
         self._lock = threading.Lock()
@@ -134,7 +135,6 @@ class Mixer:
         self._lock = threading.Lock()
         self._speech: deque[Utterance] = deque()
         self._clips: list[list[Any]] = []  # [samples, position]
-        self._started: set[int] = set()
 
     def add_clip(self, samples: np.ndarray) -> None:
         with self._lock:
@@ -165,13 +165,12 @@ class Mixer:
             while self._speech and filled < frames:
                 head = self._speech[0]
                 got = head.read(out[filled:])
-                if got and id(head) not in self._started:
-                    self._started.add(id(head))
+                if got and not head.playing:
+                    head.playing = True
                     head._resolve(head.started, now)
                 filled += got
                 if head.exhausted():
                     self._speech.popleft()
-                    self._started.discard(id(head))
                     head._resolve(head.done, None)
                 elif not got:
                     break  # still being synthesised: silence until more arrives

@@ -66,7 +66,6 @@ class Narrator:
         self.console = console
         self.model = model
         self.voice = voice
-        self.first_audio: float | None = None  # monotonic time the last turn's first sample played
 
     async def answer(self, run: Callable[[Callable[[str], None]], Awaitable[T]]) -> T:
         """Run `run(feed)` (an answer whose text deltas go to `feed`) and speak that text.
@@ -81,7 +80,6 @@ class Narrator:
         """A feed for the answer's text; on exit, waits until it has been spoken."""
         splitter = SpeechText()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self.first_audio = None
 
         def feed(text: str) -> None:
             for piece in splitter.feed(text):
@@ -151,8 +149,6 @@ class Narrator:
     def _started(self, text: str, started: asyncio.Future[float]) -> None:
         if started.cancelled():
             return
-        if self.first_audio is None:
-            self.first_audio = started.result()
         self.console.milestone("speech", f"speaking: {text}", text=text)
 
 
