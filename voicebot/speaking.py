@@ -92,6 +92,7 @@ class Narrator:
                 queue.put_nowait(piece)
             queue.put_nowait(None)
             await worker  # cancelling the turn here cancels the worker too
+            self.console.status("", live=True)  # the "speaking: ..." line goes once all is said
         except BaseException:
             self.sound.stop()  # first: the sound ends now, whatever else is still winding down
             worker.cancel()
