@@ -396,3 +396,23 @@ def test_rate_limit_wait_from_ratelimit_reset_headers(fake_groq: FakeGroq, tmp_p
     assert "rate limited, retrying in 1 s" in proc.stderr
     first, second = fake_groq.requests_to("/chat/completions")
     assert second.received_at - first.received_at >= 1.2  # it waited for the bucket, not the 0.5 s backoff
+
+
+# --- spoken answers --------------------------------------------------------------------------
+
+
+def test_speak_without_any_output_device_is_one_line_and_nothing_sent(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    import sounddevice
+
+    if any(d["max_output_channels"] > 0 for d in sounddevice.query_devices()):
+        pytest.skip("this machine has a sound output")  # the live tests cover speaking into one
+    proc = run(["ask", "--speak", str(DATA / "capital.wav")], fake_groq, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "voicebot: error: no audio output device found (check the sound server, or set speak = false)"]
+    assert fake_groq.requests == []
+
+
+def test_bad_voice_flag_is_exit_2(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    proc = run(["ask", "--voice", "alloy", str(DATA / "capital.wav")], fake_groq, tmp_path)
+    assert proc.returncode == 2 and "invalid choice: 'alloy'" in proc.stderr

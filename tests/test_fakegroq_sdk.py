@@ -273,3 +273,64 @@ def test_mid_stream_error_raises_api_error_after_partial_content(fake_groq: Fake
             for ch in stream:
                 got.append(ch.choices[0].delta.content or "")
     assert "".join(got) == "The capital"
+
+
+# ---- text to speech -------------------------------------------------------------------------
+
+TTS_MODEL = "canopylabs/orpheus-v1-english"
+
+
+def test_speech_is_a_streamed_wav_of_real_speech(fake_groq: FakeGroq) -> None:
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    with client(fake_groq) as c, c.audio.speech.with_streaming_response.create(
+            model=TTS_MODEL, voice="troy", input="The capital of France is Paris.", response_format="wav") as r:
+        assert r.headers["content-type"] == "audio/wav"
+        pieces = list(r.iter_bytes(4800))
+    body = b"".join(pieces)
+    assert len(pieces) > 3 and body[:4] == b"RIFF" and body[8:12] == b"WAVE"
+    assert body[4:8] == b"\xff\xff\xff\xff"  # streamed: the length is not known when the header goes
+    fixed = body[:4] + (len(body) - 8).to_bytes(4, "little") + body[8:40] + (len(body) - 44).to_bytes(4, "little") \
+        + body[44:]
+    samples, rate = sf.read(io.BytesIO(fixed))
+    assert rate == 24_000 and 1.0 < len(samples) / rate < 4.0
+    assert np.abs(samples).max() > 0.1  # speech, not silence
+    sent = fake_groq.requests_to("/audio/speech")[0]
+    assert sent.json == {"model": TTS_MODEL, "voice": "troy", "input": "The capital of France is Paris.",
+                         "response_format": "wav"}
+
+
+def test_speech_async_create(fake_groq: FakeGroq) -> None:
+    async def main() -> bytes:
+        async with aclient(fake_groq) as c:
+            response = await c.audio.speech.create(model=TTS_MODEL, voice="autumn", input="Hello.")
+            return await response.read()
+    assert asyncio.run(main())[:4] == b"RIFF"
+
+
+@pytest.mark.parametrize(("kwargs", "status", "match"), [
+    ({"voice": "alloy"}, 400, "voice must be one of"),
+    ({"input": "x" * 201}, 400, "at most 200 characters"),
+    ({"model": "openai/gpt-oss-20b"}, 400, "does not support text to speech"),
+    ({"model": "orpheus-v9"}, 404, "does not exist"),
+])
+def test_speech_checks_model_voice_and_length_like_groq(fake_groq: FakeGroq, kwargs: dict[str, str], status: int,
+                                                        match: str) -> None:
+    request = {"model": TTS_MODEL, "voice": "troy", "input": "Hello.", **kwargs}
+    with client(fake_groq, max_retries=0) as c, pytest.raises(groq.APIStatusError, match=match) as caught:
+        c.audio.speech.create(**request)  # type: ignore[arg-type]
+    assert caught.value.status_code == status
+
+
+def test_speech_terms_not_accepted_is_a_400_model_terms_required(fake_groq: FakeGroq) -> None:
+    fake_groq.set_terms_accepted(False)
+    with client(fake_groq, max_retries=0) as c, pytest.raises(groq.BadRequestError) as caught:
+        c.audio.speech.create(model=TTS_MODEL, voice="troy", input="Hello.")
+    body = caught.value.body
+    assert isinstance(body, dict)
+    body = body.get("error", body)
+    assert body["code"] == "model_terms_required" and body["type"] == "invalid_request_error"
+    assert "console.groq.com/playground?model=" in body["message"]

@@ -257,3 +257,23 @@ def test_a_huge_number_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
     cfg = write(tmp_path, "timeout = 1" + "0" * 400 + "\n")
     with pytest.raises(UsageError, match="config.toml:1: bad value for 'timeout'"):
         load_settings({}, {}, config_path=str(cfg))
+
+
+def test_spoken_answer_settings_from_file_env_and_flags(tmp_path: Path) -> None:
+    cfg = write(tmp_path, 'voice = "troy"\n\n[hotkeys]\nask = { keys = "f9", speak = true }\ndictate = "f10"\n')
+    s, _ = load_settings({}, {"VOICEBOT_SPEAK": "yes"}, config_path=str(cfg))
+    assert (s.speak, s.voice, s.tts_model, s.output_device) == (True, "troy", "canopylabs/orpheus-v1-english", None)
+    assert s.hotkeys["ask"] == {"keys": "f9", "style": "hold", "then_ask": False, "speak": True}
+    assert "speak" not in s.hotkeys["dictate"]  # absent: the binding follows the speak setting
+    s, _ = load_settings({"output_device": "pulse", "voice": "diana"}, {}, config_path=str(cfg))
+    assert (s.output_device, s.voice, s.sources["output_device"]) == ("pulse", "diana", "flag --output-device")
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('voice = "alloy"', "expected one of autumn, diana, hannah, austin, daniel, troy"),
+    ('[hotkeys]\nask = { keys = "f9", speak = "yes" }', "speak must be true or false"),
+])
+def test_bad_spoken_answer_settings_are_usage_errors(tmp_path: Path, text: str, needle: str) -> None:
+    cfg = write(tmp_path, text + "\n")
+    with pytest.raises(UsageError, match=needle):
+        load_settings({}, {}, config_path=str(cfg))

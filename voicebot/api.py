@@ -178,8 +178,10 @@ class GroqClient:
         if self._on_retry is not None:
             self._on_retry(RetryNotice(attempt=attempt, delay=delay, reason=reason))
 
-    async def _after_failure(self, failure: AttemptFailed, attempt: int) -> None:
-        """Wait before the next attempt, or raise the failure's error when none should follow."""
+    async def _after_failure(self, failure: AttemptFailed, attempt: int, *, quiet: bool = False) -> None:
+        """Wait before the next attempt, or raise the failure's error when none should follow.
+
+        `quiet` retries without the "retrying in …" notice (the voice: its text is on screen)."""
         err = failure.error
         server_wait = server_wait_for(failure.status, failure.headers)
         delay = retry_delay(attempt, failure.headers, self._rng, status=failure.status)
@@ -190,7 +192,10 @@ class GroqClient:
                 err.retry_after = delay
                 err.hint = f"wait {delay:.0f} s and try again"
             raise self._scrub(err) from None
-        self._notify(attempt + 1, delay, retry_reason(failure.status, err.code))
+        if quiet:
+            log.debug("retrying quietly in %.2f s (%s)", delay, retry_reason(failure.status, err.code))
+        else:
+            self._notify(attempt + 1, delay, retry_reason(failure.status, err.code))
         await self._sleep(delay)
 
     def _status_failure(self, response: httpx.Response, model: str | None, role: str = "chat") -> AttemptFailed:
@@ -383,3 +388,38 @@ class GroqClient:
         request = self._http.build_request("POST", url, json=body, headers=headers, timeout=timeout)
         return stream_attempt(self._http, request, model=model,
                               failure_of=lambda exc: self._exception_failure(exc, url, streaming=True))
+
+    # -- text to speech
+
+    async def speech(self, text: str, *, model: str, voice: str,
+                     response_format: str = "wav") -> AsyncGenerator[bytes, None]:
+        """`POST /audio/speech`: the audio's bytes as they arrive (the body streams in chunks).
+
+        Retried by the same rules as every request (voicebot.retry) while no byte has come,
+        but without retry notices: a voice that fails is one notice from the caller, and the
+        text it speaks is already on screen. Once audio has come, a failure is raised as is.
+        """
+        url = httpx.URL(f"{self.chat_base}/audio/speech")
+        body = {"model": model, "voice": voice, "input": text, "response_format": response_format}
+        headers = {**self._auth(), "Accept": f"audio/{response_format}"}
+        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout, read=self.stall_timeout)
+        attempt = 0
+        while True:
+            received = False
+            try:
+                async with self._http.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        raise self._status_failure(response, model)
+                    async for chunk in response.aiter_bytes():
+                        received = True
+                        yield chunk
+                return
+            except httpx.TransportError as exc:
+                failure = self._exception_failure(exc, url, streaming=True)
+            except AttemptFailed as failed:
+                failure = failed
+            if received:
+                raise self._scrub(failure.error) from None
+            await self._after_failure(failure, attempt, quiet=True)
+            attempt += 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,12 +214,13 @@ class Assistant:
         self.output.notice(sparse.message(), check="sparse_transcript", words=sparse.words,
                            speech_seconds=round(sparse.seconds, 1), words_per_second=round(sparse.words_per_second, 3))
 
-    async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False) -> str:
+    async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False,
+                          on_text: Callable[[str], None] | None = None) -> str:
         """Speech in, "You: ..." shown, answer streamed; returns the answer."""
         self.prefetch()
         question = await self.transcribe(audio, translate=translate)
         self.output.transcript(question, label=True)
-        return await self.ask(question)
+        return await self.ask(question, on_text=on_text)
 
     # -- chat
 
@@ -243,19 +245,19 @@ class Assistant:
         cancelled answer recording itself as interrupted) writes into the old one."""
         self.conversation = Conversation(self.settings.system_prompt)
 
-    async def ask(self, question: str) -> str:
+    async def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> str:
         """Stream the answer to `question` and keep the exchange in the history.
 
         When the API says the request exceeds the model's context window (our token
         estimate is only an estimate, and `history_tokens` may be set too high), the
         budget is halved for the rest of the conversation and the question sent once
         more with fewer old turns. Nothing was shown yet, so the retry is invisible
-        but for the notice.
+        but for the notice. `on_text` also gets each piece of the answer (the voice reads it).
         """
         conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
         entry = self._entry_for(question, conversation)
         try:
-            return await self._ask(conversation, question, entry)
+            return await self._ask(conversation, question, entry, on_text)
         except VoicebotError as exc:
             if not isinstance(exc, StreamInterrupted):  # those keep their partial answer instead
                 self.log.update(entry, error=str(exc), conversation=conversation.id, mode=entry.mode)
@@ -270,12 +272,13 @@ class Assistant:
             return entry
         return self.log.begin(conversation=conversation.id, mode="ask", source="text", transcript=question)
 
-    async def _ask(self, conversation: Conversation, question: str, entry: Entry) -> str:
+    async def _ask(self, conversation: Conversation, question: str, entry: Entry,
+                   on_text: Callable[[str], None] | None) -> str:
         # With no history there is nothing to trim: the first question never waits for the lookup.
         budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
         messages, dropped = conversation.request(question, budget)
         try:
-            return await self._answer(conversation, question, messages, dropped, budget, entry)
+            return await self._answer(conversation, question, messages, dropped, budget, entry, on_text)
         except ApiError as exc:
             if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
                 raise
@@ -286,10 +289,10 @@ class Assistant:
             self._budget_cap = smaller
             self.output.notice(f"the conversation was too long for {self.settings.chat_model}; "
                                f"left out the {retry_dropped} oldest turn(s) and asking again")
-            return await self._answer(conversation, question, retry, retry_dropped, smaller, entry)
+            return await self._answer(conversation, question, retry, retry_dropped, smaller, entry, on_text)
 
     async def _answer(self, conversation: Conversation, question: str, messages: list[Message], dropped: int,
-                      budget: int, entry: Entry) -> str:
+                      budget: int, entry: Entry, on_text: Callable[[str], None] | None = None) -> str:
         """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
@@ -303,6 +306,8 @@ class Assistant:
                         entry.mark("first_delta")
                     parts.append(event.text)
                     self.output.delta(event.text)
+                    if on_text is not None:
+                        on_text(event.text)
                 elif isinstance(event, ReasoningDelta):
                     if self.settings.show_reasoning:
                         self.output.reasoning(event.text)

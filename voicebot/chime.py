@@ -1,12 +1,18 @@
-"""Short start/stop sounds, played best-effort: a missing output device never stops a take."""
+"""Short start/stop sounds, played best-effort: a missing output device never stops a take.
+
+They go through the one sound output (voicebot.sound_output), mixed over any speech
+playing, so a chime never cuts off an answer being read out, nor an answer a chime.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 from functools import cache
 from importlib.resources import files
+from typing import Any
+
+from voicebot.sound_output import SoundOutput
 
 log = logging.getLogger("voicebot.chime")
 
@@ -14,7 +20,7 @@ CHIMES = ("start", "stop")
 
 
 @cache
-def _load(name: str) -> tuple[object, int]:
+def _load(name: str) -> tuple[Any, int]:
     import soundfile
 
     data, rate = soundfile.read(io.BytesIO(files("voicebot.assets").joinpath(f"{name}.wav").read_bytes()),
@@ -22,22 +28,18 @@ def _load(name: str) -> tuple[object, int]:
     return data, rate
 
 
-def _play_blocking(name: str) -> None:
-    try:
-        import sounddevice
-
-        data, rate = _load(name)
-        sounddevice.play(data, rate)  # returns at once; PortAudio plays it in its own thread
-    except Exception as exc:
-        log.debug("could not play the %s sound: %s", name, exc)
-
-
 class Chimes:
-    """Plays the sounds off the event loop, so opening an output device never delays capture."""
+    """Plays the sounds through the output; `enabled` is false under --quiet (the voice stays)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, output: SoundOutput | None = None) -> None:
         self.enabled = enabled
+        self.output = output
 
     def play(self, name: str) -> None:
-        if self.enabled and name in CHIMES:
-            asyncio.get_running_loop().run_in_executor(None, _play_blocking, name)
+        if not (self.enabled and name in CHIMES and self.output is not None):
+            return
+        try:
+            data, rate = _load(name)
+            self.output.play(data, rate)  # returns at once; the stream opens off the loop
+        except Exception as exc:
+            log.debug("could not play the %s sound: %s", name, exc)

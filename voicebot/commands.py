@@ -7,11 +7,12 @@ assistant) and runs them; the pipeline itself lives in the modules named for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicebot.api import GroqClient, ModelInfo, NoModelList, RetryNotice
 from voicebot.assistant import Assistant
@@ -22,6 +23,10 @@ from voicebot.history import make_recorder, resume, resumed
 from voicebot.hotkeys import Binding, bindings_from_config
 from voicebot.modes import ASK
 from voicebot.settings import Secret, Settings, config_path_for_display, describe, normalise_bindings
+
+if TYPE_CHECKING:
+    from voicebot.sound_output import Speaker
+    from voicebot.speaking import Narrator
 
 
 def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
@@ -45,6 +50,28 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
                       timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
 
 
+def make_speaker(settings: Settings, output: Output) -> Speaker:
+    """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now."""
+    from voicebot.sound_output import Speaker
+    from voicebot.speaking import wants_voice
+
+    speaker = Speaker(_device_spec(settings.output_device))
+    if wants_voice(settings) or settings.output_device is not None:
+        speaker.check()
+    speaker.on_error = output.notice
+    return speaker
+
+
+def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker, output: Output) -> Narrator:
+    from voicebot.speaking import Narrator
+
+    return Narrator(client, speaker, output, model=settings.tts_model, voice=settings.voice)
+
+
+def _device_spec(named: str | None) -> str | int | None:
+    return int(named) if named is not None and named.strip().isdigit() else named
+
+
 def prepare_all(files: list[str]) -> list[PreparedAudio]:
     """Every file prepared before any request: a bad one ends the command with nothing sent."""
     return [prepare_file(Path(name)) for name in files]
@@ -57,18 +84,29 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     settings.require_key()
     audio = prepare_all(rest["files"])
     recorder = make_recorder(settings, output)
+    speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
         assistant = Assistant(client, settings, output, log=recorder)
         resume(assistant, rest, output)
+        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
         try:
             for prepared in audio:
-                if answer:
+                if narrator is not None:
+                    await narrator.answer(functools.partial(_spoken_turn, assistant, prepared, translate))
+                elif answer:
                     await assistant.spoken_turn(prepared, translate=translate)
                 else:
                     output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
         finally:
             await recorder.aclose()
+            if speaker is not None:
+                await speaker.aclose()
     return EXIT_OK
+
+
+async def _spoken_turn(assistant: Assistant, prepared: PreparedAudio, translate: bool,
+                       feed: Callable[[str], None]) -> str:
+    return await assistant.spoken_turn(prepared, translate=translate, on_text=feed)
 
 
 async def transcribe(settings: Settings, rest: Mapping[str, Any]) -> int:
@@ -96,21 +134,32 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
     with asyncio.Runner() as runner:
         client = make_client(settings, output)
         assistant = Assistant(client, settings, output, log=recorder)
+        speaker = make_speaker(settings, output) if settings.speak else None
+        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+
+        def ask(question: str) -> Coroutine[Any, Any, str]:
+            if narrator is None:
+                return assistant.ask(question)
+            return narrator.answer(lambda feed: assistant.ask(question, on_text=feed))
+
         try:
             resume(assistant, rest, output)
             if interactive:
-                return _repl(runner, assistant, output)
+                return _repl(runner, assistant, output, ask)
             for line in sys.stdin:
                 question = line.strip()
                 if question:
-                    runner.run(assistant.ask(question))
+                    runner.run(ask(question))
             return EXIT_OK
         finally:
+            if speaker is not None:
+                runner.run(speaker.aclose())
             runner.run(client.aclose())
             recorder.close()
 
 
-def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
+def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output,
+          ask: Callable[[str], Coroutine[Any, Any, str]]) -> int:
     """Interactive prompt: Ctrl+C stops an answer; Ctrl+C at the prompt or Ctrl+D leaves."""
     try:
         import readline  # noqa: F401  (line editing and history for input())
@@ -133,7 +182,7 @@ def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output) -> int:
             output.notice("new conversation")
             continue
         try:
-            runner.run(assistant.ask(question))
+            runner.run(ask(question))
         except KeyboardInterrupt:
             continue  # the partial answer is kept, marked interrupted
         except VoicebotError as exc:
@@ -211,12 +260,15 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     assistant = Assistant(client, settings, output, log=recorder)
     if carried_on is not None:
         assistant.conversation = carried_on
-    daemon = Daemon(settings, output, client, assistant=assistant, bindings=bindings,
-                    microphone=mic, chimes=Chimes(not settings.quiet), store=PendingStore())
+    speaker = make_speaker(settings, output)
+    daemon = Daemon(settings, output, client, assistant=assistant, bindings=bindings, microphone=mic,
+                    chimes=Chimes(not settings.quiet, speaker), store=PendingStore(),
+                    narrator=make_narrator(settings, client, speaker, output))
     try:
         return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
     finally:
         await recorder.aclose(wait=0.5)  # within the daemon's 2 s promise to stop
+        await speaker.aclose()
 
 
 async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:

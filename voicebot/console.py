@@ -37,7 +37,7 @@ class Output(Protocol):
     def notice(self, text: str, **fields: Any) -> None: ...
     def error(self, text: str) -> None: ...
     def status(self, text: str, *, live: bool = False) -> None: ...
-    def milestone(self, kind: str, text: str, **fields: Any) -> None: ...
+    def milestone(self, kind: str, text: str, /, **fields: Any) -> None: ...
 
 
 class HumanOutput:
@@ -125,9 +125,12 @@ class HumanOutput:
         """Structured events (model lists, settings) become aligned columns of values."""
         self._write("  ".join(str(v) for v in fields.values()) + "\n")
 
-    def milestone(self, kind: str, text: str, **fields: Any) -> None:
-        """A state the daemon reached (ready, recording): for people, the status line."""
-        self.status(text)
+    def milestone(self, kind: str, text: str, /, **fields: Any) -> None:
+        """A state the daemon reached (ready, recording): for people, the status line.
+
+        The sentence being spoken is only worth a line on a terminal (it is on screen already).
+        """
+        self.status(text, live=kind == "speech")
 
     def notice(self, text: str, **fields: Any) -> None:
         """One line on stderr; `fields` are details only JSON readers get."""
@@ -175,7 +178,7 @@ class JsonOutput:
     def notice(self, text: str, **fields: Any) -> None:
         self.event("notice", text=text, **fields)
 
-    def milestone(self, kind: str, text: str, **fields: Any) -> None:
+    def milestone(self, kind: str, text: str, /, **fields: Any) -> None:
         """A state the daemon reached, as its own event type (the text is for people)."""
         self.event(kind, **fields)
 

@@ -46,6 +46,7 @@ from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recordi
 from voicebot.pending import PendingStore
 from voicebot.protocols import MicrophoneInput, TakeAudio
 from voicebot.settings import Settings
+from voicebot.speaking import Narrator, SpokenAnswers, speaks
 
 log = logging.getLogger("voicebot.daemon")
 
@@ -90,7 +91,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, output: Output, client: GroqClient, *, assistant: Assistant,
                  bindings: list[Binding], microphone: MicrophoneInput, chimes: Chimes,
-                 store: PendingStore) -> None:
+                 store: PendingStore, narrator: Narrator | None = None) -> None:
         self.settings = settings
         self.output = output
         self.client = client  # for warming the connection on key-down, and closing it
@@ -100,6 +101,7 @@ class Daemon:
         self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
         self.mic = microphone
         self.chimes = chimes
+        self.narrator = narrator  # reads answers aloud where `speaks` says so
         self.recording: Recording | None = None
         self.turn: asyncio.Task[Any] | None = None  # the take's task once it has become a turn
         self.state = State.STARTING
@@ -351,7 +353,9 @@ class Daemon:
         self.output.status("transcribing…")
         text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set)
         if text is not None:
-            await after_transcript(rec.mode, text, output=self.output, assistant=self.assistant,
+            spoken = self.narrator is not None and speaks(self.settings, rec.mode)
+            answerer = SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken else self.assistant
+            await after_transcript(rec.mode, text, output=self.output, assistant=answerer,
                                    dictate=self.dictation.land, answering=self._answering)
 
     def _answering(self) -> None:

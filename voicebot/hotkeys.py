@@ -125,13 +125,15 @@ def bindings_from_config(hotkeys: Mapping[str, str | Mapping[str, Any]]) -> list
     """Bindings from the `hotkeys` setting ({mode: combo} or {mode: {keys, style, then_ask}})."""
     out: list[Binding] = []
     for name, spec in hotkeys.items():
-        keys, style, then_ask = ((spec, "hold", False) if isinstance(spec, str) else
-                                 (spec["keys"], spec.get("style", "hold"), spec.get("then_ask", False)))
+        keys, style, then_ask, speak = ((spec, "hold", False, None) if isinstance(spec, str) else
+                                        (spec["keys"], spec.get("style", "hold"), spec.get("then_ask", False),
+                                         spec.get("speak")))
         try:
             if style not in ("hold", "toggle"):
                 raise UsageError(f"style must be hold or toggle, got {style!r}")
             try:
-                mode = mode_named(name, then_ask=then_ask is True)
+                mode = mode_named(name, then_ask=then_ask is True,
+                                  speak=speak if isinstance(speak, bool) else None)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             out.append(Binding(parse_combo(keys), mode, "toggle" if style == "toggle" else "hold"))

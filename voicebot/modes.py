@@ -46,6 +46,7 @@ class Mode:
     endpoint: Endpoint | None = None
     after: After | None = None
     then_ask: bool = False
+    speak: bool | None = None  # the binding's own choice; None follows the `speak` setting
 
     def __post_init__(self) -> None:
         if (self.endpoint is None) != (self.after is None):
@@ -90,12 +91,13 @@ NAMES: tuple[str, ...] = tuple(MODES)
 RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.records)
 
 
-def mode_named(name: str, *, then_ask: bool = False) -> Mode:
+def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None) -> Mode:
     """The mode called `name` (ValueError listing the modes if there is none)."""
     try:
-        return MODES[name].with_then_ask(then_ask)
+        mode = MODES[name].with_then_ask(then_ask)
     except (KeyError, TypeError):
         raise ValueError(f"unknown mode {name!r} (modes: {', '.join(NAMES)})") from None
+    return mode if speak is None or not mode.records else replace(mode, speak=speak)
 
 
 def recording_mode(name: str, *, then_ask: bool = False) -> Mode:

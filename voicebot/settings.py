@@ -39,6 +39,7 @@ from voicebot.vocabulary import SpeechPrompt, speech_prompt
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 GROQ_PATH = "/openai/v1"
 GROQ_STT_CONCURRENCY = 3  # speech requests in flight per long recording at Groq
+VOICES = ("autumn", "diana", "hannah", "austin", "daniel", "troy")  # canopylabs/orpheus-v1-english
 
 
 class Secret:
@@ -155,7 +156,7 @@ class Settings:
     stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
-                                   f"then_ask}} (modes: {', '.join(MODE_NAMES)})")
+                                   f"then_ask, speak}} (modes: {', '.join(MODE_NAMES)})")
     preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",
@@ -186,6 +187,13 @@ class Settings:
                      flag="--no-log")
     keep_audio: bool = _opt(False, "keep each take's audio beside the log, for `voicebot history retranscribe`",
                             flag="--keep-audio")
+    # Spoken answers (voicebot.speaking): read aloud with Groq's text to speech, sentence by sentence
+    speak: bool = _opt(False, "read answers aloud while they stream (never dictation)", flag="--speak")
+    tts_model: str = _opt("canopylabs/orpheus-v1-english", "text-to-speech model for spoken answers",
+                          flag="--tts-model")
+    voice: str = _opt("autumn", "text-to-speech voice", flag="--voice", choices=VOICES)
+    output_device: str | None = _opt(None, "output device for speech and chimes: index or part of its name",
+                                     flag="--output-device", metavar="DEVICE")
     # Output
     color: str = _opt("auto", "colour on a terminal", flag="--color", choices=("auto", "always", "never"))
 
@@ -348,10 +356,11 @@ class BadEntry(ValueError):
 
 
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
-    """Normalise hotkey bindings to {mode: {keys, style, then_ask}}, each combo parsed now.
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak]}}, each combo parsed now.
 
     Parsing here, when settings load, makes a mistyped key fail `voicebot config` and
-    `voicebot run` alike, naming the file and line like any other bad value.
+    `voicebot run` alike, naming the file and line like any other bad value. `speak` is
+    kept only when given: a binding without it follows the `speak` setting.
     """
     if not isinstance(value, dict):
         raise ValueError(f"expected a table of mode = combo, got {value!r}")
@@ -363,9 +372,9 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
             raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
-        unknown = set(spec) - {"keys", "style", "then_ask"}
+        unknown = set(spec) - {"keys", "style", "then_ask", "speak"}
         if unknown:
-            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask)")
+            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak)")
         style = spec.get("style", "hold")
         if style not in STYLES:
             raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
@@ -377,6 +386,10 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
         except UsageError as exc:
             raise BadEntry(mode, exc.message) from None
         out[mode] = {"keys": spec["keys"].strip(), "style": style, "then_ask": then_ask}
+        if "speak" in spec:
+            if not isinstance(spec["speak"], bool):
+                raise BadEntry(mode, "speak must be true or false")
+            out[mode]["speak"] = spec["speak"]
     return out
 
 

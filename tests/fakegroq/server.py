@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import audio, chat, local
+from . import audio, chat, local, tts
 from .models import MODELS, GroqError, model_object
 from .stt import UndecodableAudio, decode, recognise
 
@@ -278,6 +278,8 @@ class FakeGroq:
         self._decode_delay = 0.0
         self.peak_in_flight = 0  # most speech requests being handled at once (local style queues them)
         self._editor = "edit"
+        self._terms_accepted = True
+        self._tts_delay = self._tts_chunk_delay = 0.0
         self._generation = getattr(self, "_generation", 0) + 1
         self._buckets = {"requests": _Bucket(14_400, 86_400.0), "tokens": _Bucket(250_000, 60.0)}
 
@@ -442,6 +444,10 @@ class FakeGroq:
             self.set_chunk_delay(float(body.get("seconds", 0.0)))
         elif action == "rate-limits" and request.method == "POST":
             self.set_rate_limits(**body)
+        elif action == "terms" and request.method == "POST":
+            self.set_terms_accepted(bool(body.get("accepted", True)))
+        elif action == "speech-delay" and request.method == "POST":
+            self.set_speech_delay(float(body.get("first", 0.0)), float(body.get("per_chunk", 0.0)))
         elif action == "requests" and request.method == "GET":
             return web.json_response([r.to_json() for r in self.requests])
         else:
@@ -584,6 +590,8 @@ class FakeGroq:
             return await self._chat(request, rec, rid, fault)
         if ep in ("/audio/transcriptions", "/audio/translations") and method == "POST":
             return await self._speech_to_text(rec, rid, upload, "translate" if ep.endswith("translations") else "transcribe")
+        if ep == "/audio/speech" and method == "POST":
+            return await self._text_to_speech(request, rec, rid)
         if ep == "/models" and method == "GET":
             body = {"object": "list", "data": [model_object(m) for m in MODELS]}
             return self._json_response(rec, 200, body, self._charge(0, rid, "-"))
@@ -659,6 +667,44 @@ class FakeGroq:
             return self._json_response(rec, 200, body, headers)
         return self._json_response(rec, 200, {"text": text, "x_groq": {"id": rid}} if groq else {"text": text},
                                    headers)
+
+    async def _text_to_speech(self, request: web.Request, rec: RecordedRequest, rid: str) -> web.StreamResponse:
+        """Real speech (espeak-ng) as a WAV streamed in 100 ms chunks, like Orpheus on Groq."""
+        req = tts.validate_speech(rec.json)
+        with self._lock:
+            accepted, first_delay, chunk_delay = self._terms_accepted, self._tts_delay, self._tts_chunk_delay
+        if not accepted:
+            raise tts.terms_error(req.model)
+        headers = self._charge(0, rid, req.model)
+        samples = await asyncio.get_running_loop().run_in_executor(None, tts.synthesise, req.text, req.voice)
+        self._update(rec, reply=req.text)
+        resp = web.StreamResponse(status=200, headers={**headers, "Content-Type": "audio/wav"})
+        self._update(rec, status=200)
+        try:
+            if first_delay and not await self._sleep(first_delay):
+                return self._drop(request, rec)
+            await resp.prepare(request)
+            for index, chunk in enumerate(tts.chunks(samples)):
+                if index > 1 and chunk_delay and not await self._sleep(chunk_delay):
+                    return self._drop(request, rec)
+                await resp.write(chunk)
+                self._update(rec, chunks_sent=rec.chunks_sent + 1)
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            self._update(rec, client_disconnected=True, completed=True)
+            return resp
+        self._update(rec, completed=True)
+        return resp
+
+    def set_terms_accepted(self, accepted: bool) -> None:
+        """Whether the org has accepted the TTS model's terms (else 400 model_terms_required)."""
+        with self._lock:
+            self._terms_accepted = accepted
+
+    def set_speech_delay(self, first: float = 0.0, per_chunk: float = 0.0) -> None:
+        """Time to the first audio byte (synthesis), and between 100 ms chunks of the stream."""
+        with self._lock:
+            self._tts_delay, self._tts_chunk_delay = first, per_chunk
 
     async def _chat(self, request: web.Request, rec: RecordedRequest, rid: str,
                     fault: Fault | None) -> web.StreamResponse:
