@@ -53,16 +53,21 @@ def chat_requests(fake: FakeGroq) -> list[dict[str, object]]:
 # --- speech to text ------------------------------------------------------------------------
 
 
-def test_transcribe_uploads_16k_mono_flac_and_prints_text(fake_groq: FakeGroq, tmp_path: Path) -> None:
-    proc = run(["transcribe", str(DATA / "spider.flac")], fake_groq, tmp_path)
+@pytest.mark.parametrize(("flags", "name", "kind", "container"), [
+    ([], "speech.ogg", "audio/ogg", "ogg"),  # Opus by default
+    (["--audio-format", "flac"], "speech.flac", "audio/flac", "flac"),
+])
+def test_transcribe_uploads_16k_mono_audio_and_prints_text(fake_groq: FakeGroq, tmp_path: Path, flags: list[str],
+                                                          name: str, kind: str, container: str) -> None:
+    proc = run(["transcribe", *flags, str(DATA / "spider.flac")], fake_groq, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "How many legs does a spider have?\n"
     (req,) = fake_groq.requests_to("/audio/transcriptions")
     assert req.form["model"] == "whisper-large-v3-turbo"
     audio = req.audio
     assert audio is not None
-    assert (audio.filename, audio.content_type) == ("speech.flac", "audio/flac")
-    assert (audio.container, audio.samplerate, audio.channels) == ("flac", 16000, 1)
+    assert (audio.filename, audio.content_type) == (name, kind)
+    assert (audio.container, audio.samplerate, audio.channels) == (container, 16000, 1)
     assert audio.fixture == "spider.flac"  # the server recognised the speech itself
 
 

@@ -67,7 +67,7 @@ def test_a_30_minute_take_is_split_at_pauses_and_joined_in_order(fake_groq: Fake
     assert len(uploads) == 15
     for req in uploads:
         a = req.audio
-        assert (a.container, a.samplerate, a.channels) == ("flac", 16000, 1)
+        assert (a.container, a.samplerate, a.channels) == ("ogg", 16000, 1)  # Opus pieces, each encoded once
         assert a.size <= MAX_UPLOAD_BYTES and a.duration <= 120
         assert req.form["response_format"] == "verbose_json"
     assert sum(r.audio.duration for r in uploads) == pytest.approx(1800, abs=0.05)  # nothing lost or doubled

@@ -93,7 +93,7 @@ class Assistant:
         upload = audio.as_upload()
         source = audio.source
         split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
-                                        source=source)
+                                        source=source, codec=self.settings.audio_format)
         if not split.uploads:
             raise NoSpeechError(f"no speech detected in {source}")
         if split.split:

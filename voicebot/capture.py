@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 
 from voicebot import preroll
-from voicebot.audio import SILENCE_DBFS, level_dbfs  # one meter definition for file and microphone
+from voicebot.audio import SILENCE_DBFS, TARGET_RATE, level_dbfs  # one meter definition for file and microphone
 from voicebot.errors import UsageError
 
 log = logging.getLogger("voicebot.capture")
 
-TARGET_RATE = 16_000  # what the speech API wants; asked for first so nothing needs resampling
 BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
 STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
 
@@ -123,11 +122,6 @@ def match_device(spec: str | int | None, devices: Sequence[InputDevice]) -> int 
         raise UsageError(f"no input device matches {spec!r}", hint=f"inputs: {_describe(devices)}")
     raise UsageError(f"{spec!r} matches several input devices: {_describe(found)}",
                      hint="give more of the name, or the index")
-
-
-def resolve_device(spec: str | int | None) -> int | None:
-    """The PortAudio index for a `--device` value (None: the default input)."""
-    return match_device(spec, list_input_devices())
 
 
 def choose_format(default_rate: float, max_channels: int,
@@ -246,11 +240,6 @@ class Take:
             self._drained = True
             raise item
         return item
-
-    async def read_all(self) -> np.ndarray:
-        """The whole take as one int16 array (for callers that do not stream)."""
-        blocks = [block async for block in self]
-        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
 
 
 # --- The microphone ---------------------------------------------------------------------------

@@ -37,9 +37,10 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
                       timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
 
 
-def prepare_all(files: list[str]) -> list[PreparedAudio]:
+def prepare_all(files: list[str], settings: Settings) -> list[PreparedAudio]:
     """Every file prepared before any request: a bad one ends the command with nothing sent."""
-    return [prepare_file(Path(name)) for name in files]
+    return [prepare_file(Path(name), settings.audio_format, whole_seconds=settings.max_chunk_seconds)
+            for name in files]
 
 
 async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool, answer: bool) -> int:
@@ -47,7 +48,7 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     conversation (ask). All are prepared first, so a bad one ends the command with nothing sent."""
     output = output_for(settings, rest)
     settings.require_key()
-    audio = prepare_all(rest["files"])
+    audio = prepare_all(rest["files"], settings)
     async with make_client(settings, output) as client:
         assistant = Assistant(client, settings, output)
         for prepared in audio:

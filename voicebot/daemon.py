@@ -318,7 +318,7 @@ class Daemon:
             rec.take = take
             if rec.stop_requested:
                 take.stop()
-            encoder = TakeEncoder(take.rate)
+            encoder = TakeEncoder(take.rate, codec=self.settings.audio_format)
             drawn = 0.0
             async for block in take:
                 encoder.write(block)

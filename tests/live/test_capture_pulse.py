@@ -152,7 +152,7 @@ async def _drive_vanish() -> None:
     async with mic.take() as take:
         await _wait_until(lambda: take.frames >= RATE // 2, "audio after reopening")
         take.stop()
-        frames = (await take.read_all()).size
+        frames = sum([block.size async for block in take])
     say(event="reopened", frames=take.frames, read=frames)
 
 

@@ -83,12 +83,12 @@ def transcriptions(fake: FakeGroq) -> list[Any]:
 
 
 def assert_uploaded(fake: FakeGroq, endpoint: str, fixture: str) -> None:
-    """Exactly one upload to `endpoint`: 16 kHz mono FLAC that the server recognised as `fixture`."""
+    """Exactly one upload to `endpoint`: 16 kHz mono Ogg/Opus that the server recognised as `fixture`."""
     (req,) = fake.requests_to(endpoint)
     audio = req.audio
     assert audio is not None
-    assert (audio.filename, audio.content_type) == ("speech.flac", "audio/flac")
-    assert (audio.container, audio.samplerate, audio.channels) == ("flac", 16000, 1)
+    assert (audio.filename, audio.content_type) == ("speech.ogg", "audio/ogg")
+    assert (audio.container, audio.subtype, audio.samplerate, audio.channels) == ("ogg", "OPUS", 16000, 1)
     assert audio.fixture == fixture, audio
 
 
