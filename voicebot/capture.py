@@ -6,7 +6,8 @@ audio thread: an idle microphone costs no hop to the event loop and no per-block
 it. While a take runs, the callback copies the block and schedules `Microphone._deliver`
 on the loop, where the take, the level meter and error handling live. One short lock
 makes the switch exact: at the key press the loop empties the ring into the take and
-turns the routing to the loop in one step, so no block is lost or counted twice. Encoding and resampling belong to `voicebot.audio`: a take reports
+turns the routing to the loop in one step, so no block is lost or counted twice.
+Encoding and resampling belong to `voicebot.audio`: a take reports
 its actual rate and hands out mono int16 blocks.
 
 `sounddevice` is imported lazily: importing it loads PortAudio and scans the devices, which
