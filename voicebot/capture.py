@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from voicebot import preroll
+from voicebot import preroll, tail
 from voicebot.audio import SILENCE_DBFS, TARGET_RATE, level_dbfs  # one meter definition for file and microphone
 from voicebot.errors import UsageError
 
@@ -168,7 +168,8 @@ class Take:
     """One recording: iterate it for mono int16 blocks at `rate` Hz until it ends.
 
     `stop()` asks it to end after the release tail (the last word is often still being
-    spoken when the key comes up); the iteration then ends by itself.
+    spoken when the key comes up): as soon as the audio is quiet (voicebot.tail), at the
+    latest after `tail_frames`; the iteration then ends by itself.
     """
 
     def __init__(self, rate: int, tail_frames: int, stall_seconds: float,
@@ -180,6 +181,8 @@ class Take:
         self.overflows = 0
         self._tail_frames = tail_frames
         self._tail_left: int | None = None
+        self._track = tail.LevelTrack(rate)
+        self._frames_after_release = 0  # level frames completed since stop()
         self._stall_seconds = stall_seconds
         self._on_stall = on_stall
         self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
@@ -209,9 +212,13 @@ class Take:
             self._put(block)
             self._finish()
             return
+        completed = self._track.add(block)
+        self._put(block)
         if self._tail_left is not None:
             self._tail_left -= block.size
-        self._put(block)
+            self._frames_after_release += completed
+            if tail.tail_is_over(self._track.levels, self._frames_after_release):
+                self._finish()
 
     def _put(self, block: np.ndarray) -> None:
         if block.size:
