@@ -71,7 +71,8 @@ def measure(pid: int, seconds: float) -> tuple[float, float]:
     return 100 * used / elapsed, rss_mib(pid)
 
 
-def bare(env: dict[str, str], seconds: float, block: int, mode: str = "callback", period: int = 0) -> tuple[float, float]:
+def bare(env: dict[str, str], seconds: float, block: int, mode: str = "callback",
+         period: int = 0) -> tuple[float, float]:
     proc = subprocess.Popen([sys.executable, "-c", BARE, str(block), mode, str(period or block)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -114,8 +115,8 @@ def main() -> int:
                          *bare(audio_env, args.seconds, 1600, "read", 320)))
             rows.append(("bare blocking reads of 100 ms, 100 ms periods",
                          *bare(audio_env, args.seconds, 1600, "read", 1600)))
-        for ms in args.preroll_ms:
-            rows.append((f"voicebot daemon, preroll_ms={ms}", *daemon(fake, desk, args.seconds, ms)))
+        rows.extend((f"voicebot daemon, preroll_ms={ms}", *daemon(fake, desk, args.seconds, ms))
+                    for ms in args.preroll_ms)
     width = max(len(r[0]) for r in rows)
     print(f"window: {args.seconds:g} s per process, after {SETTLE:g} s to settle")
     for name, cpu, rss in rows:

@@ -161,10 +161,22 @@ def test_json_events(fake_groq: FakeGroq, tmp_path: Path) -> None:
     assert evs[0] == {"type": "transcript", "text": "What is the capital of France?"}
     deltas = [e for e in evs if e["type"] == "delta"]
     assert len(deltas) >= 3
-    reply = evs[-1]
+    reply, timing = evs[-2:]
     assert reply["type"] == "reply" and reply["text"] == "".join(d["text"] for d in deltas)
     assert reply["text"] == "The capital of France is Paris."
     assert reply["usage"]["total_tokens"] > 0
+    # After the turn, its stage times in ms from the start of the upload.
+    assert timing["type"] == "timing" and timing["upload_start_ms"] == 0
+    assert 0 < timing["transcript_ms"] <= timing["first_word_ms"] <= timing["answer_ms"]
+    assert all(k.endswith("_ms") and isinstance(v, int) for k, v in timing.items() if k != "type")
+
+
+def test_people_see_one_timing_line_after_each_turn(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    proc = run(["ask", str(DATA / "capital.wav")], fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"voicebot: heard in \d+\.\d\d s · first word \d+\.\d\d s\n", proc.stderr), proc.stderr
+    done = run(["transcribe", str(DATA / "capital.wav")], fake_groq, tmp_path)
+    assert re.fullmatch(r"voicebot: heard in \d+\.\d\d s\n", done.stderr), done.stderr
 
 
 def test_answer_streams_as_it_arrives(fake_groq: FakeGroq, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from voicebot.conversation import Conversation, Message, history_budget, message
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted
 from voicebot.hallucination import MIN_CHECKED_SECONDS, SparseText, filter_segments, sparse_text
 from voicebot.settings import Settings
+from voicebot.timing import ANSWER, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
 
 log = logging.getLogger("voicebot.assistant")
 
@@ -61,6 +62,22 @@ class Assistant:
         self.conversation = Conversation(settings.system_prompt)
         self._budget: asyncio.Task[int] | None = None
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
+        self.clock: TurnClock | None = None  # the spoken turn in progress, timed for the user
+
+    def start_clock(self, origin: float | None = None) -> TurnClock:
+        """Time the next spoken turn from `origin` (the key release), else from its upload."""
+        self.clock = TurnClock(origin)
+        return self.clock
+
+    def report_timing(self) -> None:
+        """Show the finished turn's stage times (once), if it was timed and got its transcript."""
+        clock, self.clock = self.clock, None
+        if clock is not None and TRANSCRIPT in clock.marks:
+            self.output.timing(**clock.fields())
+
+    def _mark(self, stage: str) -> None:
+        if self.clock is not None:
+            self.clock.mark(stage)
 
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
@@ -90,6 +107,7 @@ class Assistant:
         Split pieces are announced and transcribed concurrently; a sparse result is
         reported as a notice (in JSON with its figures) but still returned.
         """
+        self._mark(UPLOAD_START)
         upload = audio.as_upload()
         source = audio.source
         split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
@@ -135,6 +153,7 @@ class Assistant:
         sparse = sparse_text(text, speech_seconds)
         if sparse is not None:
             self._flag(sparse)
+        self._mark(TRANSCRIPT)
         return HeardText(text, len(split.uploads), dropped, sparse)
 
     def _flag(self, sparse: SparseText) -> None:
@@ -210,6 +229,8 @@ class Assistant:
             async for event in self.client.chat_stream(messages, model=self.settings.chat_model,
                                                        options=self.settings.chat_options()):
                 if isinstance(event, ContentDelta):
+                    if not parts:
+                        self._mark(FIRST_WORD)
                     parts.append(event.text)
                     self.output.delta(event.text)
                 elif isinstance(event, ReasoningDelta):
@@ -218,6 +239,7 @@ class Assistant:
                 elif isinstance(event, Usage):
                     usage = dict(event.raw)
         except asyncio.CancelledError:
+            self.clock = None  # a cut answer has no timing worth showing
             self._keep_interrupted(conversation, question, "".join(parts))
             raise
         except StreamInterrupted as exc:
@@ -226,6 +248,8 @@ class Assistant:
         answer = "".join(parts)
         self.output.reply(answer, usage)
         conversation.record(question, answer)
+        self._mark(ANSWER)
+        self.report_timing()
         return answer
 
     def _keep_interrupted(self, conversation: Conversation, question: str, partial: str) -> None:

@@ -52,10 +52,12 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     async with make_client(settings, output) as client:
         assistant = Assistant(client, settings, output)
         for prepared in audio:
+            assistant.start_clock()  # timed from the start of its upload
             if answer:
                 await assistant.spoken_turn(prepared, translate=translate)
             else:
                 output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+                assistant.report_timing()
     return EXIT_OK
 
 

@@ -7,11 +7,12 @@ Start it with `FakeGroq().start()` (or the `fake_groq` pytest fixture, or
 
 from __future__ import annotations
 
+from .link import Link
 from .models import GroqError
 from .server import API_ROOT, BAD_GATEWAY_HTML, TEST_API_KEY, AudioUpload, FakeGroq, Fault, RecordedRequest
 from .stt import Match, decode, recognise
 
 __all__ = [
-    "API_ROOT", "BAD_GATEWAY_HTML", "TEST_API_KEY", "AudioUpload", "FakeGroq", "Fault", "GroqError",
+    "API_ROOT", "BAD_GATEWAY_HTML", "TEST_API_KEY", "AudioUpload", "FakeGroq", "Fault", "GroqError", "Link",
     "Match", "RecordedRequest", "decode", "recognise",
 ]

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from . import audio, chat
+from .link import Link
 from .models import MODELS, GroqError, model_object
 from .stt import UndecodableAudio, decode, recognise
 
@@ -98,6 +99,8 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names, authorization removed
     auth: str  # "ok", "missing" or "invalid"
     received_at: float
+    body_at: float | None = None  # when the whole body was in (after the link's uplink time)
+    answered_at: float | None = None  # when the answer's first byte went out (the first chunk for streams)
     form: dict[str, str | list[str]] | None = None
     json: Any = None
     audio: AudioUpload | None = None
@@ -170,8 +173,10 @@ def _status_error(status: int) -> dict[str, Any]:
 class FakeGroq:
     """The server object tests hold: start/stop, behaviour knobs, recorded requests."""
 
-    def __init__(self, api_key: str = TEST_API_KEY, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, api_key: str = TEST_API_KEY, host: str = "127.0.0.1", port: int = 0,
+                 link: Link | None = None) -> None:
         self._api_key = api_key
+        self.link = link  # a simulated network and service speed (benchmarks), or None: loopback speed
         self._host, self._requested_port = host, port
         self.port: int | None = None
         self._lock = threading.Lock()
@@ -436,7 +441,15 @@ class FakeGroq:
         )
         rid = "req_" + secrets.token_hex(13)
         try:
+            if self.link is not None:
+                await self.link.connected(request.transport)
+            started = time.monotonic()  # the body starts up the link once the connection is open
             body_error, upload = await self._read_body(request, rec)
+            if self.link is not None:
+                await self.link.uploaded(started, request.content_length or len(upload))
+            rec.body_at = time.time()
+            if self.link is not None:
+                await self.link.first_byte()
         except (ConnectionError, asyncio.CancelledError):
             rec.client_disconnected = True
             raise
@@ -567,6 +580,7 @@ class FakeGroq:
         return headers
 
     async def _speech_to_text(self, rec: RecordedRequest, rid: str, data: bytes, task: str) -> web.StreamResponse:
+        started = time.monotonic()
         up = rec.audio
         if up is None:
             raise GroqError(400, "file or url must be provided", param="file")
@@ -585,6 +599,9 @@ class FakeGroq:
             channels=decoded.channels, duration=decoded.duration, fixture=match.fixture,
             score=round(match.score, 4), coverage=round(match.coverage, 4)))
         duration = decoded.duration if decoded.duration is not None else 10.0
+        if self.link is not None:
+            await self.link.transcribed(started, duration)
+        rec.answered_at = time.time()
         headers = self._charge(0, rid, req.model)
         text, _ = audio.recognised_text(task, match)
         self._update(rec, reply=text)
@@ -597,6 +614,7 @@ class FakeGroq:
 
     async def _chat(self, request: web.Request, rec: RecordedRequest, rid: str,
                     fault: Fault | None) -> web.StreamResponse:
+        started = time.monotonic()
         req = chat.validate_chat(rec.json)
         headers = self._charge(req.prompt_tokens + (req.max_tokens or 0), rid, req.model)
         reply = self._take_reply()
@@ -605,6 +623,9 @@ class FakeGroq:
         cid = "chatcmpl-" + secrets.token_hex(16)
         created = int(time.time())
         seed = req.seed if req.seed is not None else int.from_bytes(rid.encode()[-4:], "big")
+        if self.link is not None:
+            await self.link.first_token(started)
+        rec.answered_at = time.time()
         if not req.stream:
             body = chat.completion_body(req, completion, cid=cid, rid=rid, created=created, seed=seed)
             return self._json_response(rec, 200, body, headers)
