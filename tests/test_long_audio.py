@@ -61,7 +61,8 @@ def test_a_30_minute_take_is_split_at_pauses_and_joined_in_order(fake_groq: Fake
     assert proc.returncode == 0, proc.stderr
     out = events(proc.stdout)
     assert out[0] == {"type": "notice", "text": "long recording (30.0 min): sending it in 15 pieces cut at pauses"}
-    assert out[1:] == [{"type": "transcript", "text": " ".join(TEXTS[name] for name in spoken)}]
+    assert out[1:-1] == [{"type": "transcript", "text": " ".join(TEXTS[name] for name in spoken)}]
+    assert out[-1]["type"] == "timing" and out[-1]["transcript_ms"] > 0  # all pieces: the file's own figure
 
     uploads = fake_groq.requests_to("/audio/transcriptions")
     assert len(uploads) == 15

@@ -110,8 +110,12 @@ class Assistant:
         self._mark(UPLOAD_START)
         upload = audio.as_upload()
         source = audio.source
-        split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
-                                        source=source, codec=self.settings.audio_format)
+        if audio.duration is not None and audio.sample_rate is not None and not chunking.needs_split(
+                len(audio.data), audio.duration, self.settings.max_chunk_seconds):
+            split = chunking.SplitAudio((upload,), audio.duration, None)  # our own encoding, known to fit: no decoding
+        else:
+            split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
+                                            source=source, codec=self.settings.audio_format)
         if not split.uploads:
             raise NoSpeechError(f"no speech detected in {source}")
         if split.split:

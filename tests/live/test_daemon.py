@@ -106,6 +106,11 @@ def assert_answered(d: Daemon, fake: FakeGroq, question: str) -> dict[str, Any]:
     (chat,) = fake.requests_to("/chat/completions")
     assert chat.json["stream"] is True
     assert chat.json["messages"][-1] == {"role": "user", "content": question}
+    # Then the turn's stage times, in ms from the key release.
+    timing = d.wait_for("timing")
+    assert types(d).index("timing") > types(d).index("reply")
+    assert 0 <= timing["take_end_ms"] <= timing["upload_start_ms"] <= timing["transcript_ms"]
+    assert timing["transcript_ms"] <= timing["first_word_ms"] <= timing["answer_ms"]
     return reply
 
 
