@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from voicebot import audio
 from voicebot.audio import (
     MAX_UPLOAD_BYTES,
+    EncodedStream,
     SILENCE_DBFS,
-    FlacStream,
     PreparedAudio,
     TakeEncoder,
     check_upload_size,
-    encode_flac,
+    encode,
     frame_levels_dbfs,
     level_dbfs,
     prepare_array,
@@ -88,7 +88,7 @@ def write_wav(path: Path, x: np.ndarray, rate: int, subtype: str = "PCM_16") -> 
 @pytest.mark.parametrize("name", SPEECH)
 def test_every_speech_fixture_becomes_16k_mono_flac(name: str) -> None:
     source, rate = read_fixture(name)
-    prepared = prepare_file(DATA / name)
+    prepared = prepare_file(DATA / name, "flac")
     samples, info = decode(prepared)
     assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 16000, 1)
     assert abs(info.duration - len(source) / rate) < 0.005
@@ -101,6 +101,26 @@ def test_every_speech_fixture_becomes_16k_mono_flac(name: str) -> None:
     expected = resample(to_mono(source), rate, 16000)
     assert len(samples) == len(expected)
     assert np.max(np.abs(samples - np.clip(expected, -1, 1))) <= 1.5 / 32768
+
+
+@pytest.mark.parametrize("name", SPEECH)
+def test_every_speech_fixture_becomes_16k_mono_opus_under_8_kb_a_second_and_sounds_the_same(name: str) -> None:
+    from tests.fakegroq.stt import decode as server_decode
+    from tests.fakegroq.stt import recognise
+
+    source, rate = read_fixture(name)
+    prepared = prepare_file(DATA / name)  # Opus is the default
+    samples, info = decode(prepared)
+    assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "OPUS", 16000, 1)
+    assert prepared.as_upload() == ("speech.ogg", prepared.data, "audio/ogg")
+    assert (prepared.sample_rate, prepared.channels) == (16000, 1)
+    expected = resample(to_mono(source), rate, 16000)
+    assert len(samples) == len(expected)  # not a sample gained or lost to the codec's padding
+    assert prepared.duration == pytest.approx(len(expected) / 16000)
+    assert len(prepared.data) / prepared.duration <= 8000
+    assert len(prepared.data) < len(prepare_file(DATA / name, "flac").data) / 3
+    heard = server_decode(prepared.data)
+    assert heard.container == "ogg" and recognise(heard.mono16k).fixture == name  # the same words, by their sound
 
 
 @pytest.mark.parametrize("name", SPEECH)
@@ -126,7 +146,7 @@ def test_mp3_written_at_test_time_is_decoded(tmp_path: Path) -> None:
     sf.write(mp3, source, rate, format="MP3")
     prepared = prepare_file(mp3)
     _, info = decode(prepared)
-    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "OPUS")
     # MP3 frames pad the end a little; the length must still be the recording's.
     assert abs(info.duration - len(source) / rate) < 0.1
 
@@ -138,7 +158,7 @@ def test_unusual_rates_and_channel_counts(tmp_path: Path, rate: int, channels: i
     gains = np.linspace(1.0, 0.4, channels, dtype=np.float32)
     multi = mono[:, None] * gains[None, :]
     path = write_wav(tmp_path / f"multi_{rate}_{channels}.wav", multi, rate)
-    samples, info = decode(prepare_file(path))
+    samples, info = decode(prepare_file(path, "flac"))
     assert (info.samplerate, info.channels) == (16000, 1)
     assert abs(info.duration - len(mono) / rate) < 0.005
     expected = resample(mono * gains.mean(), rate, 16000)
@@ -176,7 +196,7 @@ def test_resample_same_rate_and_empty_are_untouched() -> None:
 
 def test_streaming_encoder_resamples_like_the_one_shot_resampler() -> None:
     x = tone(1000, 48000, 1.0) * np.hanning(48000).astype(np.float32)
-    encoder = TakeEncoder(48000)
+    encoder = TakeEncoder(48000, codec="flac")
     for start in range(0, len(x), 480):
         encoder.write(x[start : start + 480])
     samples, _ = decode(encoder.finish())
@@ -205,13 +225,13 @@ def test_to_pcm16_clips_and_rounds() -> None:
 
 def test_encode_flac_roundtrips_int16_exactly_and_float_within_a_step() -> None:
     pcm = (np.random.default_rng(3).standard_normal(20000) * 4000).astype(np.int16)
-    data = encode_flac(pcm, 16000)
+    data = encode(pcm, 16000, "flac")
     back, rate = sf.read(io.BytesIO(data), dtype="int16")
     assert rate == 16000 and np.array_equal(back, pcm)
     info = sf.info(io.BytesIO(data))
     assert (info.format, info.subtype, info.channels) == ("FLAC", "PCM_16", 1)
     x = tone(300, 8000, 0.5)
-    back_f, rate_f = sf.read(io.BytesIO(encode_flac(x, 8000)), dtype="float32")
+    back_f, rate_f = sf.read(io.BytesIO(encode(x, 8000, "flac")), dtype="float32")
     assert rate_f == 8000 and np.max(np.abs(back_f - x)) <= 0.5 / 32768 + 1e-9
 
 
@@ -299,7 +319,7 @@ def test_nan_inf_and_clipping_are_sanitised(tmp_path: Path) -> None:
     hot[2000, 1] = np.inf
     hot[3000, 0] = -np.inf
     path = write_wav(tmp_path / "hot.wav", hot, rate, subtype="FLOAT")
-    samples, _ = decode(prepare_file(path))
+    samples, _ = decode(prepare_file(path, "flac"))
     assert np.all(np.isfinite(samples)) and np.max(np.abs(samples)) <= 1.0
     assert np.mean(np.abs(samples) > 0.99) > 0.05  # still clipped loud speech, not silence
 
@@ -332,7 +352,7 @@ def test_m4a_and_webm_pass_through_unchanged(tmp_path: Path) -> None:
 def test_a_wav_named_m4a_is_decoded_not_passed_through(tmp_path: Path) -> None:
     speech, rate = read_fixture("capital.wav")
     path = write_wav(tmp_path / "liar.wav", speech, rate).rename(tmp_path / "liar.m4a")
-    assert prepare_file(path).filename == "speech.flac"
+    assert prepare_file(path).filename == "speech.ogg"
 
 
 def _garbage(tmp_path: Path) -> Path:
@@ -389,14 +409,13 @@ def test_size_check_says_size_and_limit() -> None:
     assert "28.0 MB" in str(caught.value) and "25.0 MB" in str(caught.value) and "x.wav" in str(caught.value)
 
 
-def test_oversized_passthrough_uploads_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_oversized_passthrough_uploads_are_refused(tmp_path: Path) -> None:
     """m4a/mp4/webm cannot be decoded, so cannot be split: over the limit they are refused.
     Decoded audio over the limit is split instead (tests/test_chunking.py)."""
-    monkeypatch.setattr(audio, "MAX_UPLOAD_BYTES", 10_000)
     big = tmp_path / "big.webm"
     big.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(20_000))
     with pytest.raises(UsageError, match="upload limit"):
-        prepare_file(big)
+        prepare_file(big, max_bytes=10_000)
 
 
 # --------------------------------------------------------------------------- incremental
@@ -406,7 +425,7 @@ def test_take_encoder_accepts_int16_and_float32_device_blocks() -> None:
     speech, rate = read_fixture("bonjour.ogg")
     at_48k = resample(speech[:, 0], rate, 48000)
     as_int16 = to_pcm16(at_48k)
-    encoder = TakeEncoder(48000)
+    encoder = TakeEncoder(48000, codec="flac")
     assert encoder.voiced_seconds == 0.0
     for start in range(0, len(as_int16), 1024):
         encoder.write(as_int16[start : start + 1024])
@@ -414,7 +433,7 @@ def test_take_encoder_accepts_int16_and_float32_device_blocks() -> None:
     assert encoder.duration == pytest.approx(len(as_int16) / 48000, abs=0.1)  # resampler delay
     prepared = encoder.finish()
     assert prepared.source == "microphone" and prepared.duration == pytest.approx(len(as_int16) / 48000, abs=1e-4)
-    float_take = prepare_array(as_int16.astype(np.float32) / 32768, 48000)
+    float_take = prepare_array(as_int16.astype(np.float32) / 32768, 48000, codec="flac")
     assert float_take.data == prepared.data
     with pytest.raises(ValueError):
         encoder.write(as_int16[:10])
@@ -441,7 +460,7 @@ _ALL_INPUTS = [*_PCM16_INPUTS, "bonjour.ogg"]  # Vorbis decodes to float: float 
 @functools.cache
 def one_shot(name: str) -> PreparedAudio | None:
     try:
-        return prepare_file(DATA / name)
+        return prepare_file(DATA / name, "flac")
     except NoSpeechError:
         return None
 
@@ -455,7 +474,7 @@ def one_shot(name: str) -> PreparedAudio | None:
 def test_incremental_equals_one_shot_whatever_the_block_sizes(name: str, sizes: list[int], as_int16: bool) -> None:
     assume(name in _PCM16_INPUTS or not as_int16)
     data, rate = sf.read(DATA / name, dtype="int16" if as_int16 else "float32", always_2d=True)
-    encoder = TakeEncoder(rate, source=str(DATA / name))
+    encoder = TakeEncoder(rate, source=str(DATA / name), codec="flac")
     # The drawn sizes cycle with one device-sized block, so tiny blocks land at every
     # alignment without a run of 1-sample writes making the test slow.
     cycle = [*sizes, 4096]
@@ -464,7 +483,7 @@ def test_incremental_equals_one_shot_whatever_the_block_sizes(name: str, sizes: 
         size = cycle[turn % len(cycle)]
         encoder.write(data[start : start + size])
         start, turn = start + size, turn + 1
-    whole = TakeEncoder(rate, source=str(DATA / name))
+    whole = TakeEncoder(rate, source=str(DATA / name), codec="flac")
     whole.write(data)
     assert encoder.voiced_seconds == whole.voiced_seconds  # same frames, same statistics
     whole.abort()
@@ -508,8 +527,9 @@ def test_long_file_is_prepared_in_bounded_memory(tmp_path: Path) -> None:
     assert peak < 3 * len(prepared.data) + 8 * 1024 * 1024  # bounded by the output, not the input
 
 
-def test_flac_stream_reports_its_growing_size() -> None:
-    stream = FlacStream()
+@pytest.mark.parametrize("codec", ["flac", "opus"])
+def test_encoded_stream_reports_its_growing_size(codec: str) -> None:
+    stream = EncodedStream(16000, codec)
     noise = (np.random.default_rng(5).standard_normal(16000) * 3000).astype(np.int16)
     sizes = []
     for _ in range(3):

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicebot import audio, chunking
-from voicebot.audio import FRAME_SECONDS, TARGET_RATE, TakeEncoder, encode_flac, prepare_file
+from voicebot.audio import FRAME_SECONDS, TARGET_RATE, TakeEncoder, encode, prepare_file
 from voicebot.chunking import (
     PAUSE_RADIUS,
     Chunk,
@@ -171,7 +171,7 @@ def decode(data: bytes) -> tuple[np.ndarray, int, int]:
 
 def test_split_pieces_are_16k_mono_flac_whose_audio_is_the_original() -> None:
     x = long_recording(["capital.wav", "spider.flac", "bonjour.ogg", "capital.wav"])
-    prepared = prepare_file_from(x)
+    prepared = prepare_file_from(x, codec="flac")
     split = split_upload(prepared.as_upload(), max_seconds=10)
     assert split.split and len(split.uploads) == len(split.chunks) == 4
     pieces = [decode(data) for _, data, _ in split.uploads]
@@ -183,6 +183,23 @@ def test_split_pieces_are_16k_mono_flac_whose_audio_is_the_original() -> None:
     assert not any(c.hard_cut for c in split.chunks)
     assert split.duration == pytest.approx(len(original) / TARGET_RATE)
     assert split.speech_seconds == pytest.approx(sum(c.voiced_seconds for c in split.chunks))
+
+
+def test_an_opus_recording_is_split_into_opus_pieces_that_still_hold_each_utterance() -> None:
+    from tests.fakegroq.stt import recognise, to_mono16k
+
+    names = ["capital.wav", "spider.flac", "bonjour.ogg"]
+    prepared = prepare_file_from(long_recording(names))
+    assert prepared.filename == "speech.ogg"
+    split = split_upload(prepared.as_upload(), max_seconds=10)
+    assert split.split and len(split.uploads) == 3
+    assert all(name == "speech.ogg" and kind == "audio/ogg" for name, _, kind in split.uploads)
+    pieces = [decode(data) for _, data, _ in split.uploads]
+    assert all(rate == TARGET_RATE and channels == 1 for _, rate, channels in pieces)
+    heard = [recognise(to_mono16k(p.astype(np.float32)[:, None] / 32768, TARGET_RATE)).fixture for p, _, _ in pieces]
+    assert heard == names  # in order, none cut: the cuts fall in the pauses of the decoded audio
+    assert sum(len(p) for p, _, _ in pieces) == len(decode(prepared.data)[0])  # nothing lost, nothing doubled
+    assert split.duration == pytest.approx(len(decode(prepared.data)[0]) / TARGET_RATE)
 
 
 def test_silent_stretches_are_not_uploaded() -> None:
@@ -206,27 +223,27 @@ def test_audio_that_fits_goes_up_unchanged() -> None:
     assert chunking.speech_seconds_of(webm[1]) is None
 
 
-def test_over_the_byte_limit_is_split_even_when_short(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_over_the_byte_limit_is_split_even_when_short() -> None:
     x = long_recording(["capital.wav", "spider.flac"], gap=2.0)
-    prepared = prepare_file_from(x)
-    monkeypatch.setattr(chunking, "MAX_UPLOAD_BYTES", len(prepared.data) - 1)
-    monkeypatch.setattr(chunking, "UPLOAD_SAFE_SECONDS", 6.0)
-    split = split_upload(prepared.as_upload(), max_seconds=600)
-    assert len(split.uploads) == 2
+    prepared = prepare_file_from(x, codec="flac")
+    limit = len(prepared.data) - 1
+    split = split_upload(prepared.as_upload(), max_seconds=600, max_bytes=limit)
+    assert len(split.uploads) >= 2 and all(len(data) <= limit for _, data, _ in split.uploads)
 
 
-def test_a_take_longer_than_one_upload_is_no_longer_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audio, "MAX_UPLOAD_BYTES", 10_000)
-    encoder = TakeEncoder(TARGET_RATE)
+def test_a_take_longer_than_one_upload_is_no_longer_refused() -> None:
+    encoder = TakeEncoder(TARGET_RATE, codec="flac")
     for _ in range(3):
         encoder.write(fixture16k("spider.flac"))
     prepared = encoder.finish()
     assert len(prepared.data) > 10_000
+    split = split_upload(prepared.as_upload(), max_seconds=600, max_bytes=10_000)  # split, not refused
+    assert len(split.uploads) > 1 and all(len(data) <= 10_000 for _, data, _ in split.uploads)
 
 
-def prepare_file_from(x: np.ndarray) -> audio.PreparedAudio:
-    data = encode_flac(x, TARGET_RATE)
-    encoder = TakeEncoder(TARGET_RATE, source="long.flac")
+def prepare_file_from(x: np.ndarray, codec: str = "opus") -> audio.PreparedAudio:
+    data = encode(x, TARGET_RATE, "flac")
+    encoder = TakeEncoder(TARGET_RATE, source="long.flac", codec=codec)
     encoder.write(sf.read(io.BytesIO(data), dtype="int16")[0])
     return encoder.finish()
 

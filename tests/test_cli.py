@@ -53,16 +53,21 @@ def chat_requests(fake: FakeGroq) -> list[dict[str, object]]:
 # --- speech to text ------------------------------------------------------------------------
 
 
-def test_transcribe_uploads_16k_mono_flac_and_prints_text(fake_groq: FakeGroq, tmp_path: Path) -> None:
-    proc = run(["transcribe", str(DATA / "spider.flac")], fake_groq, tmp_path)
+@pytest.mark.parametrize(("flags", "name", "kind", "container"), [
+    ([], "speech.ogg", "audio/ogg", "ogg"),  # Opus by default
+    (["--audio-format", "flac"], "speech.flac", "audio/flac", "flac"),
+])
+def test_transcribe_uploads_16k_mono_audio_and_prints_text(fake_groq: FakeGroq, tmp_path: Path, flags: list[str],
+                                                          name: str, kind: str, container: str) -> None:
+    proc = run(["transcribe", *flags, str(DATA / "spider.flac")], fake_groq, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "How many legs does a spider have?\n"
     (req,) = fake_groq.requests_to("/audio/transcriptions")
     assert req.form["model"] == "whisper-large-v3-turbo"
     audio = req.audio
     assert audio is not None
-    assert (audio.filename, audio.content_type) == ("speech.flac", "audio/flac")
-    assert (audio.container, audio.samplerate, audio.channels) == ("flac", 16000, 1)
+    assert (audio.filename, audio.content_type) == (name, kind)
+    assert (audio.container, audio.samplerate, audio.channels) == (container, 16000, 1)
     assert audio.fixture == "spider.flac"  # the server recognised the speech itself
 
 
@@ -156,10 +161,22 @@ def test_json_events(fake_groq: FakeGroq, tmp_path: Path) -> None:
     assert evs[0] == {"type": "transcript", "text": "What is the capital of France?"}
     deltas = [e for e in evs if e["type"] == "delta"]
     assert len(deltas) >= 3
-    reply = evs[-1]
+    reply, timing = evs[-2:]
     assert reply["type"] == "reply" and reply["text"] == "".join(d["text"] for d in deltas)
     assert reply["text"] == "The capital of France is Paris."
     assert reply["usage"]["total_tokens"] > 0
+    # After the turn, its stage times in ms from the start of the upload.
+    assert timing["type"] == "timing" and timing["upload_start_ms"] == 0
+    assert 0 < timing["transcript_ms"] <= timing["first_word_ms"] <= timing["answer_ms"]
+    assert all(k.endswith("_ms") and isinstance(v, int) for k, v in timing.items() if k != "type")
+
+
+def test_people_see_one_timing_line_after_each_turn(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    proc = run(["ask", str(DATA / "capital.wav")], fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"voicebot: heard in \d+\.\d\d s · first word \d+\.\d\d s\n", proc.stderr), proc.stderr
+    done = run(["transcribe", str(DATA / "capital.wav")], fake_groq, tmp_path)
+    assert re.fullmatch(r"voicebot: heard in \d+\.\d\d s\n", done.stderr), done.stderr
 
 
 def test_answer_streams_as_it_arrives(fake_groq: FakeGroq, tmp_path: Path) -> None:

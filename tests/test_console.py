@@ -86,3 +86,19 @@ def test_colour_is_decided_per_stream() -> None:
     o.transcript("q", label=True)
     o.error("boom")
     assert "\x1b[" in out.getvalue() and err.getvalue() == "voicebot: error: boom\n"
+
+
+def test_timing_is_an_event_in_json_and_one_dim_line_for_people() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    JsonOutput(out, err).timing(take_end_ms=40, upload_start_ms=45, transcript_ms=310, first_word_ms=520)
+    assert json.loads(out.getvalue()) == {"type": "timing", "take_end_ms": 40, "upload_start_ms": 45,
+                                          "transcript_ms": 310, "first_word_ms": 520}
+    assert err.getvalue() == ""
+    human_out, human_err = io.StringIO(), TTY()
+    human = HumanOutput(human_out, human_err, color=True)
+    human.timing(transcript_ms=310, first_word_ms=520, answer_ms=900)
+    assert human_out.getvalue() == ""  # stdout keeps only the conversation
+    assert human_err.getvalue() == "\x1b[2mvoicebot: heard in 0.31 s · first word 0.52 s\x1b[0m\n"
+    plain = io.StringIO()
+    HumanOutput(io.StringIO(), plain, color=False).timing(transcript_ms=1234)
+    assert plain.getvalue() == "voicebot: heard in 1.23 s\n"

@@ -128,8 +128,15 @@ class Harness:
 
 async def speak(d: Daemon, seconds: float = 2.4) -> None:
     """Key down, the take fills with speech, key up."""
+    mic = d.mic
+    before = len(mic.takes)  # type: ignore[attr-defined]
     d.on_action(Start("ask"))
-    await asyncio.sleep(seconds * 0.05)  # the scripted take runs ~20x real time
+    # The scripted take runs faster than real time, as fast as the daemon encodes it: wait
+    # until it has played `seconds` of audio rather than for a guessed share of that time.
+    async with asyncio.timeout(30):
+        while d.recording is not None and not (
+                len(mic.takes) > before and mic.takes[-1]._pos >= seconds * 16000):  # type: ignore[attr-defined]
+            await asyncio.sleep(0.005)
     d.on_action(Stop("ask", seconds))
 
 

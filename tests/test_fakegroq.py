@@ -353,3 +353,37 @@ def test_format_duration_like_groq() -> None:
 def test_split_words_round_trips(text: str) -> None:
     pieces = split_words(text)
     assert "".join(pieces) == text and all(p.strip() for p in pieces[:-1])
+
+
+def test_a_simulated_link_charges_connect_upload_round_trip_and_service_times() -> None:
+    import time
+
+    import httpx
+
+    from tests.fakegroq import Link
+
+    link = Link(connect_ms=150, first_byte_ms=50, uplink_bytes_per_s=100_000, stt_ms=100, stt_ms_per_audio_s=20,
+                ttft_ms=200)
+    data = (DATA / "capital.wav").read_bytes()  # 96 KB: about 0.96 s up at 100 KB/s
+    with FakeGroq(link=link) as fake, httpx.Client(headers={"Authorization": f"Bearer {TEST_API_KEY}"}) as client:
+        times = []
+        for _ in range(2):
+            start = time.monotonic()
+            r = client.post(f"{fake.base_url}/audio/transcriptions", data={"model": "whisper-large-v3-turbo"},
+                            files={"file": ("a.wav", data, "audio/wav")})
+            times.append(time.monotonic() - start)
+            assert r.status_code == 200 and "capital of France" in r.json()["text"]
+        start = time.monotonic()
+        with client.stream("POST", f"{fake.base_url}/chat/completions",
+                           json={"model": "openai/gpt-oss-20b", "stream": True,
+                                 "messages": [{"role": "user", "content": "hi"}]}) as stream:
+            next(stream.iter_lines())
+            first_chunk = time.monotonic() - start
+        reqs = fake.requests_to("/audio/transcriptions")
+    upload = len(data) / 100_000
+    service = 0.100 + 0.020 * reqs[0].audio.duration
+    assert times[0] >= 0.150 + upload + 0.050 + service  # a new connection pays for opening it
+    assert upload + 0.050 + service <= times[1] < times[0] - 0.1  # the kept-alive one does not
+    assert reqs[0].body_at is not None and reqs[0].body_at - reqs[0].received_at >= 0.150 + upload - 0.01
+    assert 0.250 <= first_chunk < 1.0  # round trip + time to first token
+    assert link.floor_ms(3.7) == pytest.approx(100 + 74 + 200 + 100)

@@ -60,13 +60,14 @@ def test_a_30_minute_take_is_split_at_pauses_and_joined_in_order(fake_groq: Fake
     assert proc.returncode == 0, proc.stderr
     out = events(proc.stdout)
     assert out[0] == {"type": "notice", "text": "long recording (30.0 min): sending it in 15 pieces cut at pauses"}
-    assert out[1:] == [{"type": "transcript", "text": " ".join(TEXTS[name] for name in spoken)}]
+    assert out[1:-1] == [{"type": "transcript", "text": " ".join(TEXTS[name] for name in spoken)}]
+    assert out[-1]["type"] == "timing" and out[-1]["transcript_ms"] > 0  # all pieces: the file's own figure
 
     uploads = fake_groq.requests_to("/audio/transcriptions")
     assert len(uploads) == 15
     for req in uploads:
         a = req.audio
-        assert (a.container, a.samplerate, a.channels) == ("flac", 16000, 1)
+        assert (a.container, a.samplerate, a.channels) == ("ogg", 16000, 1)  # Opus pieces, each encoded once
         assert a.size <= MAX_UPLOAD_BYTES and a.duration <= 120
         assert req.form["response_format"] == "verbose_json"
     assert sum(r.audio.duration for r in uploads) == pytest.approx(1800, abs=0.05)  # nothing lost or doubled

@@ -34,7 +34,12 @@ T0 = datetime(2026, 11, 22, 3, 15, 2, 120000, tzinfo=timezone.utc)
 
 @pytest.fixture(scope="module")
 def capital() -> PreparedAudio:
-    return prepare_file(DATA / "capital.wav")
+    return prepare_file(DATA / "capital.wav", "flac")
+
+
+@pytest.fixture(scope="module")
+def capital_opus() -> PreparedAudio:
+    return prepare_file(DATA / "capital.wav", "opus")
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +123,40 @@ def test_round_trip_keeps_the_exact_16k_mono_flac(store: PendingStore, capital: 
     info = soundfile.info(io.BytesIO(take.audio.read_bytes()))
     assert (info.format, info.samplerate, info.channels) == ("FLAC", 16000, 1)
     assert info.frames / 16000 == pytest.approx(capital.duration)
+
+
+def test_an_opus_take_is_kept_claimed_failed_and_removed_byte_for_byte(store: PendingStore,
+                                                                       capital_opus: PreparedAudio) -> None:
+    take = store.save(capital_opus, mode="ask", now=T0)
+    assert take.audio == store.root / f"{take.id}.ogg" and take.content_type == "audio/ogg"
+    assert sorted(f.name for f in store.root.iterdir()) == [f"{take.id}.json", f"{take.id}.ogg"]
+    loaded = store.load(take.id)
+    assert loaded.data == capital_opus.data == take.audio.read_bytes()
+    assert loaded.as_upload()[0::2] == ("speech.ogg", "audio/ogg")
+    assert (loaded.sample_rate, loaded.channels, loaded.duration) == (16000, 1, capital_opus.duration)
+    info = soundfile.info(io.BytesIO(loaded.data))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == ("OGG", "OPUS", 16000, 1)
+    assert store.list() == [take] and PendingStore(store.root).get(take.id) == take  # as a new process sees it
+    with store.claim(take.id), pytest.raises(TakeBusy), PendingStore(store.root).claim(take.id):
+        pass
+    failed = store.mark_failed(take, "network down")
+    assert store.list() == [failed] and store.load(take.id).data == capital_opus.data
+    store.remove(take.id)
+    assert store.list() == [] and list(store.root.iterdir()) == []
+
+
+def test_an_opus_take_is_resent_as_the_same_upload(store: PendingStore, capital_opus: PreparedAudio) -> None:
+    take = store.save(capital_opus, mode="ask")
+    sent: list[tuple[str, bytes, str]] = []
+
+    class Recording(StubAssistant):
+        async def transcribe(self, upload: PreparedAudio, *, translate: bool = False) -> str:
+            sent.append(upload.as_upload())
+            return await super().transcribe(upload, translate=translate)
+
+    assistant, output = Recording(store), StubOutput(store)
+    assert asyncio.run(resend(store, take, assistant, output)) == "hello there"  # type: ignore[arg-type]
+    assert sent == [("speech.ogg", capital_opus.data, "audio/ogg")] and store.list() == []
 
 
 @pytest.mark.parametrize("mask", [0o000, 0o022, 0o077])
@@ -423,11 +462,13 @@ def test_retry_usage_errors_exit_2_before_any_request(fake_groq: FakeGroq, tmp_p
     assert proc.returncode == 0 and "no pending takes" in proc.stderr
 
 
+@pytest.mark.parametrize("codec", ["flac", "opus"])
 def test_a_retry_killed_mid_upload_leaves_the_take_recoverable(fake_groq: FakeGroq, tmp_path: Path,
-                                                               capital: PreparedAudio) -> None:
+                                                               capital: PreparedAudio, capital_opus: PreparedAudio,
+                                                               codec: str) -> None:
     """SIGKILL while the upload is in flight: the take stays, and the kernel drops the claim."""
     store = home_store(tmp_path)
-    take = store.save(capital, mode="ask")
+    take = store.save(capital if codec == "flac" else capital_opus, mode="ask")
     fake_groq.inject("/audio/transcriptions", delay=30)
     proc = subprocess.Popen([str(VOICEBOT), "retry", "--all"], env=base_env(fake_groq, tmp_path) | data_env(tmp_path),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -447,3 +488,6 @@ def test_a_retry_killed_mid_upload_leaves_the_take_recoverable(fake_groq: FakeGr
     done = run(["retry", take.id], fake_groq, tmp_path, env=data_env(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("You: What is the capital of France?\n") and store.list() == []
+    (upload,) = [r.audio for r in fake_groq.requests_to("/audio/transcriptions")]
+    assert upload is not None and upload.container == ("flac" if codec == "flac" else "ogg")
+    assert upload.fixture == "capital.wav"

@@ -39,6 +39,7 @@ from voicebot.protocols import AssistantClient
 from voicebot.recorder import Entry, TurnRecorder
 from voicebot.retry import server_unavailable
 from voicebot.settings import Settings
+from voicebot.timing import ANSWER, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
 
 log = logging.getLogger("voicebot.assistant")
 
@@ -89,6 +90,26 @@ class Assistant:
         self._budget: asyncio.Task[int] | None = None
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
         self._prompt_noticed = False  # told that stt_prompt + vocabulary were trimmed
+        self.clock: TurnClock | None = None  # the spoken turn in progress, timed for the user
+
+    def start_clock(self, origin: float | None = None) -> TurnClock:
+        """Time the next spoken turn from `origin` (the key release), else from its upload."""
+        self.clock = TurnClock(origin)
+        return self.clock
+
+    def report_timing(self) -> dict[str, int] | None:
+        """Show the finished turn's stage times (once), if it was timed and got its transcript;
+        returns them (for the conversation log)."""
+        clock, self.clock = self.clock, None
+        if clock is None or TRANSCRIPT not in clock.marks:
+            return None
+        fields = clock.fields()
+        self.output.timing(**fields)
+        return fields
+
+    def _mark(self, stage: str) -> None:
+        if self.clock is not None:
+            self.clock.mark(stage)
 
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
@@ -130,10 +151,15 @@ class Assistant:
         Split pieces are announced and transcribed concurrently; a sparse result is
         reported as a notice (in JSON with its figures) but still returned.
         """
+        self._mark(UPLOAD_START)
         upload = audio.as_upload()
         source = audio.source
-        split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
-                                        source=source)
+        if audio.duration is not None and audio.sample_rate is not None and not chunking.needs_split(
+                len(audio.data), audio.duration, self.settings.max_chunk_seconds):
+            split = chunking.SplitAudio((upload,), audio.duration, None)  # our own encoding, known to fit: no decoding
+        else:
+            split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
+                                            source=source, codec=self.settings.audio_format)
         if not split.uploads:
             raise NoSpeechError(f"no speech detected in {source}")
         if split.split:
@@ -189,6 +215,7 @@ class Assistant:
         sparse = sparse_text(text, speech_seconds)
         if sparse is not None:
             self._flag(sparse)
+        self._mark(TRANSCRIPT)
         return HeardText(text, len(split.uploads), route.dropped, sparse, server, route.fallback)
 
     async def _transcribe_piece(self, route: _SpeechRoute, request: dict[str, Any]) -> Transcript:
@@ -304,6 +331,7 @@ class Assistant:
                 if isinstance(event, ContentDelta):
                     if not parts:
                         entry.mark("first_delta")
+                        self._mark(FIRST_WORD)
                     parts.append(event.text)
                     self.output.delta(event.text)
                     if on_text is not None:
@@ -314,6 +342,7 @@ class Assistant:
                 elif isinstance(event, Usage):
                     usage = dict(event.raw)
         except asyncio.CancelledError:
+            self.clock = None  # a cut answer has no timing worth showing
             self._keep_interrupted(conversation, question, "".join(parts), entry)
             raise
         except StreamInterrupted as exc:
@@ -323,6 +352,8 @@ class Assistant:
         self.output.reply(answer, usage)
         conversation.record(question, answer)
         entry.mark("replied")
+        self._mark(ANSWER)
+        entry.timings.update(self.report_timing() or {})  # the user's figures, from the key release
         self.log.update(entry, reply=answer, usage=usage, model=self.settings.chat_model,
                         conversation=conversation.id, mode=entry.mode)
         return answer

@@ -1,9 +1,12 @@
-"""Audio preparation: whatever the user recorded becomes a small 16 kHz mono FLAC upload.
+"""Audio preparation: whatever the user recorded becomes a small 16 kHz mono upload.
 
-Groq downsamples to 16 kHz mono itself, so sending exactly that (lossless, about half the
-size of WAV) costs nothing in accuracy and keeps uploads fast. Everything streams: files
-are decoded block by block and microphone takes are encoded while they are recorded, so
-memory is bounded by the (compressed) upload, never by the input.
+Groq downsamples to 16 kHz mono itself, so sending exactly that costs nothing in
+accuracy. The codec is a setting (`audio_format`): Ogg/Opus by default, about 3.3 KB per
+second of speech (a sixth of FLAC's ~20 KB/s, so a take is up a slow uplink in a few
+tens of milliseconds) and transparent for speech recognition; or lossless FLAC.
+Everything streams: files are decoded block by block and microphone takes are encoded
+while they are recorded, so memory is bounded by the (compressed) upload, never by the
+input.
 
 Silent audio is never uploaded, because Whisper invents text for it. Speech presence is
 judged from 20 ms frame energies in dBFS against an absolute floor and the recording's
@@ -26,10 +29,40 @@ import soxr
 
 from voicebot.errors import NoSpeechError, UsageError
 
-TARGET_RATE = 16_000
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Groq's per-file limit (free tier)
-UPLOAD_NAME = "speech.flac"
-UPLOAD_TYPE = "audio/flac"
+TARGET_RATE = 16_000  # what the speech API wants (and what the microphone is asked for first)
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Groq's per-file limit (free tier); a parameter where it is checked
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How an upload is encoded: libsndfile's container and subtype, and how it is named."""
+
+    name: str  # the `audio_format` setting's value
+    container: str
+    subtype: str
+    filename: str
+    content_type: str
+
+
+CODECS: dict[str, Codec] = {
+    "opus": Codec("opus", "OGG", "OPUS", "speech.ogg", "audio/ogg"),
+    "flac": Codec("flac", "FLAC", "PCM_16", "speech.flac", "audio/flac"),
+}
+DEFAULT_CODEC = "opus"
+
+
+def codec_named(name: str) -> Codec:
+    """The codec for an `audio_format` value; ValueError for anything else."""
+    try:
+        return CODECS[name]
+    except KeyError:
+        raise ValueError(f"unknown audio format {name!r} (formats: {', '.join(CODECS)})") from None
+
+
+def codec_of_container(container: str) -> Codec | None:
+    """The codec that writes libsndfile's `container` ("OGG", "FLAC"), if it is one of ours."""
+    return next((c for c in CODECS.values() if c.container == container), None)
+
 
 FRAME_SECONDS = 0.02  # 20 ms analysis frames: short enough to follow syllables
 SILENCE_DBFS = -120.0  # level reported for digital silence, so levels stay finite
@@ -119,9 +152,9 @@ def to_pcm16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(f * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def encode_flac(x: np.ndarray, rate: int) -> bytes:
-    """Mono audio (int16, or float in [-1, 1]) as a 16-bit FLAC file in memory."""
-    stream = FlacStream(rate)
+def encode(x: np.ndarray, rate: int, codec: str = DEFAULT_CODEC) -> bytes:
+    """Mono audio (int16, or float in [-1, 1]) as one file of `codec` in memory."""
+    stream = EncodedStream(rate, codec)
     stream.write(x if np.asarray(x).dtype == np.int16 else to_pcm16(to_float(x)))
     return stream.close()
 
@@ -180,16 +213,16 @@ def speech_present(
     return voiced_seconds(levels, frame_seconds) >= min_voiced - 1e-9
 
 
-def check_upload_size(nbytes: int, source: str) -> None:
+def check_upload_size(nbytes: int, source: str, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
     """The upload limit, for what cannot be split (m4a/mp4/webm) and as each chunk's last guard.
 
     Decoded audio longer than the limit allows is split at pauses (voicebot.chunking), so
     takes and files are never refused for their length alone.
     """
-    if nbytes > MAX_UPLOAD_BYTES:
+    if nbytes > max_bytes:
         raise UsageError(
             f"audio from {source} is {_megabytes(nbytes)} once prepared, "
-            f"over the {_megabytes(MAX_UPLOAD_BYTES)} upload limit",
+            f"over the {_megabytes(max_bytes)} upload limit",
             hint="record or pass a shorter piece",
         )
 
@@ -239,34 +272,37 @@ def _megabytes(nbytes: int) -> str:
 # --------------------------------------------------------------------------- streaming
 
 
-class FlacStream:
-    """A 16-bit mono FLAC file growing in memory as int16 blocks are written.
+class EncodedStream:
+    """A mono file of one codec (Ogg/Opus or 16-bit FLAC) growing in memory as int16 blocks
+    are written.
 
-    libFLAC emits frames as it goes, so `nbytes` tracks the upload's size while recording.
+    The encoders emit pages/frames as they go, so `nbytes` tracks the upload's size while
+    recording. Opus takes 8, 12, 16, 24 or 48 kHz; FLAC any rate.
     """
 
-    def __init__(self, rate: int = TARGET_RATE) -> None:
+    def __init__(self, rate: int = TARGET_RATE, codec: str = DEFAULT_CODEC) -> None:
         self.rate = rate
+        self.codec = codec_named(codec)
         self.frames = 0
         self._buffer = io.BytesIO()
         self._file: sf.SoundFile | None = sf.SoundFile(
-            self._buffer, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16"
+            self._buffer, "w", samplerate=rate, channels=1, format=self.codec.container, subtype=self.codec.subtype
         )
 
     def write(self, pcm: np.ndarray) -> None:
         """Append int16 mono samples."""
         if self._file is None:
-            raise ValueError("FlacStream is closed")
+            raise ValueError("the encoded stream is closed")
         a = np.asarray(pcm)
         if a.dtype != np.int16 or a.ndim != 1:
-            raise TypeError("FlacStream takes 1-D int16 samples")
+            raise TypeError("EncodedStream takes 1-D int16 samples")
         if len(a):
             self._file.write(a)
             self.frames += len(a)
 
     @property
     def nbytes(self) -> int:
-        """Bytes of FLAC produced so far."""
+        """Bytes of encoded audio produced so far."""
         with self._buffer.getbuffer() as view:
             return view.nbytes
 
@@ -294,7 +330,8 @@ class TakeEncoder:
     on block sizes. Not thread-safe: feed it from one thread (e.g. drain the device queue).
     """
 
-    def __init__(self, input_rate: int = TARGET_RATE, *, source: str = "microphone") -> None:
+    def __init__(self, input_rate: int = TARGET_RATE, *, source: str = "microphone",
+                 codec: str = DEFAULT_CODEC) -> None:
         if input_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {input_rate}")
         self.input_rate = input_rate
@@ -304,7 +341,7 @@ class TakeEncoder:
             if input_rate == TARGET_RATE
             else soxr.ResampleStream(input_rate, TARGET_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY)
         )
-        self._flac = FlacStream(TARGET_RATE)
+        self._stream = EncodedStream(TARGET_RATE, codec)
         self._frame = _frame_length(TARGET_RATE, FRAME_SECONDS)
         self._pending = np.zeros(0, dtype=np.int16)  # samples short of a whole level frame
         self._levels = array("d")  # one level per 20 ms: 1.4 MB for an hour
@@ -322,7 +359,7 @@ class TakeEncoder:
     @property
     def duration(self) -> float:
         """Seconds of 16 kHz audio encoded so far."""
-        return self._flac.frames / TARGET_RATE
+        return self._stream.frames / TARGET_RATE
 
     @property
     def voiced_seconds(self) -> float:
@@ -337,14 +374,14 @@ class TakeEncoder:
             tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
             self._encode(to_pcm16(tail))
         self._finished = True
-        data = self._flac.close()
+        data = self._stream.close()
         if not speech_present(self._level_array()):
             raise NoSpeechError(f"no speech detected in {self.source}")
         return PreparedAudio(
-            filename=UPLOAD_NAME,
+            filename=self._stream.codec.filename,
             data=data,
-            content_type=UPLOAD_TYPE,
-            duration=self._flac.frames / TARGET_RATE,
+            content_type=self._stream.codec.content_type,
+            duration=self._stream.frames / TARGET_RATE,
             sample_rate=TARGET_RATE,
             channels=1,
             source=self.source,
@@ -356,14 +393,14 @@ class TakeEncoder:
     def abort(self) -> None:
         """Drop a take that will not be sent (cancelled)."""
         self._finished = True
-        self._flac.close()
+        self._stream.close()
 
     def _encode(self, pcm: np.ndarray) -> None:
         if len(pcm) == 0:
             return
         # No size check here: a take longer than one upload is split at pauses before it is
         # sent; memory stays bounded by max_take_seconds (takes) and MAX_FILE_SECONDS (files).
-        self._flac.write(pcm)
+        self._stream.write(pcm)
         joined = np.concatenate((self._pending, pcm)) if len(self._pending) else pcm
         whole = len(joined) // self._frame * self._frame
         if whole:
@@ -374,16 +411,22 @@ class TakeEncoder:
 # --------------------------------------------------------------------------- files
 
 
-def prepare_array(x: np.ndarray, rate: int, *, source: str = "microphone") -> PreparedAudio:
+def prepare_array(x: np.ndarray, rate: int, *, source: str = "microphone",
+                  codec: str = DEFAULT_CODEC) -> PreparedAudio:
     """One-shot preparation of samples already in memory (same path as a live take)."""
-    encoder = TakeEncoder(rate, source=source)
+    encoder = TakeEncoder(rate, source=source, codec=codec)
     encoder.write(x)
     return encoder.finish()
 
 
-def prepare_file(path: str | os.PathLike[str]) -> PreparedAudio:
-    """Turn an audio file into an upload: decoded formats become 16 kHz mono FLAC; m4a,
+def prepare_file(path: str | os.PathLike[str], codec: str = DEFAULT_CODEC, *,
+                 max_bytes: int = MAX_UPLOAD_BYTES, whole_seconds: float | None = None) -> PreparedAudio:
+    """Turn an audio file into an upload: decoded formats become 16 kHz mono `codec`; m4a,
     mp4 and webm (recognised by their magic bytes) go up unchanged.
+
+    A file longer than `whole_seconds` will be split into pieces (voicebot.chunking), which
+    are encoded then: it becomes lossless FLAC here, so Opus (30x slower to encode than
+    FLAC) encodes each sample once, never twice, and no piece is a lossy copy of a copy.
 
     Raises UsageError (one line naming the file) for anything that is not usable audio,
     and NoSpeechError for decodable audio without speech.
@@ -409,18 +452,18 @@ def prepare_file(path: str | os.PathLike[str]) -> PreparedAudio:
         container = sniff_passthrough(head)
         handle.seek(0)
         if container is not None:
-            return _passthrough(handle, name, container)
-        return _decode(handle, name)
+            return _passthrough(handle, name, container, max_bytes)
+        return _decode(handle, name, codec, whole_seconds)
 
 
-def _passthrough(handle: BinaryIO, name: str, container: str) -> PreparedAudio:
+def _passthrough(handle: BinaryIO, name: str, container: str, max_bytes: int) -> PreparedAudio:
     """Upload the file as it is, named with its own extension when that fits the container."""
     own = os.path.splitext(name)[1].lower().lstrip(".")
     compatible = {"m4a": ("m4a", "mp4"), "mp4": ("mp4", "m4a"), "webm": ("webm",)}[container]
     ext = own if own in compatible else container
-    check_upload_size(os.fstat(handle.fileno()).st_size, name)  # before reading it all in
+    check_upload_size(os.fstat(handle.fileno()).st_size, name, max_bytes)  # before reading it all in
     data = handle.read()
-    check_upload_size(len(data), name)
+    check_upload_size(len(data), name, max_bytes)
     return PreparedAudio(
         filename=f"speech.{ext}",
         data=data,
@@ -432,7 +475,7 @@ def _passthrough(handle: BinaryIO, name: str, container: str) -> PreparedAudio:
     )
 
 
-def _decode(handle: BinaryIO, name: str) -> PreparedAudio:
+def _decode(handle: BinaryIO, name: str, codec: str, whole_seconds: float | None) -> PreparedAudio:
     """Stream-decode with libsndfile into a TakeEncoder, block by block."""
     try:
         sound = sf.SoundFile(handle)
@@ -442,7 +485,9 @@ def _decode(handle: BinaryIO, name: str) -> PreparedAudio:
         ) from None
     with sound:
         check_file_duration(sound.frames, sound.samplerate, name)
-        encoder = TakeEncoder(sound.samplerate, source=name)
+        if whole_seconds is not None and sound.frames > whole_seconds * sound.samplerate:
+            codec = "flac"  # split later, each piece encoded in the chosen codec once
+        encoder = TakeEncoder(sound.samplerate, source=name, codec=codec)
         while True:
             try:
                 block = sound.read(READ_BLOCK_FRAMES, dtype="float32", always_2d=True)

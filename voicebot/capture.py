@@ -1,9 +1,13 @@
 """Live microphone capture: PortAudio hands raw int16 blocks to the asyncio loop, nothing more.
 
-PortAudio calls back on its own real-time thread, which must never block or touch shared
-state, so the callback only copies the block and schedules `Microphone._deliver` on the
-loop. Everything else (the pre-roll ring, the current take, the level meter, error handling)
-lives on the loop thread. Encoding and resampling belong to `voicebot.audio`: a take reports
+PortAudio calls back on its own real-time thread, which must never block for long. While
+nobody records, the callback only appends the block to the pre-roll ring right there on the
+audio thread: an idle microphone costs no hop to the event loop and no per-block work on
+it. While a take runs, the callback copies the block and schedules `Microphone._deliver`
+on the loop, where the take, the level meter and error handling live. One short lock
+makes the switch exact: at the key press the loop empties the ring into the take and
+turns the routing to the loop in one step, so no block is lost or counted twice.
+Encoding and resampling belong to `voicebot.audio`: a take reports
 its actual rate and hands out mono int16 blocks.
 
 `sounddevice` is imported lazily: importing it loads PortAudio and scans the devices, which
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -22,13 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from voicebot import preroll
-from voicebot.audio import SILENCE_DBFS, level_dbfs  # one meter definition for file and microphone
+from voicebot import preroll, tail
+from voicebot.audio import SILENCE_DBFS, TARGET_RATE, level_dbfs  # one meter definition for file and microphone
 from voicebot.errors import UsageError
 
 log = logging.getLogger("voicebot.capture")
 
-TARGET_RATE = 16_000  # what the speech API wants; asked for first so nothing needs resampling
 BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
 STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
 
@@ -125,11 +129,6 @@ def match_device(spec: str | int | None, devices: Sequence[InputDevice]) -> int 
                      hint="give more of the name, or the index")
 
 
-def resolve_device(spec: str | int | None) -> int | None:
-    """The PortAudio index for a `--device` value (None: the default input)."""
-    return match_device(spec, list_input_devices())
-
-
 def choose_format(default_rate: float, max_channels: int,
                   supports: Callable[[int, int], bool]) -> tuple[int, int]:
     """The (rate, channels) to open: 16 kHz mono if the device allows it, else its own rate.
@@ -169,7 +168,8 @@ class Take:
     """One recording: iterate it for mono int16 blocks at `rate` Hz until it ends.
 
     `stop()` asks it to end after the release tail (the last word is often still being
-    spoken when the key comes up); the iteration then ends by itself.
+    spoken when the key comes up): as soon as the audio is quiet (voicebot.tail), at the
+    latest after `tail_frames`; the iteration then ends by itself.
     """
 
     def __init__(self, rate: int, tail_frames: int, stall_seconds: float,
@@ -181,6 +181,8 @@ class Take:
         self.overflows = 0
         self._tail_frames = tail_frames
         self._tail_left: int | None = None
+        self._track = tail.LevelTrack(rate)
+        self._frames_after_release = 0  # level frames completed since stop()
         self._stall_seconds = stall_seconds
         self._on_stall = on_stall
         self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
@@ -210,9 +212,13 @@ class Take:
             self._put(block)
             self._finish()
             return
+        completed = self._track.add(block)
+        self._put(block)
         if self._tail_left is not None:
             self._tail_left -= block.size
-        self._put(block)
+            self._frames_after_release += completed
+            if tail.tail_is_over(self._track.levels, self._frames_after_release):
+                self._finish()
 
     def _put(self, block: np.ndarray) -> None:
         if block.size:
@@ -247,11 +253,6 @@ class Take:
             raise item
         return item
 
-    async def read_all(self) -> np.ndarray:
-        """The whole take as one int16 array (for callers that do not stream)."""
-        blocks = [block async for block in self]
-        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
-
 
 # --- The microphone ---------------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class Microphone:
         self.rate: int | None = None  # the rate the open stream actually records at
         self.channels: int | None = None
         self.device_index: int | None = None
-        self.level_dbfs = SILENCE_DBFS  # the latest block's level, for a meter
+        self._level = SILENCE_DBFS  # the latest block's level during a take, for a meter
         self._backend = backend
         self._lock = asyncio.Lock()
         self._stream: Any = None
@@ -288,11 +289,22 @@ class Microphone:
         self._broken = False
         self._started = False
         self._rescan = False
-        self._ring = preroll.Preroll(capacity=0)
+        self._ring = preroll.Preroll(capacity=0)  # written by the audio thread while idle, under _route_lock
+        self._route_lock = threading.Lock()
+        self._to_loop = False  # True while a take runs: blocks go to the loop, not into the ring
         self._take: Take | None = None
         self._opened_at = 0.0
         self._first_block_seen = True
         self._idle_overflows = 0
+
+    @property
+    def level_dbfs(self) -> float:
+        """The latest block's level: measured per block during a take, on demand while idle."""
+        if self._take is not None:
+            return self._level
+        with self._route_lock:
+            latest = self._ring.chunks[-1] if self._ring.chunks else b""
+        return level_dbfs(to_mono(latest, self.channels or 1)) if latest else SILENCE_DBFS
 
     @property
     def is_open(self) -> bool:
@@ -322,7 +334,8 @@ class Microphone:
         stream, index, rate, channels = await asyncio.to_thread(self._create_blocking, sd, loop, token)
         self._stream, self._token, self._broken, self._started = stream, token, False, False
         self.device_index, self.rate, self.channels = index, rate, channels
-        self._ring = preroll.Preroll(capacity=preroll.capacity_for(self.preroll_ms, rate))
+        with self._route_lock:
+            self._ring = preroll.Preroll(capacity=preroll.capacity_for(self.preroll_ms, rate), frame_bytes=2 * channels)
         log.debug("microphone ready: device %s at %d Hz, %d channel(s)", index, rate, channels)
 
     async def _start_locked(self) -> None:
@@ -372,6 +385,13 @@ class Microphone:
                                        int(info["max_input_channels"]), supports)
 
         def callback(indata: Any, frames: int, when: Any, status: Any) -> None:
+            with self._route_lock:
+                if not self._to_loop and token is self._token:
+                    if self._ring.capacity:  # idle: keep it for the next take's pre-roll, here
+                        self._ring = preroll.push(self._ring, bytes(indata))
+                    if status:
+                        self._idle_overflows += 1
+                    return
             try:
                 loop.call_soon_threadsafe(self._deliver, token, bytes(indata), status)
             except RuntimeError:  # the loop is closed: nobody is listening any more
@@ -398,8 +418,9 @@ class Microphone:
             await self._close_locked()
 
     async def _close_locked(self) -> None:
-        stream, self._stream, self._token, self._started = self._stream, None, None, False
-        self._ring = preroll.cleared(self._ring)
+        with self._route_lock:
+            stream, self._stream, self._token, self._started = self._stream, None, None, False
+            self._ring = preroll.cleared(self._ring)
         if self._take is not None:
             self._take._finish()
         if stream is None:
@@ -427,21 +448,28 @@ class Microphone:
             assert self.rate is not None
             current = Take(self.rate, preroll.capacity_for(self.release_tail_ms, self.rate),
                            self.stall_seconds, self._fail)
-            if self._ring.frames:
-                current._feed(np.frombuffer(preroll.contents(self._ring), dtype=np.int16))
+            with self._route_lock:  # atomic with the audio thread: every block is in the ring or comes to us
+                held, self._ring = preroll.contents(self._ring), preroll.cleared(self._ring)
+                self._to_loop = True
+                overflows, self._idle_overflows = self._idle_overflows, 0
+            if overflows:
+                log.debug("input overflowed %d time(s) while idle", overflows)
+            if held:
+                current._feed(to_mono(held, self.channels or 1))
                 current.preroll_frames = current.frames
-                self._ring = preroll.cleared(self._ring)
             # The take is in place before the stream starts, so its very first block is kept.
             self._take = current
             try:
                 await self._start_locked()
             except BaseException:
                 self._take = None
+                self._route_to_ring()
                 raise
         try:
             yield current
         finally:
             self._take = None
+            self._route_to_ring()
             current._finish()
             if current.overflows > 1:
                 log.warning("input overflowed %d times during the take: some audio was lost",
@@ -449,10 +477,19 @@ class Microphone:
             if self.preroll_ms == 0 or self._broken:
                 await self.close()
 
+    def _route_to_ring(self) -> None:
+        """No take any more: blocks stay on the audio thread, in the ring, from the next one on.
+
+        Blocks already scheduled for the loop arrive at `_deliver` with no take and are
+        dropped: they are older than what the ring now gets, and the ring keeps order.
+        """
+        with self._route_lock:
+            self._to_loop = False
+
     # --- Loop-thread handlers (scheduled by the PortAudio thread) ----------------------------
 
     def _deliver(self, token: object, raw: bytes, status: Any) -> None:
-        """Route one block: to the running take, else into the pre-roll ring."""
+        """One block while a take runs: to the take (a late one after the take is dropped)."""
         if token is not self._token:
             return  # from a stream that has since been closed
         if not self._first_block_seen:
@@ -461,13 +498,12 @@ class Microphone:
                       (time.monotonic() - self._opened_at) * 1000)
         if status:
             self._report_status(status)
-        block = to_mono(raw, self.channels or 1)
-        self.level_dbfs = level_dbfs(block)
         take = self._take
-        if take is not None and not take.done:
-            take._feed(block)
-        elif self._ring.capacity:
-            self._ring = preroll.push(self._ring, block.tobytes())
+        if take is None or take.done:
+            return
+        block = to_mono(raw, self.channels or 1)
+        self._level = level_dbfs(block)
+        take._feed(block)
 
     def _report_status(self, status: Any) -> None:
         if getattr(status, "input_overflow", False):
@@ -495,8 +531,9 @@ class Microphone:
         if self._broken:
             return
         self._broken, self._rescan = True, True
-        self._token = None
-        self._ring = preroll.cleared(self._ring)
+        with self._route_lock:
+            self._token = None
+            self._ring = preroll.cleared(self._ring)
         log.warning("%s", error)
         if self._take is not None:
             self._take._finish(error)

@@ -37,14 +37,14 @@ import numpy as np
 import soundfile as sf
 
 from voicebot.audio import (
+    CODECS,
     FRAME_SECONDS,
     MAX_UPLOAD_BYTES,
     MIN_VOICED_SECONDS,
     TARGET_RATE,
-    UPLOAD_NAME,
-    UPLOAD_TYPE,
-    FlacStream,
+    EncodedStream,
     check_upload_size,
+    codec_of_container,
     frame_levels_dbfs,
     speech_threshold_dbfs,
 )
@@ -56,8 +56,10 @@ PAUSE_RADIUS = 5  # a pause is 2*5+1 = 11 quiet frames (220 ms): longer than gap
 MAX_SEARCH_SECONDS = 60.0  # look this far back from the target length for a pause
 SEARCH_FRACTION = 0.25  # ...but never more than this share of a chunk
 # 16-bit mono at 16 kHz is 32 000 bytes a second before FLAC compresses it; a chunk this
-# long fits the upload limit even as incompressible noise (FLAC frames add well under 3 %).
+# long fits the upload limit even as incompressible noise (FLAC frames add well under 3 %;
+# Opus is a fixed bitrate far below that).
 UPLOAD_SAFE_SECONDS = MAX_UPLOAD_BYTES * 0.97 / (TARGET_RATE * 2)
+PCM_BYTES_PER_SECOND = TARGET_RATE * 2
 STT_CONCURRENCY = 3  # requests in flight per long recording (free tier: 20 requests/minute)
 PROMPT_BYTES = 220  # Whisper keeps 224 prompt tokens; a token is at least one UTF-8 byte
 READ_BLOCK = FRAME * 100  # 2 s blocks, whole level frames, when decoding for analysis
@@ -174,9 +176,10 @@ def plan_chunks(levels: np.ndarray, max_frames: int, threshold: float | None = N
             for i, (a, b) in enumerate(itertools.pairwise(bounds))]
 
 
-def max_chunk_frames(max_seconds: float) -> int:
+def max_chunk_frames(max_seconds: float, max_bytes: int = MAX_UPLOAD_BYTES) -> int:
     """Frames per chunk: the configured length, never more than fits one upload."""
-    return max(2, int(min(max_seconds, UPLOAD_SAFE_SECONDS) / FRAME_SECONDS))
+    safe = UPLOAD_SAFE_SECONDS if max_bytes == MAX_UPLOAD_BYTES else max_bytes * 0.97 / PCM_BYTES_PER_SECOND
+    return max(2, int(min(max_seconds, safe) / FRAME_SECONDS))
 
 
 # --------------------------------------------------------------------------- audio
@@ -188,6 +191,7 @@ class Analysis:
 
     samples: int
     levels: np.ndarray
+    container: str = "FLAC"  # libsndfile's name for the upload's container ("OGG", "FLAC", ...)
 
     @property
     def duration(self) -> float:
@@ -234,18 +238,20 @@ def analyse(data: bytes) -> Analysis | None:
             samples += len(block)
             parts.append(frame_levels_dbfs(block, TARGET_RATE))
     levels = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
-    return Analysis(samples, levels)
+    return Analysis(samples, levels, str(sound.format))
 
 
-def encode_chunks(data: bytes, chunks: Sequence[Chunk], total_samples: int,
-                  source: str = "the recording") -> Iterator[tuple[Chunk, bytes]]:
-    """Each chunk that holds speech as its own FLAC upload, in order; silent ones are skipped.
+def encode_chunks(data: bytes, chunks: Sequence[Chunk], total_samples: int, source: str = "the recording",
+                  max_bytes: int = MAX_UPLOAD_BYTES, codec: str | None = None) -> Iterator[tuple[Chunk, bytes]]:
+    """Each chunk that holds speech as its own upload, in `codec` (default the recording's
+    own: Opus stays Opus, anything else becomes FLAC), in order; silent ones are skipped.
 
     The last chunk also takes the samples after the last whole level frame.
     """
     sound = _open_16k_mono(data)
     if sound is None:
         raise ValueError("only 16 kHz mono audio can be split")
+    codec = codec or piece_codec(sound.format)
     with sound:
         for chunk in chunks:
             first = chunk.start * FRAME
@@ -253,7 +259,7 @@ def encode_chunks(data: bytes, chunks: Sequence[Chunk], total_samples: int,
             if not chunk.has_speech:
                 continue
             sound.seek(first)
-            stream = FlacStream(TARGET_RATE)
+            stream = EncodedStream(TARGET_RATE, codec)
             remaining = last - first
             while remaining > 0:
                 block = sound.read(min(READ_BLOCK, remaining), dtype="int16")
@@ -262,8 +268,14 @@ def encode_chunks(data: bytes, chunks: Sequence[Chunk], total_samples: int,
                 stream.write(np.ascontiguousarray(block))
                 remaining -= len(block)
             encoded = stream.close()
-            check_upload_size(len(encoded), f"{source} (part {chunk.index + 1})")
+            check_upload_size(len(encoded), f"{source} (part {chunk.index + 1})", max_bytes)
             yield chunk, encoded
+
+
+def piece_codec(container: str) -> str:
+    """The codec pieces of a recording in libsndfile's `container` are encoded with."""
+    own = codec_of_container(container)
+    return own.name if own is not None else "flac"
 
 
 @dataclass(frozen=True)
@@ -284,30 +296,35 @@ class SplitAudio:
         return len(self.chunks) > 1
 
 
-def needs_split(nbytes: int, duration: float | None, max_seconds: float) -> bool:
+def needs_split(nbytes: int, duration: float | None, max_seconds: float,
+                max_bytes: int = MAX_UPLOAD_BYTES) -> bool:
     """Whether one upload would be too big or longer than the configured chunk length."""
-    return nbytes > MAX_UPLOAD_BYTES or (duration is not None and duration > max_seconds)
+    return nbytes > max_bytes or (duration is not None and duration > max_seconds)
 
 
-def split_upload(upload: Upload, *, max_seconds: float, source: str = "the recording") -> SplitAudio:
+def split_upload(upload: Upload, *, max_seconds: float, source: str = "the recording",
+                 max_bytes: int = MAX_UPLOAD_BYTES, codec: str | None = None) -> SplitAudio:
     """The uploads for one recording: unchanged when it fits, else chunks cut at pauses.
 
     Audio that fits goes up without a decoding pass (its header gives its length), so
     a spoken question is not delayed; `speech_seconds_of` can measure it meanwhile.
-    Uploads voicebot cannot decode (m4a/mp4/webm) always go up as they are.
+    Uploads voicebot cannot decode (m4a/mp4/webm) always go up as they are. Pieces are
+    encoded with `codec` (default: the recording's own, Opus or FLAC).
     """
     _, data, _ = upload
     duration = duration_of(data)
     if duration is None:
         return SplitAudio((upload,), None, None)
-    if not needs_split(len(data), duration, max_seconds):
+    if not needs_split(len(data), duration, max_seconds, max_bytes):
         return SplitAudio((upload,), duration, None)
     found = analyse(data)
     if found is None:  # header said 16 kHz mono, the body did not decode: let the API judge it
         return SplitAudio((upload,), duration, None)
     threshold = speech_threshold_dbfs(found.levels)
-    chunks = plan_chunks(found.levels, max_chunk_frames(max_seconds), threshold)
-    pieces = [(UPLOAD_NAME, encoded, UPLOAD_TYPE) for _, encoded in encode_chunks(data, chunks, found.samples, source)]
+    chunks = plan_chunks(found.levels, max_chunk_frames(max_seconds, max_bytes), threshold)
+    chosen = CODECS[codec or piece_codec(found.container)]
+    pieces = [(chosen.filename, encoded, chosen.content_type)
+              for _, encoded in encode_chunks(data, chunks, found.samples, source, max_bytes, chosen.name)]
     voiced = sum(c.voiced_seconds for c in chunks)
     return SplitAudio(tuple(pieces), found.duration, voiced, tuple(chunks))
 

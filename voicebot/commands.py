@@ -72,9 +72,10 @@ def _device_spec(named: str | None) -> str | int | None:
     return int(named) if named is not None and named.strip().isdigit() else named
 
 
-def prepare_all(files: list[str]) -> list[PreparedAudio]:
+def prepare_all(files: list[str], settings: Settings) -> list[PreparedAudio]:
     """Every file prepared before any request: a bad one ends the command with nothing sent."""
-    return [prepare_file(Path(name)) for name in files]
+    return [prepare_file(Path(name), settings.audio_format, whole_seconds=settings.max_chunk_seconds)
+            for name in files]
 
 
 async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool, answer: bool) -> int:
@@ -82,7 +83,7 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     conversation (ask). All are prepared first, so a bad one ends the command with nothing sent."""
     output = output_for(settings, rest)
     settings.require_key()
-    audio = prepare_all(rest["files"])
+    audio = prepare_all(rest["files"], settings)
     recorder = make_recorder(settings, output)
     speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
@@ -91,12 +92,14 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
         narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
         try:
             for prepared in audio:
+                assistant.start_clock()  # timed from the start of its upload
                 if narrator is not None:
                     await narrator.answer(functools.partial(_spoken_turn, assistant, prepared, translate))
                 elif answer:
                     await assistant.spoken_turn(prepared, translate=translate)
                 else:
                     output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+                    assistant.report_timing()
         finally:
             await recorder.aclose()
             if speaker is not None:

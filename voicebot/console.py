@@ -12,6 +12,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
+from voicebot.timing import timing_line
+
 RESET, BOLD, DIM = "\x1b[0m", "\x1b[1m", "\x1b[2m"
 CYAN, GREEN, RED, YELLOW = "\x1b[36m", "\x1b[32m", "\x1b[31m", "\x1b[33m"
 
@@ -38,6 +40,7 @@ class Output(Protocol):
     def error(self, text: str) -> None: ...
     def status(self, text: str, *, live: bool = False) -> None: ...
     def milestone(self, kind: str, text: str, /, **fields: Any) -> None: ...
+    def timing(self, **stages_ms: int) -> None: ...
 
 
 class HumanOutput:
@@ -132,6 +135,12 @@ class HumanOutput:
         """
         self.status(text, live=kind == "speech")
 
+    def timing(self, **stages_ms: int) -> None:
+        """After a turn: one dim line on stderr, e.g. `heard in 0.31 s · first word 0.52 s`."""
+        line = timing_line(stages_ms)
+        if line:
+            self.notice(line)
+
     def notice(self, text: str, **fields: Any) -> None:
         """One line on stderr; `fields` are details only JSON readers get."""
         if self._in_reply:  # keep the streamed answer's line intact
@@ -181,6 +190,10 @@ class JsonOutput:
     def milestone(self, kind: str, text: str, /, **fields: Any) -> None:
         """A state the daemon reached, as its own event type (the text is for people)."""
         self.event(kind, **fields)
+
+    def timing(self, **stages_ms: int) -> None:
+        """After a turn: `{"type": "timing", "transcript_ms": ..., "first_word_ms": ...}`."""
+        self.event("timing", **stages_ms)
 
     def error(self, text: str) -> None:
         """Errors go to stdout as events (machine readers) and stderr as a line (people)."""

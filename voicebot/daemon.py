@@ -47,6 +47,7 @@ from voicebot.pending import PendingStore
 from voicebot.protocols import MicrophoneInput, TakeAudio
 from voicebot.settings import Settings
 from voicebot.speaking import Narrator, SpokenAnswers, speaks
+from voicebot.timing import TAKE_END
 
 log = logging.getLogger("voicebot.daemon")
 
@@ -79,8 +80,11 @@ class Recording:
     task: asyncio.Task[None] | None = None
     take: TakeAudio | None = None
     stop_requested: bool = False
+    released_at: float | None = None  # monotonic time of the key release: the turn's timing starts there
 
     def stop(self) -> None:
+        if not self.stop_requested:
+            self.released_at = time.monotonic()
         self.stop_requested = True
         if self.take is not None:
             self.take.stop()
@@ -293,6 +297,7 @@ class Daemon:
         """Record until stopped (encoding as we go), then run the turn in this same task."""
         try:
             prepared = await self._record(rec)
+            recorded_at = time.monotonic()
         except NoSpeechError:
             self.output.notice("no speech detected; nothing was sent")
             prepared = None
@@ -312,6 +317,8 @@ class Daemon:
             self._back_to_listening()
             return
         self.turn = asyncio.current_task()
+        clock = self.assistant.start_clock(rec.released_at)
+        clock.mark(TAKE_END, recorded_at)
         try:
             await self._turn(rec, prepared)
         except asyncio.CancelledError:
@@ -324,6 +331,7 @@ class Daemon:
             log.debug("turn failed", exc_info=True)
             self.output.error(f"the turn failed: {type(exc).__name__}: {exc}")
         finally:
+            self.assistant.report_timing()  # a no-op once the answer reported it
             if self.turn is asyncio.current_task():
                 self.turn = None
                 self._back_to_listening()
@@ -334,7 +342,7 @@ class Daemon:
             rec.take = take
             if rec.stop_requested:
                 take.stop()
-            encoder = TakeEncoder(take.rate)
+            encoder = TakeEncoder(take.rate, codec=self.settings.audio_format)
             drawn = 0.0
             async for block in take:
                 encoder.write(block)

@@ -3,7 +3,8 @@
 A take is saved here *before* its upload begins and removed only once its transcript is
 safely out, so a network failure, a 5xx after retries, or a daemon killed with SIGKILL
 mid-upload never loses what the user said. Each take is two files in
-`$XDG_DATA_HOME/voicebot/pending/` (default ~/.local/share): the audio (`<id>.flac`) and
+`$XDG_DATA_HOME/voicebot/pending/` (default ~/.local/share): the audio (`<id>.ogg` for
+Opus, `<id>.flac`, or a passed-through file's own extension, kept byte for byte) and
 a small JSON sidecar (`<id>.json`: time, mode, error, attempts, source, duration).
 
 Crash safety comes from the order of atomic steps. Every file is written to a temp file
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from voicebot.audio import TARGET_RATE, UPLOAD_NAME, UPLOAD_TYPE, PreparedAudio
+from voicebot.audio import CODECS, TARGET_RATE, PreparedAudio
 from voicebot.errors import UsageError, VoicebotError
 from voicebot.modes import DICTATE, RECORDING_NAMES, Mode, after_transcript, recording_mode
 from voicebot.private_files import TEMP_PREFIX, ensure_data_dir, fsync_dir, write_atomic
@@ -50,6 +51,7 @@ ID_PATTERN = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)-(?P<token>[0-9a-f]{4,16})$")
 ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 AUDIO_TYPES = {"flac": "audio/flac", "m4a": "audio/mp4", "mp4": "audio/mp4", "webm": "audio/webm",
                "wav": "audio/wav", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
+OWN_EXTENSIONS = frozenset(Path(c.filename).suffix.lstrip(".") for c in CODECS.values())  # flac, ogg
 
 
 class UnknownTake(UsageError):
@@ -77,7 +79,7 @@ class PendingTake:
     attempts: int
     error: str | None
     audio: Path
-    content_type: str = UPLOAD_TYPE
+    content_type: str = "audio/flac"
     last_attempt: str | None = None
     problem: str | None = None
 
@@ -333,10 +335,11 @@ class PendingStore:
         except FileNotFoundError:
             raise UnknownTake(f"pending take {take_id} was removed meanwhile") from None
         ext = take.audio.suffix.lstrip(".")
-        return PreparedAudio(filename=UPLOAD_NAME if ext == "flac" else f"speech.{ext}", data=data,
+        ours = ext in OWN_EXTENSIONS  # what voicebot itself encodes: 16 kHz mono
+        return PreparedAudio(filename=f"speech.{ext}", data=data,
                              content_type=take.content_type, duration=take.duration,
-                             sample_rate=TARGET_RATE if ext == "flac" else None,
-                             channels=1 if ext == "flac" else None, source=f"pending take {take_id}")
+                             sample_rate=TARGET_RATE if ours else None,
+                             channels=1 if ours else None, source=f"pending take {take_id}")
 
     @contextlib.contextmanager
     def claim(self, take_id: str) -> Iterator[PendingTake]:

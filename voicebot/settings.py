@@ -132,6 +132,8 @@ class Settings:
                                          low=0, high=1)
     stt_response_format: str = _opt("json", "speech-to-text response format", flag="--stt-response-format",
                                     choices=("json", "text", "verbose_json"))
+    audio_format: str = _opt("opus", "how audio is uploaded: opus (Ogg/Opus, ~3 KB per second of speech) or "
+                             "flac (lossless, ~20 KB/s)", flag="--audio-format", choices=("opus", "flac"))
     max_chunk_seconds: float = _opt(600.0, "longer audio is split at pauses into pieces of at most this "
                                     "length, transcribed a few at a time (800 s of 16 kHz audio stays under "
                                     "the 25 MB upload limit even uncompressed)", flag="--max-chunk-seconds",

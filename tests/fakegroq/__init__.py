@@ -7,6 +7,7 @@ Start it with `FakeGroq().start()` (or the `fake_groq` pytest fixture, or
 
 from __future__ import annotations
 
+from .link import Link
 from .local import DEFAULT_LOCAL_MODEL, LOCAL_ROOT
 from .models import GroqError
 from .server import (
@@ -23,5 +24,5 @@ from .stt import Match, decode, recognise
 
 __all__ = [
     "API_ROOT", "BAD_GATEWAY_HTML", "DEFAULT_LOCAL_MODEL", "LOCAL_ROOT", "TEST_API_KEY", "TEST_STT_API_KEY",
-    "AudioUpload", "FakeGroq", "Fault", "GroqError", "Match", "RecordedRequest", "decode", "recognise",
+    "AudioUpload", "FakeGroq", "Fault", "GroqError", "Link", "Match", "RecordedRequest", "decode", "recognise",
 ]

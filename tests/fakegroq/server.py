@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from . import audio, chat, local, tts
+from .link import Link
 from .models import MODELS, GroqError, model_object
 from .stt import UndecodableAudio, decode, recognise
 
@@ -100,6 +101,8 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names, authorization removed
     auth: str  # "ok", "missing" or "invalid"
     received_at: float
+    body_at: float | None = None  # when the whole body was in (after the link's uplink time)
+    answered_at: float | None = None  # when the answer's first byte went out (the first chunk for streams)
     form: dict[str, str | list[str]] | None = None
     json: Any = None
     audio: AudioUpload | None = None
@@ -173,14 +176,16 @@ class FakeGroq:
     """The server object tests hold: start/stop, behaviour knobs, recorded requests."""
 
     def __init__(self, api_key: str | None = TEST_API_KEY, host: str = "127.0.0.1", port: int = 0,
-                 style: str = "groq") -> None:
+                 style: str = "groq", link: Link | None = None) -> None:
         """`style="local"` speaks like a local faster-whisper-server (see tests/fakegroq/local.py);
-        `api_key=None` accepts requests without a key (and records any key sent as "unexpected")."""
+        `api_key=None` accepts requests without a key (and records any key sent as "unexpected");
+        `link` simulates a network and service speed (benchmarks), None: loopback speed."""
         if style not in ("groq", "local"):
             raise ValueError(f"unknown style {style!r}")
         self.style = style
         self._api_key = api_key
         self._in_flight = 0
+        self.link = link
         self._host, self._requested_port = host, port
         self.port: int | None = None
         self._lock = threading.Lock()
@@ -477,7 +482,15 @@ class FakeGroq:
         )
         rid = "req_" + secrets.token_hex(13)
         try:
+            if self.link is not None:
+                await self.link.connected(request.transport)
+            started = time.monotonic()  # the body starts up the link once the connection is open
             body_error, upload = await self._read_body(request, rec)
+            if self.link is not None:
+                await self.link.uploaded(started, request.content_length or len(upload))
+            rec.body_at = time.time()
+            if self.link is not None:
+                await self.link.first_byte()
         except (ConnectionError, asyncio.CancelledError):
             rec.client_disconnected = True
             raise
@@ -635,6 +648,7 @@ class FakeGroq:
         return headers
 
     async def _speech_to_text(self, rec: RecordedRequest, rid: str, data: bytes, task: str) -> web.StreamResponse:
+        started = time.monotonic()
         up = rec.audio
         groq = self.style == "groq"
         if up is None:
@@ -654,6 +668,9 @@ class FakeGroq:
             channels=decoded.channels, duration=decoded.duration, fixture=match.fixture,
             score=round(match.score, 4), coverage=round(match.coverage, 4)))
         duration = decoded.duration if decoded.duration is not None else 10.0
+        if self.link is not None:
+            await self.link.transcribed(started, duration)
+        rec.answered_at = time.time()
         headers = self._charge(0, rid, req.model) if groq else {}
         text, _ = audio.recognised_text(task, match)
         self._update(rec, reply=text)
@@ -708,6 +725,7 @@ class FakeGroq:
 
     async def _chat(self, request: web.Request, rec: RecordedRequest, rid: str,
                     fault: Fault | None) -> web.StreamResponse:
+        started = time.monotonic()
         req = chat.validate_chat(rec.json)
         headers = self._charge(req.prompt_tokens + (req.max_tokens or 0), rid, req.model)
         reply = self._take_reply()
@@ -720,6 +738,9 @@ class FakeGroq:
         cid = "chatcmpl-" + secrets.token_hex(16)
         created = int(time.time())
         seed = req.seed if req.seed is not None else int.from_bytes(rid.encode()[-4:], "big")
+        if self.link is not None:
+            await self.link.first_token(started)
+        rec.answered_at = time.time()
         if not req.stream:
             body = chat.completion_body(req, completion, cid=cid, rid=rid, created=created, seed=seed)
             return self._json_response(rec, 200, body, headers)

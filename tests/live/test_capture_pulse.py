@@ -98,6 +98,21 @@ async def _drive(plan: dict[str, Any]) -> None:
         await asyncio.sleep(0.4)  # stop mid-sentence: the tail must still hold speech
         return {"tail_frames": 600 * RATE // 1000}
 
+    async def past_release(mic: Any, take: Any) -> dict[str, Any]:
+        await live(take)
+        players.append(subprocess.Popen(play))
+        await _wait_until(lambda: mic.level_dbfs > SPEECH_DBFS, "speech")
+        await asyncio.sleep(0.4)  # let go mid-sentence: the speech runs on past the release
+        return {"tail_limit": 3000 * RATE // 1000}
+
+    async def quiet_release(mic: Any, take: Any) -> dict[str, Any]:
+        await live(take)
+        player = subprocess.Popen(play)
+        players.append(player)
+        await asyncio.to_thread(player.wait, 30)
+        await asyncio.sleep(0.3)  # done speaking, then letting go
+        return {"tail_limit": 3000 * RATE // 1000}
+
     async def silence(mic: Any, take: Any) -> dict[str, Any]:
         await live(take)
         await asyncio.sleep(1.0)
@@ -119,6 +134,10 @@ async def _drive(plan: dict[str, Any]) -> None:
             audio, facts = await _record(Microphone(release_tail_ms=600), tail)
         elif name == "silence":
             audio, facts = await _record(Microphone(release_tail_ms=0), silence)
+        elif name == "past_release":
+            audio, facts = await _record(Microphone(release_tail_ms=3000), past_release)
+        elif name == "quiet_release":
+            audio, facts = await _record(Microphone(release_tail_ms=3000), quiet_release)
         else:
             raise ValueError(f"unknown scenario {name!r}")
         for player in players:  # the next scenario starts in silence
@@ -152,7 +171,7 @@ async def _drive_vanish() -> None:
     async with mic.take() as take:
         await _wait_until(lambda: take.frames >= RATE // 2, "audio after reopening")
         take.stop()
-        frames = (await take.read_all()).size
+        frames = sum([block.size async for block in take])
     say(event="reopened", frames=take.frames, read=frames)
 
 
@@ -186,7 +205,7 @@ def takes(pulse: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tup
 
     out = tmp_path_factory.mktemp("capture")
     plan = {"out": str(out), "play": pulse.play_command(CAPITAL),
-            "scenarios": ["silence", "speech", "preroll", "tail"]}
+            "scenarios": ["silence", "speech", "preroll", "tail", "past_release", "quiet_release"]}
     proc = _driver(pulse, json.dumps(plan))
     stdout, stderr = proc.communicate(timeout=DRIVER_TIMEOUT)
     assert proc.returncode == 0, f"driver failed: {stderr[-3000:]}\n{pulse.log_tail()}"
@@ -281,6 +300,29 @@ def test_release_tail_extends_the_take(takes: dict[str, tuple[np.ndarray, dict[s
     at_stop = facts["frames_at_stop"]
     assert facts["frames"] - at_stop == facts["tail_frames"]  # exactly the 600 ms after stop()
     assert rms(audio[at_stop:]) > 0.02  # and it holds the speech still playing then
+
+
+def test_speech_running_past_the_release_is_kept_to_its_last_word_and_no_longer(
+        takes: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> None:
+    audio, facts = takes["past_release"]
+    at_stop, after = facts["frames_at_stop"], facts["frames"] - facts["frames_at_stop"]
+    reference = fixture_envelope()
+    lag, corr = best_match(envelope(audio, FRAME), reference, min_overlap=reference.size)
+    assert corr > 0.8, f"the take does not hold the whole utterance (r={corr:.2f})"
+    last_word_end = (lag + reference.size) * FRAME
+    assert at_stop < last_word_end <= facts["frames"]  # spoken past the release, and kept to its end
+    assert after < facts["tail_limit"] - RATE // 2  # ended once quiet (~1.8 s of speech were left), not at 3 s
+    assert facts["frames"] - last_word_end < 0.4 * RATE  # about a quiet stretch after the last word
+
+
+def test_a_release_after_the_speech_ended_ends_the_take_at_once(
+        takes: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> None:
+    audio, facts = takes["quiet_release"]
+    after = facts["frames"] - facts["frames_at_stop"]
+    assert 0 < after <= 0.1 * RATE  # a block or a few after the release, not the 3 s tail
+    reference = fixture_envelope()
+    _, corr = best_match(envelope(audio, FRAME), reference, min_overlap=reference.size)
+    assert corr > 0.8
 
 
 def test_nothing_playing_is_near_silent(takes: dict[str, tuple[np.ndarray, dict[str, Any]]]) -> None:

@@ -83,12 +83,12 @@ def transcriptions(fake: FakeGroq) -> list[Any]:
 
 
 def assert_uploaded(fake: FakeGroq, endpoint: str, fixture: str) -> None:
-    """Exactly one upload to `endpoint`: 16 kHz mono FLAC that the server recognised as `fixture`."""
+    """Exactly one upload to `endpoint`: 16 kHz mono Ogg/Opus that the server recognised as `fixture`."""
     (req,) = fake.requests_to(endpoint)
     audio = req.audio
     assert audio is not None
-    assert (audio.filename, audio.content_type) == ("speech.flac", "audio/flac")
-    assert (audio.container, audio.samplerate, audio.channels) == ("flac", 16000, 1)
+    assert (audio.filename, audio.content_type) == ("speech.ogg", "audio/ogg")
+    assert (audio.container, audio.subtype, audio.samplerate, audio.channels) == ("ogg", "OPUS", 16000, 1)
     assert audio.fixture == fixture, audio
 
 
@@ -106,6 +106,11 @@ def assert_answered(d: Daemon, fake: FakeGroq, question: str) -> dict[str, Any]:
     (chat,) = fake.requests_to("/chat/completions")
     assert chat.json["stream"] is True
     assert chat.json["messages"][-1] == {"role": "user", "content": question}
+    # Then the turn's stage times, in ms from the key release.
+    timing = d.wait_for("timing")
+    assert types(d).index("timing") > types(d).index("reply")
+    assert 0 <= timing["take_end_ms"] <= timing["upload_start_ms"] <= timing["transcript_ms"]
+    assert timing["transcript_ms"] <= timing["first_word_ms"] <= timing["answer_ms"]
     return reply
 
 

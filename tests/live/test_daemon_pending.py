@@ -33,7 +33,7 @@ def desk() -> Iterator[Desktop]:
 
 
 def kept(home: Path) -> list[Path]:
-    return sorted((home / "data" / "voicebot" / "pending").glob("*.flac"))
+    return sorted((home / "data" / "voicebot" / "pending").glob("*.ogg"))  # Opus takes
 
 
 def test_failed_upload_is_kept_then_sent_again_by_itself(desk: Desktop, fake_groq: FakeGroq) -> None:
@@ -42,10 +42,10 @@ def test_failed_upload_is_kept_then_sent_again_by_itself(desk: Desktop, fake_gro
         hold(desk, TALK, CAPITAL)
         error = d.wait_for("error")
         assert "kept at" in error["message"] and "voicebot retry" in error["message"]
-        (flac,) = kept(d.home)
-        sidecar = json.loads(flac.with_suffix(".json").read_text())
-        assert sidecar["mode"] == "ask" and "503" in sidecar["error"]
-        assert oct(flac.stat().st_mode & 0o777) == "0o600"
+        (audio,) = kept(d.home)
+        sidecar = json.loads(audio.with_suffix(".json").read_text())
+        assert sidecar["mode"] == "ask" and "503" in sidecar["error"] and sidecar["content_type"] == "audio/ogg"
+        assert oct(audio.stat().st_mode & 0o777) == "0o600"
         # The daemon resends by itself with backoff; the second resend gets through.
         assert d.wait_for("transcript", timeout=30)["text"] == QUESTION
         assert "Paris" in d.wait_for("reply")["text"]
