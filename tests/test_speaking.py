@@ -31,7 +31,8 @@ from voicebot.modes import ASK, DICTATE, mode_named
 from voicebot.pending import PendingStore
 from voicebot.settings import Settings, normalise_bindings
 from voicebot.sound_output import Speaker
-from voicebot.speaking import Narrator, speaks, wants_voice
+from voicebot.speaking import Narrator, SpokenAnswers, speaks, wants_voice
+from voicebot.timing import timing_line
 
 RATE = 24_000
 BLOCK = RATE // 100
@@ -281,3 +282,29 @@ def test_daemon_barge_in_stops_the_voice_and_the_next_take_runs(fake_groq: FakeG
     assert not gap or gap[-1] - pressed < 0.1  # silent within 100 ms of the key
     assert [e["text"] for e in rig.events("speech")][-1] == "Yes."
     assert any(e.get("interrupted") for e in rig.events("reply")) or rig.events("reply")[0]["text"] == THREE
+
+
+def test_a_spoken_turn_times_its_first_sound_after_its_first_word(fake_groq: FakeGroq) -> None:
+    fake_groq.set_reply(THREE)
+    rig = Rig()
+
+    async def main() -> None:
+        async with client_for(fake_groq) as client:
+            assistant = Assistant(client, Settings(), rig.output)
+            narrator = Narrator(client, rig.speaker, rig.output, model=TTS_MODEL, voice="troy")
+            assistant.start_clock()
+            assistant._mark("transcript")  # as if the question had just been heard
+            await SpokenAnswers(narrator, assistant).ask("Tell me about Paris.")
+            assert rig.events("timing") == []  # held until the voice started, not sent with the text
+            assistant.report_timing()
+        await rig.speaker.aclose()
+
+    asyncio.run(main())
+    [timing] = rig.events("timing")
+    assert 0 <= timing["first_word_ms"] <= timing["first_audio_ms"]
+    assert timing["first_audio_ms"] <= timing["answer_ms"] + 5000
+
+
+def test_the_timing_line_names_the_first_sound() -> None:
+    assert timing_line({"transcript_ms": 310, "first_word_ms": 520, "first_audio_ms": 900}) == (
+        "heard in 0.31 s · first word 0.52 s · first sound 0.90 s")

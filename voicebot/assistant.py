@@ -39,7 +39,7 @@ from voicebot.protocols import AssistantClient
 from voicebot.recorder import Entry, TurnRecorder
 from voicebot.retry import server_unavailable
 from voicebot.settings import Settings
-from voicebot.timing import ANSWER, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
+from voicebot.timing import ANSWER, FIRST_AUDIO, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
 
 log = logging.getLogger("voicebot.assistant")
 
@@ -107,9 +107,13 @@ class Assistant:
         self.output.timing(**fields)
         return fields
 
-    def _mark(self, stage: str) -> None:
+    def _mark(self, stage: str, at: float | None = None) -> None:
         if self.clock is not None:
-            self.clock.mark(stage)
+            self.clock.mark(stage, at)
+
+    def heard_first_audio(self, at: float) -> None:
+        """A spoken answer's first sample went out: its time joins the turn's timing."""
+        self._mark(FIRST_AUDIO, at)
 
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
@@ -353,7 +357,8 @@ class Assistant:
         conversation.record(question, answer)
         entry.mark("replied")
         self._mark(ANSWER)
-        entry.timings.update(self.report_timing() or {})  # the user's figures, from the key release
+        if on_text is None:  # a spoken answer is reported once its voice has started (first_audio_ms)
+            entry.timings.update(self.report_timing() or {})  # the user's figures, from the key release
         self.log.update(entry, reply=answer, usage=usage, model=self.settings.chat_model,
                         conversation=conversation.id, mode=entry.mode)
         return answer

@@ -94,7 +94,9 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
             for prepared in audio:
                 assistant.start_clock()  # timed from the start of its upload
                 if narrator is not None:
-                    await narrator.answer(functools.partial(_spoken_turn, assistant, prepared, translate))
+                    await narrator.answer(functools.partial(_spoken_turn, assistant, prepared, translate),
+                                          first_audio=assistant.heard_first_audio)
+                    assistant.report_timing()
                 elif answer:
                     await assistant.spoken_turn(prepared, translate=translate)
                 else:

@@ -67,18 +67,23 @@ class Narrator:
         self.console = console
         self.model = model
         self.voice = voice
+        self._first_audio: Callable[[float], None] | None = None  # the answer being read's hook
 
-    async def answer(self, run: Callable[[Callable[[str], None]], Awaitable[T]]) -> T:
+    async def answer(self, run: Callable[[Callable[[str], None]], Awaitable[T]], *,
+                     first_audio: Callable[[float], None] | None = None) -> T:
         """Run `run(feed)` (an answer whose text deltas go to `feed`) and speak that text.
 
         Returns once the answer is complete and spoken. Cancelled, it stops the sound first.
+        `first_audio` gets the monotonic time the first sample went to the speaker.
         """
-        async with self.reading() as feed:
+        async with self.reading(first_audio) as feed:
             return await run(feed)
 
     @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[Callable[[str], None]]:
+    async def reading(self, first_audio: Callable[[float], None] | None = None
+                      ) -> AsyncIterator[Callable[[str], None]]:
         """A feed for the answer's text; on exit, waits until it has been spoken."""
+        self._first_audio = first_audio
         splitter = SpeechText()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
 
@@ -151,6 +156,9 @@ class Narrator:
     def _started(self, text: str, started: asyncio.Future[float]) -> None:
         if started.cancelled():
             return
+        if self._first_audio is not None:
+            first, self._first_audio = self._first_audio, None
+            first(started.result())
         self.console.milestone("speech", f"speaking: {text}", text=text)
 
 
@@ -178,8 +186,12 @@ class SpokenAnswers:
         self.assistant = assistant
 
     async def ask(self, question: str) -> str:
-        return await self.narrator.answer(lambda feed: self.assistant.ask(question, on_text=feed))
+        return await self.narrator.answer(lambda feed: self.assistant.ask(question, on_text=feed),
+                                          first_audio=self.assistant.heard_first_audio)
 
 
 class OnTextAnswerer(Protocol):
     async def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> str: ...
+
+    def heard_first_audio(self, at: float) -> None:
+        """The answer's first spoken sample went out at monotonic time `at` (for its timing)."""

@@ -17,7 +17,8 @@ UPLOAD_START = "upload_start"  # the speech request is about to be sent
 TRANSCRIPT = "transcript"  # its text is back and checked
 FIRST_WORD = "first_word"  # the answer's first text arrived
 ANSWER = "answer"  # the answer is complete
-STAGES = (TAKE_END, UPLOAD_START, TRANSCRIPT, FIRST_WORD, ANSWER)
+FIRST_AUDIO = "first_audio"  # its first spoken sample went to the speaker (spoken answers)
+STAGES = (TAKE_END, UPLOAD_START, TRANSCRIPT, FIRST_WORD, ANSWER, FIRST_AUDIO)
 
 
 @dataclass
@@ -48,4 +49,6 @@ def timing_line(fields: dict[str, int]) -> str:
         parts.append(f"heard in {fields['transcript_ms'] / 1000:.2f} s")
     if "first_word_ms" in fields:
         parts.append(f"first word {fields['first_word_ms'] / 1000:.2f} s")
+    if "first_audio_ms" in fields:
+        parts.append(f"first sound {fields['first_audio_ms'] / 1000:.2f} s")
     return " · ".join(parts)
