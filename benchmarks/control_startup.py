@@ -44,12 +44,12 @@ PYTHON = sys.executable
 VOICEBOT = str(Path(sys.executable).with_name("voicebot"))
 
 
-def timed(cmd: list[str], env: Mapping[str, str]) -> tuple[float, int]:
-    """Wall-clock seconds from spawning `cmd` to its exit, and its exit code."""
+def timed(cmd: list[str], env: Mapping[str, str]) -> tuple[float, int, str]:
+    """Wall-clock seconds from spawning `cmd` to its exit, its exit code and its stderr."""
     start = time.perf_counter()
-    code = subprocess.run(cmd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode
-    return time.perf_counter() - start, code
+    done = subprocess.run(cmd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    return time.perf_counter() - start, done.returncode, done.stderr
 
 
 @contextmanager
@@ -85,13 +85,13 @@ def main() -> int:
     if "PYTHONPATH" in os.environ:  # lets a run time another checkout of voicebot, for a before/after
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     times: dict[str, list[float]] = {}
-    failures: dict[str, int] = {}
+    failures: dict[str, list[str]] = {}
 
     def record(name: str, cmd: list[str], env_: Mapping[str, str], expect: int = 0) -> None:
-        seconds, code = timed(cmd, env_)
+        seconds, code, err = timed(cmd, env_)
         times.setdefault(name, []).append(seconds)
         if code != expect:
-            failures[name] = failures.get(name, 0) + 1
+            failures.setdefault(name, []).append(f"exit {code}: {err.strip()[:200]}")
 
     no_daemon = {**env, "VOICEBOT_CONTROL_SOCKET": str(home / "nobody-here.sock")}
     try:
@@ -118,6 +118,7 @@ def main() -> int:
                     if round_ < 3:
                         for series in times.values():
                             series.clear()
+                        failures.clear()
     finally:
         fake.stop()
         shutil.rmtree(home, ignore_errors=True)
@@ -127,7 +128,7 @@ def main() -> int:
     print(f"{'command':<30} {'median':>9} {'ratio':>7}")
     for name, series in times.items():
         med = statistics.median(series)
-        note = f"  ({failures[name]} unexpected exit codes)" if name in failures else ""
+        note = f"  ({len(failures[name])} unexpected exits, e.g. {failures[name][0]})" if name in failures else ""
         print(f"{name:<30} {med * 1000:7.1f} ms {med / base:6.2f}x{note}")
     if not with_mic:
         print("toggle not timed: the PulseAudio test tools are missing (scripts/dev test installs them)")

@@ -41,9 +41,7 @@ def retrying_in(seconds: float) -> str:
     """A retry's wait for people: never "0 s" (a backoff is often well under a second)."""
     if seconds < 0.05:
         return "retrying now"
-    if seconds < 10:
-        return f"retrying in {seconds:.1f} s"
-    return f"retrying in {seconds:.0f} s"
+    return f"retrying in {round(seconds, 1) if seconds < 10 else round(seconds):g} s"
 
 
 def prepare_all(files: list[str]) -> list[PreparedAudio]:
