@@ -13,10 +13,12 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -41,6 +43,16 @@ def run(args: list[str], env: dict[str, str], *, timeout: float = 60) -> subproc
     assert "Traceback" not in proc.stderr, proc.stderr
     assert TEST_API_KEY not in proc.stdout + proc.stderr
     return proc
+
+
+def first_lines(stream: IO[str], count: int, timeout: float = 20.0) -> list[str]:
+    """The next `count` lines of a child's output; an AssertionError, not a hang, if they do not come."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(stream.readline() for _ in range(count)), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert not reader.is_alive() and all(lines), f"expected {count} line(s), got {lines}"
+    return lines
 
 
 @pytest.fixture
@@ -74,8 +86,8 @@ def test_the_lines_the_local_server_prints_work_when_pasted(fake_groq: FakeGroq,
                               stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and server.stderr is not None
-        pasted = [server.stdout.readline(), server.stdout.readline()]
-        assert "Paste the two lines above" in server.stderr.readline()
+        pasted = first_lines(server.stdout, 2)
+        assert "Paste the two lines above" in first_lines(server.stderr, 1)[0]
         env = {k: v for k, v in user_env(fake_groq, home).items() if not k.startswith("GROQ_")}
         for line in pasted:  # what `export NAME=value` does in the user's shell
             name, _, value = shlex.split(line.removeprefix("export "))[0].partition("=")
@@ -151,7 +163,7 @@ def test_the_ready_line_without_hotkeys_names_the_control_socket(fake_groq: Fake
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
-        lines = [proc.stderr.readline() for _ in range(2)]
+        lines = first_lines(proc.stderr, 2)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(10)
