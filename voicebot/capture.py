@@ -357,8 +357,10 @@ class Microphone:
                                    hint="choose one with --device (see `voicebot devices`)")
             info = sd.query_devices(chosen)
         except UsageError:
+            self._rescan = True  # a microphone plugged in before the next take is then found
             raise
         except Exception as exc:
+            self._rescan = True
             raise CaptureError(f"no usable input device: {exc}") from exc
 
         def supports(rate: int, channels: int) -> bool:
