@@ -228,7 +228,8 @@ class Daemon:
         if rec.opened is None:
             return
         try:
-            failure = await asyncio.wait_for(asyncio.shield(rec.opened), OPEN_WAIT)
+            async with asyncio.timeout(OPEN_WAIT):
+                failure = await asyncio.shield(rec.opened)
         except TimeoutError:
             return  # still opening: the take goes on, and says so in the daemon's output if it fails
         if failure is not None:
