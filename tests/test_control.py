@@ -794,7 +794,8 @@ def test_client_import_is_light() -> None:
     time itself is measured by benchmarks/control_startup.py, not here."""
     heavy = {"numpy", "httpx", "httpx_sse", "sounddevice", "soundfile", "soxr", "pynput", "asyncio", "keyring",
              "voicebot.app", "voicebot.settings",
-             "argparse", "dataclasses", "inspect", "typing", "pathlib", "gettext", "shutil", "contextlib"}
+             "argparse", "dataclasses", "inspect", "typing", "pathlib", "gettext", "shutil", "contextlib",
+             "socket", "selectors", "struct"}
     _, baseline = _imported("pass")  # whatever this interpreter's start-up (site, .pth files) loads anyway
     result, imported = _imported("import sys\nfrom voicebot.cli import main\nsys.exit(main(['status']))\n")
     assert result.returncode == 2, result.stderr  # the whole client path, here with no daemon

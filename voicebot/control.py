@@ -12,12 +12,11 @@ Protocol: one request per connection, one line of JSON (`{"cmd": "toggle", "mode
 
 from __future__ import annotations
 
+import _socket  # `socket` itself would add ~4 ms to every toggle (selectors, its enum tables); see send_command
 import json
 import os
 import re
-import socket
 import stat
-import struct
 import sys
 import time
 from collections import namedtuple
@@ -49,7 +48,7 @@ COMMAND_HELP = {
 }
 NO_DAEMON = "no voicebot daemon is running (start one with `voicebot run`)"
 _MODE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_UCRED = struct.Struct("iII")  # struct ucred: pid_t pid; uid_t uid; gid_t gid
+_UCRED_SIZE = 12  # struct ucred: pid_t pid; uid_t uid; gid_t gid, 4 bytes each
 
 
 class ProtocolError(ValueError):
@@ -195,10 +194,10 @@ def ensure_private_dir(directory: Path, *, own_uid: int | None = None) -> None:
                          hint=f"run `chmod 700 {directory}`")
 
 
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end, from the kernel (SO_PEERCRED)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    pid, uid, gid = _UCRED.unpack(raw)
+def peer_credentials(sock: Any) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket, from the kernel (SO_PEERCRED)."""
+    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _UCRED_SIZE)
+    pid, uid, gid = (int.from_bytes(raw[i:i + 4], sys.byteorder, signed=i == 0) for i in (0, 4, 8))
     return pid, uid, gid
 
 
@@ -223,7 +222,10 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
         raise UsageError(str(exc)) from None
     target = _socket_location(path)
     deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    # The C-level socket object: connect/sendall/recv/settimeout as `socket.socket` has them,
+    # and the same OSError subclasses, without the `socket` module's import time.
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         _connect(sock, target, timeout)
         _, uid, _ = peer_credentials(sock)
@@ -240,6 +242,8 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
             raise VoicebotError(f"the voicebot daemon did not answer within {timeout:g} s") from None
         except OSError as exc:
             raise VoicebotError(f"lost the connection to the voicebot daemon ({exc.strerror or exc})") from None
+    finally:
+        sock.close()
     if not data:
         raise VoicebotError("the voicebot daemon closed the connection without answering")
     try:
@@ -248,7 +252,7 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
         raise VoicebotError(f"the voicebot daemon sent a malformed reply: {exc}") from None
 
 
-def _connect(sock: socket.socket, target: str, timeout: float) -> None:
+def _connect(sock: _socket.socket, target: str, timeout: float) -> None:
     try:
         sock.connect(target)
     except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
@@ -261,7 +265,7 @@ def _connect(sock: socket.socket, target: str, timeout: float) -> None:
         raise UsageError(f"cannot open the control socket {target}: {exc.strerror or exc}") from None
 
 
-def _recv_line(sock: socket.socket, deadline: float) -> bytes:
+def _recv_line(sock: _socket.socket, deadline: float) -> bytes:
     """Bytes up to the first newline (or EOF), all within the overall deadline."""
     buf = bytearray()
     while b"\n" not in buf and len(buf) <= MAX_REPLY_BYTES:
