@@ -23,6 +23,7 @@ from voicebot.capture import (
     CaptureError,
     InputDevice,
     Microphone,
+    Take,
     choose_format,
     input_devices,
     level_dbfs,
@@ -244,7 +245,7 @@ class FakeSoundDevice:
         if (samplerate, channels) not in self.supported or dtype != "int16":
             raise ValueError("Invalid sample rate")
 
-    def RawInputStream(self, **kwargs: Any) -> FakeStream:  # noqa: N802 - sounddevice's name
+    def RawInputStream(self, **kwargs: Any) -> FakeStream:
         return FakeStream(self, **kwargs)
 
     def _terminate(self) -> None:
@@ -513,3 +514,31 @@ def test_importing_capture_does_not_load_portaudio() -> None:
     code = "import sys, voicebot.capture; print('sounddevice' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("spins", range(6))
+def test_a_take_cancelled_as_a_block_arrives_is_cancelled(spins: int) -> None:
+    """Esc or a tap cancels the take's task whenever it comes, even as a block is being handed over.
+
+    (asyncio.wait_for on 3.11 swallowed such a cancel: the dropped take recorded on, and every
+    later take failed with "a take is already running".) `spins` moves the cancel across the
+    loop iterations in which the block is delivered.
+    """
+    async def scenario() -> bool:
+        take = Take(16_000, 0, 5.0, lambda error: None)
+
+        async def read() -> None:
+            async for _ in take:
+                pass
+
+        task = asyncio.create_task(read())
+        for _ in range(2):
+            await asyncio.sleep(0)  # the reader now waits for a block
+        take._feed(np.zeros(320, dtype=np.int16))
+        for _ in range(spins):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2.0)
+        return bool(done) and task.cancelled()
+
+    assert asyncio.run(scenario())

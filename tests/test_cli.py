@@ -338,8 +338,9 @@ def test_bad_key_is_one_line_exit_1(fake_groq: FakeGroq, tmp_path: Path) -> None
 @pytest.mark.parametrize("model, needle", [("llama-3.3-70b-versatile", "retired"),
                                            ("no-such-model", "voicebot models")])
 def test_model_problems_say_what_to_do(fake_groq: FakeGroq, tmp_path: Path, model: str, needle: str) -> None:
+    """A model that does not exist (or no longer does) is a usage problem: exit 2, like a bad flag."""
     proc = run(["chat", "--model", model], fake_groq, tmp_path, stdin="hi\n")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith("voicebot: error: ") and needle in proc.stderr
 
 
@@ -410,7 +411,7 @@ def test_rate_limit_wait_from_ratelimit_reset_headers(fake_groq: FakeGroq, tmp_p
                                                            "x-ratelimit-reset-requests": "1.2s"})
     proc = run(["chat"], fake_groq, tmp_path, stdin="hi\n")
     assert proc.returncode == 0, proc.stderr
-    assert "rate limited, retrying in 1 s" in proc.stderr
+    assert "rate limited, retrying in 1.2 s" in proc.stderr
     first, second = fake_groq.requests_to("/chat/completions")
     assert second.received_at - first.received_at >= 1.2  # it waited for the bucket, not the 0.5 s backoff
 

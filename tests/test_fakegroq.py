@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -327,19 +328,28 @@ def test_unknown_url_is_404(fake_groq: FakeGroq) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url"
 
 
-def test_standalone_entry_point_prints_base_url(tmp_path: Path) -> None:
+def test_standalone_entry_point_prints_what_to_paste(tmp_path: Path) -> None:
+    """The first two lines are shell lines for the terminal that runs voicebot (or the SDK)."""
     with subprocess.Popen([sys.executable, "-m", "tests.fakegroq", "--key", "gsk_other"],
                           cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                           text=True) as proc:
         try:
             assert proc.stdout is not None
-            base = proc.stdout.readline().strip()
-            assert base.startswith("http://127.0.0.1:") and base.endswith("/openai/v1")
-            r = httpx.get(base + "/models", headers={"Authorization": "Bearer gsk_other"}, timeout=10)
+            base_line, key_line = proc.stdout.readline().strip(), proc.stdout.readline().strip()
+            assert re.fullmatch(r"export GROQ_BASE_URL=http://127\.0\.0\.1:\d+", base_line), base_line
+            assert key_line == "export GROQ_API_KEY=gsk_other"
+            host_root = base_line.partition("=")[2]  # a host root, as the SDK takes it: it appends /openai/v1
+            r = httpx.get(host_root + "/openai/v1/models", headers={"Authorization": "Bearer gsk_other"}, timeout=10)
             assert r.status_code == 200
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_standalone_help_shows_the_default_key() -> None:
+    done = subprocess.run([sys.executable, "-m", "tests.fakegroq", "--help"], cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and TEST_API_KEY in " ".join(done.stdout.split())
 
 
 # ---- small pure helpers ----------------------------------------------------------------------------------

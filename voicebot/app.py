@@ -15,13 +15,14 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NoReturn
 
 from voicebot import __version__
-from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError
+from voicebot.control import COMMAND_HELP, COMMANDS, run_client
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError, report_error
 from voicebot.modes import RECORDING_NAMES
 from voicebot.settings import FIELDS, Settings, kind_of, load_settings, parse_text, warn
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that ends in one line on stderr and exit 2, not a usage dump."""
+    """argparse that ends in one line on stderr and exit 2, not a usage dump (every command's parser)."""
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"voicebot: error: {message} (see `{self.prog} --help`)\n")
@@ -118,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "status: where the key comes from")
     key.add_argument("--stt", action="store_true",
                      help="the speech server's own key (stt_api_key) rather than the Groq key")
+    # The control verbs talk to a running daemon. cli.py answers their usual forms without
+    # this parser (fast); it is here for --help, the command list and anything unusual.
+    control = _Parser(add_help=False, argument_default=argparse.SUPPRESS)
+    control.add_argument("--mode", metavar="MODE", help="mode of the take, e.g. ask, dictate, translate")
+    control.add_argument("--json", action="store_true", help="print the daemon's reply as one JSON line")
+    for name in COMMANDS:
+        what = COMMAND_HELP[name]
+        sub.add_parser(name, help=what, description=what[0].upper() + what[1:] + ".", parents=[control])
     return parser
 
 
@@ -173,28 +182,24 @@ def main(args: list[str]) -> int:
     try:
         ns = build_parser().parse_args(args)
         flags, rest = _split_args(ns)
-        from voicebot.keystore import get_key, get_stt_key  # light: keyring itself loads only if consulted
-        settings, warnings = load_settings(flags, os.environ, config_path=rest.get("config"), keyring_key=get_key,
-                                           keyring_stt_key=get_stt_key)
+        command = rest.get("command") or "run"
+        if command in COMMANDS:  # `voicebot --json status` and other forms cli.py left to the parser
+            if flags:
+                raise UsageError(f"`voicebot {command}` takes only --mode and --json; "
+                                 "settings belong to `voicebot run`")
+            return run_client(command, rest.get("mode"), as_json=bool(rest.get("json")))
+        settings, warnings = _load(flags, rest, command)
         secret = settings.api_key.reveal() if settings.api_key else None
         _setup_logging(debug, secret)
         warn(warnings)
-        command = rest.get("command") or "run"
         return run_command(command, settings, rest)
     except KeyboardInterrupt:
         sys.stderr.write("voicebot: interrupted\n")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `voicebot ... | head`: the reader left; nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except VoicebotError as exc:
-        message = redact(str(exc), secret)
-        if "--json" in args:  # machine readers get the failure as an event too
-            import json
-            sys.stdout.write(json.dumps({"type": "error", "message": message, "exit_code": exc.exit_code}) + "\n")
-            sys.stdout.flush()
-        sys.stderr.write(f"voicebot: error: {message}\n")
-        return exc.exit_code
+    except BrokenPipeError:  # `voicebot ... | head`: cli.main stops quietly
+        raise
+    except VoicebotError as exc:  # machine readers (--json) get the failure as an event too
+        return report_error(redact(str(exc), secret), exc.exit_code, json_mode="--json" in args)
     except Exception as exc:  # a bug: say so in one line, details under --debug
         if debug:
             import traceback
@@ -202,6 +207,26 @@ def main(args: list[str]) -> int:
         sys.stderr.write(f"voicebot: error: internal error: {type(exc).__name__}: "
                          f"{redact(str(exc), secret)} (rerun with --debug for details)\n")
         return 1
+
+
+def _load(flags: dict[str, Any], rest: dict[str, Any], command: str) -> tuple[Settings, list[str]]:
+    """The settings; for `voicebot config`, a config file it cannot use is reported, not fatal.
+
+    `voicebot config` is where a user looks when the file is wrong (the error for an unknown
+    key points there), so it lists what applies without the file, then fails with the
+    file's error (see commands.config).
+    """
+    from voicebot.keystore import get_key, get_stt_key  # light: keyring itself loads only if consulted
+    try:
+        return load_settings(flags, os.environ, config_path=rest.get("config"), keyring_key=get_key,
+                             keyring_stt_key=get_stt_key)
+    except UsageError as exc:
+        if command != "config":
+            raise
+        rest["config_error"] = exc
+        # An empty file in the bad one's place; a bad flag or variable still fails here.
+        return load_settings(flags, os.environ, config_path=os.devnull, keyring_key=get_key,
+                             keyring_stt_key=get_stt_key)
 
 
 def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> int:

@@ -215,7 +215,7 @@ class Assistant:
                                check="repetition", segments=route.repeated)
         text = chunking.join_texts(texts)
         if not text:
-            raise NoSpeechError("no speech recognised in the recording")
+            raise NoSpeechError(f"no speech recognised in {source}")
         sparse = sparse_text(text, speech_seconds)
         if sparse is not None:
             self._flag(sparse)

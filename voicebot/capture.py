@@ -238,7 +238,10 @@ class Take:
         if self._drained:
             raise StopAsyncIteration
         try:
-            item = await asyncio.wait_for(self._queue.get(), self._stall_seconds)
+            # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancel that lands as a block
+            # arrives, and a discarded take would then record on, refusing every later take.
+            async with asyncio.timeout(self._stall_seconds):
+                item = await self._queue.get()
         except TimeoutError:
             error = CaptureError(f"no audio from the microphone for {self._stall_seconds:g} s",
                                  hint="the device may have been unplugged; the next take reopens it")
@@ -370,8 +373,10 @@ class Microphone:
                                    hint="choose one with --device (see `voicebot devices`)")
             info = sd.query_devices(chosen)
         except UsageError:
+            self._rescan = True  # a microphone plugged in before the next take is then found
             raise
         except Exception as exc:
+            self._rescan = True
             raise CaptureError(f"no usable input device: {exc}") from exc
 
         def supports(rate: int, channels: int) -> bool:

@@ -37,7 +37,7 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
     """The process's one API client; retries are announced so a wait is never silent."""
 
     def announce(notice: RetryNotice) -> None:
-        output.notice(f"{notice.reason}, retrying in {notice.delay:.0f} s "
+        output.notice(f"{notice.reason}, {retrying_in(notice.delay)} "
                       f"(attempt {notice.attempt + 1} of {settings.max_retries + 1})")
 
     def revealed(secret: Secret | None) -> str | None:
@@ -70,6 +70,13 @@ def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker, outp
 
 def _device_spec(named: str | None) -> str | int | None:
     return int(named) if named is not None and named.strip().isdigit() else named
+
+
+def retrying_in(seconds: float) -> str:
+    """A retry's wait for people: never "0 s" (a backoff is often well under a second)."""
+    if seconds < 0.05:
+        return "retrying now"
+    return f"retrying in {round(seconds, 1) if seconds < 10 else round(seconds):g} s"
 
 
 def prepare_all(files: list[str], settings: Settings) -> list[PreparedAudio]:
@@ -276,19 +283,25 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
         await speaker.aclose()
 
 
+NO_DEVICES_HINT = ("check that a microphone is plugged in and not muted, and that the sound server runs "
+                   "(`pactl info`, `arecord -l`); voicebot uses the default input or --device")
+
+
 async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
-    """Audio inputs, the default marked."""
+    """Audio inputs, the default marked; with none, what to check."""
     from voicebot.capture import list_input_devices
 
     output = output_for(settings, rest)
     found = list_input_devices()
+    if not found:
+        if not rest.get("json"):
+            print("no audio input devices found")
+        output.notice(NO_DEVICES_HINT)
     if rest.get("json"):
         for d in found:
             output.event("device", index=d.index, name=d.name, channels=d.channels,
                          default_samplerate=d.default_samplerate, default=d.is_default)
         return EXIT_OK
-    if not found:
-        print("no audio input devices found")
     for d in found:
         mark = "*" if d.is_default else " "
         print(f"{mark} {d.index:>3}  {d.name}  ({d.channels} ch, {d.default_samplerate:g} Hz)")
@@ -335,19 +348,28 @@ def key(settings: Settings, rest: Mapping[str, Any]) -> int:
 
 
 async def config(settings: Settings, rest: Mapping[str, Any]) -> int:
-    """Effective settings and their sources; the key shows only as set or unset."""
+    """Effective settings and their sources; the key shows only as set or unset.
+
+    With a config file that cannot be used (`config_error`, see app._load), the settings
+    listed are those that apply without it, and the command then fails with its error.
+    """
     output = output_for(settings, rest)
     path = config_path_for_display(os.environ, rest.get("config"))
+    problem: VoicebotError | None = rest.get("config_error")
     rows = describe(settings)
     if rest.get("json"):
-        output.event("config_file", path=str(path), exists=path.is_file())
+        extra = {"error": str(problem)} if problem else {}
+        output.event("config_file", path=str(path), exists=path.is_file(), **extra)
         for name, value, source in rows:
             output.event("setting", name=name, value=value, source=source)
-        return EXIT_OK
-    print(f"config file: {path}{'' if path.is_file() else ' (not present)'}")
-    width = max(len(name) for name, _, _ in rows)
-    for name, value, source in rows:
-        print(f"{name:<{width}}  {value}  [{source}]")
+    else:
+        state = "" if path.is_file() else " (not present)"
+        print(f"config file: {path}{' (not used: see the error below)' if problem else state}")
+        width = max(len(name) for name, _, _ in rows)
+        for name, value, source in rows:
+            print(f"{name:<{width}}  {value}  [{source}]")
+    if problem is not None:
+        raise problem
     return EXIT_OK
 
 

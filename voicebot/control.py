@@ -12,51 +12,66 @@ Protocol: one request per connection, one line of JSON (`{"cmd": "toggle", "mode
 
 from __future__ import annotations
 
-import argparse
-import contextlib
+import _socket  # `socket` itself would add ~4 ms to every toggle (selectors, its enum tables); see send_command
 import json
 import os
 import re
-import socket
-import struct
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn
+from collections import namedtuple
 
-from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, VoicebotError
+from voicebot.errors import EXIT_API, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError, report_error
+
+TYPE_CHECKING = False  # typing's own would import `typing`: a few ms on every `voicebot toggle`
+if TYPE_CHECKING:  # for annotations only, so no toggle pays for `typing` or `pathlib`
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+    from typing import Any
 
 ENV_SOCKET = "VOICEBOT_CONTROL_SOCKET"
 SOCKET_NAME = "control.sock"
 MAX_REQUEST_BYTES = 4096  # one request line, newline included
 MAX_REPLY_BYTES = 65536
 READ_DEADLINE = 2.0  # seconds a client may take to send its request
+# The one list of control verbs: the wire protocol, the fast client path in cli.py and the
+# full parser in app.py (help, "invalid choice") all read it.
 COMMANDS = ("toggle", "start", "stop", "cancel", "new", "status", "ping")
-CLIENT_COMMANDS = COMMANDS  # what `client_main` accepts as its first word
+COMMAND_HELP = {
+    "toggle": "tell the running daemon to start a take, or to stop it and send it (for desktop shortcuts)",
+    "start": "tell the running daemon to start a take (if none is running)",
+    "stop": "tell the running daemon to stop the take and send it",
+    "cancel": "tell the running daemon to drop the take, or to stop the answer",
+    "new": "tell the running daemon to start a new conversation",
+    "status": "show the running daemon's state, mode, pid and uptime",
+    "ping": "check that a daemon is running (shows its pid)",
+}
 NO_DAEMON = "no voicebot daemon is running (start one with `voicebot run`)"
 _MODE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_UCRED = struct.Struct("iII")  # struct ucred: pid_t pid; uid_t uid; gid_t gid
+_UCRED_SIZE = 12  # struct ucred: pid_t pid; uid_t uid; gid_t gid, 4 bytes each
 
 
 class ProtocolError(ValueError):
     """A request or reply that breaks the wire format; its text is safe to send back."""
 
 
-@dataclass(frozen=True)
-class Command:
-    """One validated request: the daemon's handler never sees a malformed one."""
+class Command(namedtuple("Command", ["name", "mode"], defaults=[None])):
+    """One validated request: the daemon's handler never sees a malformed one.
 
+    A named tuple rather than a dataclass: `dataclasses` pulls in `inspect`, which
+    would double the start-up time of `voicebot toggle`.
+    """
+
+    __slots__ = ()
     name: str
-    mode: str | None = None
+    mode: str | None
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or self.name not in COMMANDS:
-            shown = self.name if isinstance(self.name, str) else type(self.name).__name__
+    def __new__(cls, name: str, mode: str | None = None) -> Command:
+        if not isinstance(name, str) or name not in COMMANDS:
+            shown = name if isinstance(name, str) else type(name).__name__
             raise ProtocolError(f"unknown command {shown[:40]!r} (expected one of: {', '.join(COMMANDS)})")
-        if self.mode is not None and not (isinstance(self.mode, str) and _MODE.fullmatch(self.mode)):
+        if mode is not None and not (isinstance(mode, str) and _MODE.fullmatch(mode)):
             raise ProtocolError("mode must be a short lower-case name such as 'ask'")
+        return super().__new__(cls, name, mode)
 
 
 # --- wire format -------------------------------------------------------------------------
@@ -112,8 +127,17 @@ def decode_reply(data: bytes) -> dict[str, Any]:
     return body
 
 
-def error_reply(message: str) -> dict[str, Any]:
-    return {"ok": False, "error": message}
+def error_reply(message: str, exit_code: int | None = None) -> dict[str, Any]:
+    """A refusal; `exit_code` (1 or 2, as errors.py defines them) is what `voicebot <command>` exits with."""
+    reply: dict[str, Any] = {"ok": False, "error": message}
+    if exit_code is not None:
+        reply["exit_code"] = exit_code
+    return reply
+
+
+def reply_exit_code(reply: Mapping[str, Any]) -> int:
+    """The exit code a refusal asks for: 2 for a usage problem (no microphone, unknown mode), else 1."""
+    return EXIT_USAGE if reply.get("exit_code") == EXIT_USAGE else EXIT_API
 
 
 # --- location and trust ------------------------------------------------------------------
@@ -125,20 +149,26 @@ def socket_path(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     Without XDG_RUNTIME_DIR the fallback is a per-user directory in /tmp, which
     `private_files.ensure_private_dir` refuses to use if someone else got there first.
     """
+    from pathlib import Path  # the client only needs the string (`_socket_location`)
+
+    return Path(_socket_location(path, env))
+
+
+def _socket_location(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     if path is not None and os.fspath(path):
-        return Path(path)
+        return os.fspath(path)
     if env.get(ENV_SOCKET):
-        return Path(env[ENV_SOCKET])
+        return env[ENV_SOCKET]
     if env.get("XDG_RUNTIME_DIR"):
-        return Path(env["XDG_RUNTIME_DIR"]) / "voicebot" / SOCKET_NAME
-    return Path("/tmp") / f"voicebot-{os.geteuid()}" / SOCKET_NAME
+        return f"{env['XDG_RUNTIME_DIR'].rstrip('/')}/voicebot/{SOCKET_NAME}"
+    return f"/tmp/voicebot-{os.geteuid()}/{SOCKET_NAME}"
 
 
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end, from the kernel (SO_PEERCRED)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    pid, uid, gid = _UCRED.unpack(raw)
+def peer_credentials(sock: Any) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a Unix socket, from the kernel (SO_PEERCRED)."""
+    raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _UCRED_SIZE)
+    pid, uid, gid = (int.from_bytes(raw[i:i + 4], sys.byteorder, signed=i == 0) for i in (0, 4, 8))
     return pid, uid, gid
 
 
@@ -161,9 +191,12 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
         request = encode_request(Command(name, mode))
     except ProtocolError as exc:
         raise UsageError(str(exc)) from None
-    target = socket_path(path)
+    target = _socket_location(path)
     deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    # The C-level socket object: connect/sendall/recv/settimeout as `socket.socket` has them,
+    # and the same OSError subclasses, without the `socket` module's import time.
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         _connect(sock, target, timeout)
         _, uid, _ = peer_credentials(sock)
@@ -171,13 +204,17 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
             raise UsageError(f"the control socket {target} is served by uid {uid}, not by you; "
                              "refusing to talk to it")
         try:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                sock.sendall(request)  # a refusal may come before the daemon reads: still read it
+            try:
+                sock.sendall(request)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a refusal may come before the daemon reads: still read it
             data = _recv_line(sock, deadline)
         except TimeoutError:
             raise VoicebotError(f"the voicebot daemon did not answer within {timeout:g} s") from None
         except OSError as exc:
             raise VoicebotError(f"lost the connection to the voicebot daemon ({exc.strerror or exc})") from None
+    finally:
+        sock.close()
     if not data:
         raise VoicebotError("the voicebot daemon closed the connection without answering")
     try:
@@ -186,9 +223,9 @@ def send_command(name: str, mode: str | None = None, *, path: str | os.PathLike[
         raise VoicebotError(f"the voicebot daemon sent a malformed reply: {exc}") from None
 
 
-def _connect(sock: socket.socket, target: Path, timeout: float) -> None:
+def _connect(sock: _socket.socket, target: str, timeout: float) -> None:
     try:
-        sock.connect(os.fspath(target))
+        sock.connect(target)
     except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
         raise UsageError(NO_DAEMON) from None
     except PermissionError:
@@ -199,7 +236,7 @@ def _connect(sock: socket.socket, target: Path, timeout: float) -> None:
         raise UsageError(f"cannot open the control socket {target}: {exc.strerror or exc}") from None
 
 
-def _recv_line(sock: socket.socket, deadline: float) -> bytes:
+def _recv_line(sock: _socket.socket, deadline: float) -> bytes:
     """Bytes up to the first newline (or EOF), all within the overall deadline."""
     buf = bytearray()
     while b"\n" not in buf and len(buf) <= MAX_REPLY_BYTES:
@@ -253,47 +290,59 @@ def format_reply(reply: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad flags end in one `voicebot: error:` line and exit 2, like the main CLI."""
+def client_args(argv: Sequence[str]) -> tuple[str, str | None, bool] | None:
+    """(command, mode, json) for the forms a desktop shortcut uses: `VERB [--mode MODE] [--json]`.
 
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
+    None for anything else (--help, a typo, options before the verb): the full parser in
+    `voicebot.app`, which knows these verbs too, then explains or refuses it. Parsing the
+    common forms here keeps argparse (and its gettext, shutil, …) off every key press.
+    """
+    if not argv or argv[0] not in COMMANDS:
+        return None
+    mode: str | None = None
+    as_json = False
+    rest = list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--json":
+            as_json = True
+        elif arg == "--mode" and rest and not rest[0].startswith("-"):
+            mode = rest.pop(0)
+        elif arg.startswith("--mode="):
+            mode = arg.partition("=")[2]
+        else:
+            return None
+    return argv[0], mode, as_json
 
 
-def _parser(command: str) -> _Parser:
-    parser = _Parser(prog=f"voicebot {command}",
-                     description="Send one command to the running voicebot daemon.")
-    parser.add_argument("--mode", metavar="MODE", help="mode for this turn, e.g. ask, dictate, translate")
-    parser.add_argument("--json", action="store_true", help="print the daemon's reply as one JSON line")
-    return parser
+def run_client(command: str, mode: str | None = None, *, as_json: bool = False,
+               path: str | os.PathLike[str] | None = None) -> int:
+    """`voicebot toggle|start|stop|cancel|new|status|ping`: send it, show the reply.
 
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"voicebot: error: {' '.join(message.split())}\n")
-
-
-def client_main(argv: list[str]) -> int:
-    """`voicebot toggle|start|stop|cancel|new|status [--mode MODE] [--json]`: 0 ok, 2 usage, 1 refused."""
-    if not argv or argv[0] not in CLIENT_COMMANDS:
-        _error(f"expected one of: {', '.join(CLIENT_COMMANDS)}")
-        return UsageError.exit_code
-    command = argv[0]
+    Exit 0 when the daemon did it; 2 when there is no daemon or the request is a usage
+    problem (bad mode, no microphone); 1 when the daemon refused or did not answer.
+    """
     try:
-        args = _parser(command).parse_args(argv[1:])
-        reply = send_command(command, args.mode)
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else EXIT_OK
+        reply = send_command(command, mode, path=path)
     except VoicebotError as exc:
-        _error(str(exc))
-        return exc.exit_code
+        return report_error(str(exc), exc.exit_code, json_mode=as_json)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    if args.json:
+    if as_json:
         print(json.dumps(reply, ensure_ascii=False), flush=True)
     if not reply["ok"]:
-        _error(reply["error"])
-        return VoicebotError.exit_code
-    if not args.json:
+        sys.stderr.write(f"voicebot: error: {' '.join(reply['error'].split())}\n")
+        return reply_exit_code(reply)
+    if not as_json:
         for line in format_reply(reply):
             print(line)
     return EXIT_OK
+
+
+def client_main(argv: Sequence[str]) -> int | None:
+    """The fast path of `voicebot VERB ...`: its exit code, or None when `argv` is for the full parser."""
+    parsed = client_args(argv)
+    if parsed is None:
+        return None
+    command, mode, as_json = parsed
+    return run_client(command, mode, as_json=as_json)

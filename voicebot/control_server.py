@@ -229,8 +229,8 @@ class ControlServer:
             return {"ok": True, "pid": os.getpid()}
         try:
             result = await self._handler(cmd)
-        except VoicebotError as exc:
-            return error_reply(str(exc))
+        except VoicebotError as exc:  # the client exits with its code: 2 for a usage problem, else 1
+            return error_reply(str(exc), exc.exit_code)
         except Exception as exc:  # the text may hold anything; only the type goes to the client
             log.exception("control: handling %r failed", cmd.name)
             return error_reply(f"internal error in the daemon ({type(exc).__name__}); see its log")

@@ -29,7 +29,7 @@ from voicebot.console import Output
 from voicebot.control import Command
 from voicebot.control_server import serve_control
 from voicebot.dictation import Dictation
-from voicebot.errors import NoSpeechError, UsageError, VoicebotError
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, NoSpeechError, UsageError, VoicebotError
 from voicebot.hotkeys import (
     Action,
     Binding,
@@ -54,6 +54,7 @@ log = logging.getLogger("voicebot.daemon")
 METER_INTERVAL = 0.1  # seconds between live status redraws
 STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
 ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut answer to close
+OPEN_WAIT = 1.0  # seconds a `voicebot toggle|start` waits to learn whether the microphone opened
 
 
 def meter(dbfs: float, width: int = 10) -> str:
@@ -81,6 +82,13 @@ class Recording:
     take: TakeAudio | None = None
     stop_requested: bool = False
     released_at: float | None = None  # monotonic time of the key release: the turn's timing starts there
+    # Resolved once the microphone runs for this take (None) or could not (the error),
+    # so `voicebot toggle` can report a missing microphone instead of "recording".
+    opened: asyncio.Future[VoicebotError | None] | None = None
+
+    def opening_done(self, failure: VoicebotError | None) -> None:
+        if self.opened is not None and not self.opened.done():
+            self.opened.set_result(failure)
 
     def stop(self) -> None:
         if not self.stop_requested:
@@ -114,14 +122,18 @@ class Daemon:
         self.kept = KeptTakes(store, assistant, output, first_delay=settings.retry_pending_seconds)
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._use_hotkeys = True
+        self._stopped_by: int | None = None
 
     # --- life cycle --------------------------------------------------------------------------
 
     async def run(self, *, use_hotkeys: bool, control_path: str | None = None) -> int:
+        """Serve until SIGINT (exit 130, as for Ctrl+C anywhere) or SIGTERM (exit 0: a service stopped)."""
         load_sounddevice()  # no PortAudio: exit 2 now, naming the package, not at the first take
+        self._use_hotkeys = use_hotkeys
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._stopping.set)
+            loop.add_signal_handler(sig, self._on_signal, sig)
         async with contextlib.AsyncExitStack() as stack:
             control = await serve_control(self.on_command, path=control_path)  # refuses a second daemon
             stack.callback(control.close)
@@ -139,7 +151,11 @@ class Daemon:
             self._set_state(State.LISTENING)
             self.output.milestone("ready", self._listening_hint())
             await self._stopping.wait()
-        return 0
+        return EXIT_INTERRUPTED if self._stopped_by == signal.SIGINT else EXIT_OK
+
+    def _on_signal(self, sig: int) -> None:
+        self._stopped_by = sig
+        self._stopping.set()
 
     async def _open_microphone(self) -> None:
         try:
@@ -167,6 +183,9 @@ class Daemon:
         self._stopping.set()
 
     def _listening_hint(self) -> str:
+        """How to start a take: the hotkeys, or the control socket when they are off."""
+        if not self._use_hotkeys:
+            return "listening on the control socket: `voicebot toggle` starts and stops a take"
         keys = ", ".join(f"{b.combo} ({b.mode.name})" for b in self.bindings)
         return f"listening: {keys}" if keys else "listening"
 
@@ -205,13 +224,32 @@ class Daemon:
         now = time.monotonic()
         if name == "toggle" or (name == "start" and self.recording is None) or (
                 name == "stop" and self.recording is not None):
+            before = self.recording
             for action in self.machine.toggle(mode, now):
                 self.on_action(action)
+            if self.recording is not None and self.recording is not before:
+                await self._microphone_opened(self.recording)
         elif name == "cancel":
             self.on_action(Cancel())
         elif name == "new":
             self.new_conversation()
         return self.status()
+
+    async def _microphone_opened(self, rec: Recording) -> None:
+        """Raise the microphone's error if this take could not start (no device, say).
+
+        The daemon keeps running and tries the device again at the next take; the client
+        exits 2, as the README's table has it for a missing microphone.
+        """
+        if rec.opened is None:
+            return
+        try:
+            async with asyncio.timeout(OPEN_WAIT):
+                failure = await asyncio.shield(rec.opened)
+        except TimeoutError:
+            return  # still opening: the take goes on, and says so in the daemon's output if it fails
+        if failure is not None:
+            raise failure
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state.value, "mode": self.recording.mode.name if self.recording else None,
@@ -235,7 +273,7 @@ class Daemon:
         cut = self.turn if self.turn is not None and not self.turn.done() else None
         self.interrupt_answer()
         self.chimes.play("start")
-        rec = Recording(self._mode(mode))
+        rec = Recording(self._mode(mode), opened=asyncio.get_running_loop().create_future())
         rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
         self.recording = rec
         self._background(self._warm())
@@ -302,13 +340,17 @@ class Daemon:
             self.output.notice("no speech detected; nothing was sent")
             prepared = None
         except VoicebotError as exc:  # the device failed: report, keep running
+            rec.opening_done(exc)
             self.output.error(str(exc))
             prepared = None
         except Exception as exc:
             log.debug("recording failed", exc_info=True)
-            self.output.error(f"recording failed: {type(exc).__name__}: {exc}")
+            failure = VoicebotError(f"recording failed: {type(exc).__name__}: {exc}")
+            rec.opening_done(failure)
+            self.output.error(str(failure))
             prepared = None
         finally:
+            rec.opening_done(None)  # dropped or cancelled before the microphone ran: nothing to report
             if self.recording is rec:
                 self.recording = None
                 self.machine.end_take()
@@ -340,6 +382,7 @@ class Daemon:
         limit = self.settings.max_take_seconds
         async with self.mic.take() as take:
             rec.take = take
+            rec.opening_done(None)
             if rec.stop_requested:
                 take.stop()
             encoder = TakeEncoder(take.rate, codec=self.settings.audio_format)

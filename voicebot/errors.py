@@ -6,10 +6,17 @@ reported as such (with a traceback only under --debug).
 
 from __future__ import annotations
 
+import sys
+
 EXIT_OK = 0
 EXIT_API = 1  # API or network failure after retries
-EXIT_USAGE = 2  # bad flags, config, input file, missing key, no device/display
+EXIT_USAGE = 2  # bad flags, config, input file, unknown model, missing key, no device/display
 EXIT_INTERRUPTED = 130  # Ctrl+C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away, as for any Unix tool
+
+# API error codes that mean the request named something that does not exist or no longer
+# does: a usage problem (the --model flag or the config), not an API failure.
+USAGE_API_CODES = frozenset({"model_not_found", "model_decommissioned"})
 
 
 class VoicebotError(Exception):
@@ -54,6 +61,8 @@ class ApiError(VoicebotError):
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        if code in USAGE_API_CODES:
+            self.exit_code = EXIT_USAGE
 
 
 class StreamInterrupted(ApiError):
@@ -62,3 +71,17 @@ class StreamInterrupted(ApiError):
     def __init__(self, message: str, *, partial: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.partial = partial
+
+
+def report_error(message: str, exit_code: int, *, json_mode: bool) -> int:
+    """Say what failed, the one way every command does: one `voicebot: error:` line on stderr,
+    and under --json an `error` event on stdout too, for machine readers. Returns `exit_code`."""
+    if json_mode:
+        import json  # only once there is a failure to report
+
+        sys.stdout.write(json.dumps({"type": "error", "message": message, "exit_code": exit_code},
+                                    ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    sys.stderr.write(f"voicebot: error: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+    return exit_code

@@ -441,8 +441,11 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         line = _key_line(text, key)
         where = f"{path}:{line}" if line else str(path)
         if key not in FIELDS:
+            import difflib
+            close = difflib.get_close_matches(key, FIELDS, n=1)
             raise UsageError(f"{where}: unknown setting {key!r}",
-                             hint="`voicebot config` lists the settings")
+                             hint=(f"did you mean {close[0]!r}? " if close else "")
+                             + "`voicebot config` lists the settings")
         try:
             values[key] = check_value(key, value)
         except ValueError as exc:
@@ -488,8 +491,11 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
 
     groq_base = env.get("GROQ_BASE_URL")
     if groq_base:
-        # The official SDK takes the host root and appends /openai/v1 itself.
-        values["api_base"] = _checked("api_base", groq_base.rstrip("/") + GROQ_PATH, "GROQ_BASE_URL")
+        # The official SDK takes the host root and appends /openai/v1 itself; a URL that
+        # already ends in it (an OpenAI-style root, pasted from elsewhere) is taken as is.
+        root = groq_base.rstrip("/")
+        root = root if root.endswith(GROQ_PATH) else root + GROQ_PATH
+        values["api_base"] = _checked("api_base", root, "GROQ_BASE_URL")
         sources["api_base"] = "env GROQ_BASE_URL"
     for name in FIELDS:
         var = env_name(name)

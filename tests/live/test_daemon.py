@@ -381,7 +381,7 @@ def test_signals_stop_cleanly(desk: Desktop, fake_groq: FakeGroq, sig: signal.Si
             if player is not None:
                 player.kill()
                 player.wait(5)
-        assert code == 0, d.stderr()
+        assert code == (130 if sig == signal.SIGINT else 0), d.stderr()  # Ctrl+C as anywhere; a service stop
         assert took < STOP_PROMISE, f"stopping took {took:.2f} s"
         assert not sock.exists()
         assert not d.of_type("error")
