@@ -83,7 +83,7 @@ def test_a_local_servers_refusal_is_shown_in_its_own_words(fake_groq: FakeGroq, 
                                                            tmp_path: Path) -> None:
     proc = run(["transcribe", str(DATA / "capital.wav")], fake_groq, tmp_path,
                env=local_env(local, VOICEBOT_TRANSCRIPTION_MODEL="whisper-1"))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # an unknown model is the user's to fix (exit 2)
     assert "unknown model: whisper-1" in proc.stderr and "Bad Request" not in proc.stderr
     assert len(local.requests) == 1  # a refusal is not retried
 
@@ -307,8 +307,9 @@ def test_the_fallback_answers_in_the_cli_and_json_names_it(fake_groq: FakeGroq, 
                 "--stt-fallback-model", DEFAULT_LOCAL_MODEL, str(DATA / "capital.wav")], fake_groq, tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = events(proc.stdout)
-    assert out[-1] == {"type": "transcript", "text": CAPITAL}
-    assert {"stt_server": f"127.0.0.1:{local.port}", "fallback": True}.items() <= out[-2].items()
+    assert [e for e in out if e["type"] == "transcript"][-1] == {"type": "transcript", "text": CAPITAL}
+    switched = next(e for e in out if e["type"] == "notice" and e.get("fallback"))
+    assert {"stt_server": f"127.0.0.1:{local.port}", "fallback": True}.items() <= switched.items()
     assert len(fake_groq.requests_to("/audio/transcriptions")) == 2  # the safe retries came first
     assert [r.auth for r in local.requests] == ["missing"]
 
@@ -317,7 +318,7 @@ def test_a_request_the_primary_refuses_does_not_go_to_the_fallback(fake_groq: Fa
                                                                    tmp_path: Path) -> None:
     proc = run(["transcribe", "--stt-model", "no-such-model", "--stt-fallback-api-base", local.base_url,
                 str(DATA / "capital.wav")], fake_groq, tmp_path)
-    assert proc.returncode == 1 and "no-such-model" in proc.stderr
+    assert proc.returncode == 2 and "no-such-model" in proc.stderr  # the primary's refusal, as is
     assert local.requests == []
 
 
