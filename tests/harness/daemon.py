@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from tests.harness import pulse as pulse_harness
 from tests.harness import xvfb as xvfb_harness
@@ -38,6 +40,13 @@ Event = dict[str, Any]
 def missing_tools() -> list[str]:
     """What the live daemon tests need that is not installed (empty when all is there)."""
     return xvfb_harness.missing_tools() + pulse_harness.missing_tools()
+
+
+def live_marks() -> list[pytest.MarkDecorator]:
+    """A live daemon test module's marks: `live`, and skipped (saying what is missing) without the tools."""
+    missing = missing_tools()
+    return [pytest.mark.live,
+            pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (apt, see scripts/dev)")]
 
 
 @dataclass

@@ -15,15 +15,22 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakegroq import FakeGroq
-from tests.harness.daemon import (Daemon, Desktop, daemon_env, desktop, missing_tools, running_daemon, status, voicebot,
-                                  wait_state)
+from tests.harness.daemon import (
+    Daemon,
+    Desktop,
+    daemon_env,
+    live_marks,
+    running_daemon,
+    status,
+    voicebot,
+    wait_state,
+)
 from tests.harness.xvfb import keydown, keyup, xdotool
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -35,17 +42,8 @@ QUESTION = "What is the capital of France?"
 ENGLISH = "Hello, I would like a coffee, please."
 STOP_PROMISE = 2.0  # seconds: the documented SIGINT/SIGTERM promise
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())} (apt, see scripts/dev)"),
-]
+pytestmark = live_marks()
 
-
-@pytest.fixture(scope="module")
-def desk() -> Iterator[Desktop]:
-    """One Xvfb and one PulseAudio for the whole module; each test starts its own daemon."""
-    with desktop() as d:
-        yield d
 
 
 def hold(desk: Desktop, combo: str, speech: Path | None = None, *, seconds: float = 0.0) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakegroq import FakeGroq
-from tests.harness.daemon import Desktop, desktop, missing_tools, running_daemon, wait_state
+from tests.harness.daemon import Desktop, live_marks, running_daemon, wait_state
 from tests.harness.xvfb import keydown, keyup
 from tests.live.test_dictation_x11 import TextField, clipboard, set_clipboard
 from voicebot.cleanup import EDIT_PROMPT
@@ -21,16 +21,8 @@ from voicebot.cleanup import EDIT_PROMPT
 CAPITAL = Path(__file__).resolve().parents[1] / "data" / "capital.wav"
 QUESTION = "What is the capital of France?"
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())} (apt, see scripts/dev)"),
-]
+pytestmark = live_marks()
 
-
-@pytest.fixture(scope="module")
-def desk() -> Iterator[Desktop]:
-    with desktop() as d:
-        yield d
 
 
 @pytest.fixture

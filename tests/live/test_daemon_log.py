@@ -8,29 +8,25 @@ import os
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from tests.harness.daemon import VOICEBOT, Desktop, desktop, missing_tools, running_daemon, voicebot, wait_state
+from tests.harness.daemon import (
+    VOICEBOT,
+    Desktop,
+    live_marks,
+    running_daemon,
+    voicebot,
+    wait_state,
+)
 from tests.live.test_daemon import CAPITAL, QUESTION, SPIDER, TALK, hold
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())} (apt, see scripts/dev)"),
-]
+pytestmark = live_marks()
 
 SPIDER_TEXT = "How many legs does a spider have?"
 CONFIG = '[hotkeys]\nask = "ctrl+alt+space"\ndictate = "f9"\n'
 
-
-@pytest.fixture(scope="module")
-def desk() -> Iterator[Desktop]:
-    with desktop() as d:
-        yield d
 
 
 def logged(env: dict[str, str], count: int, timeout: float = 15.0) -> list[dict[str, Any]]:

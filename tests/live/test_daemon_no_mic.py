@@ -15,15 +15,12 @@ import pytest
 
 from tests.fakegroq import FakeGroq
 from tests.harness import pulse as pulse_harness
-from tests.harness.daemon import missing_tools, running_daemon, voicebot, wait_state
+from tests.harness.daemon import live_marks, running_daemon, voicebot, wait_state
 
 CAPITAL = Path(__file__).resolve().parents[1] / "data" / "capital.wav"
 NO_CAPTURE_ALSA = 'pcm.!default {\n  type hw\n  card 99\n}\nctl.!default {\n  type hw\n  card 99\n}\n'
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())} (apt, see scripts/dev)"),
-]
+pytestmark = live_marks()
 
 
 @pytest.fixture(scope="module")

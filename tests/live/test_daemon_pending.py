@@ -9,27 +9,23 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.fakegroq import FakeGroq
-from tests.harness.daemon import Daemon, Desktop, daemon_env, desktop, missing_tools, running_daemon, short_home
+from tests.harness.daemon import (
+    Daemon,
+    Desktop,
+    daemon_env,
+    live_marks,
+    running_daemon,
+    short_home,
+)
 from tests.live.test_daemon import CAPITAL, QUESTION, TALK, hold
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())} (apt, see scripts/dev)"),
-]
+pytestmark = live_marks()
 
 QUICK_RESEND = {"VOICEBOT_RETRY_PENDING_SECONDS": "0.5", "VOICEBOT_MAX_RETRIES": "0"}
 
-
-@pytest.fixture(scope="module")
-def desk() -> Iterator[Desktop]:
-    with desktop() as d:
-        yield d
 
 
 def kept(home: Path) -> list[Path]:

@@ -12,14 +12,20 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakegroq import FakeGroq
-from tests.harness.daemon import (VOICEBOT, Desktop, daemon_env, desktop, missing_tools, running_daemon, short_home,
-                                  voicebot)
+from tests.harness.daemon import (
+    VOICEBOT,
+    Desktop,
+    daemon_env,
+    live_marks,
+    running_daemon,
+    short_home,
+    voicebot,
+)
 from tests.harness.speaker import add_speaker, locate, recording
 from tests.harness.xvfb import keydown, keyup
 from voicebot.control import send_command, socket_path
@@ -32,16 +38,8 @@ SENTENCES = ["The capital of France is Paris.", "It lies on the river Seine.", "
 SILENT_WITHIN = 0.1  # seconds: the promise for barge-in and cancel
 MATCH = 0.6  # a sentence counts as heard when its weakest stretch correlates this well
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {', '.join(missing_tools())} (apt, see scripts/dev)"),
-]
+pytestmark = live_marks()
 
-
-@pytest.fixture(scope="module")
-def desk() -> Iterator[Desktop]:
-    with desktop() as d:
-        yield d
 
 
 @pytest.fixture(scope="module")
