@@ -27,7 +27,7 @@ from voicebot.modes import (
     recording_mode,
 )
 from voicebot.pending import decode_sidecar
-from voicebot.settings import FIELDS
+from voicebot.settings_schema import FIELDS
 
 
 def test_each_mode_says_where_its_audio_goes_and_what_follows() -> None:

@@ -20,7 +20,7 @@ from voicebot.conversation import Conversation, Turn
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
 from voicebot.pending import AUDIO_TYPES, parse_time
 from voicebot.recorder import TurnRecorder
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 if TYPE_CHECKING:
     from voicebot.assistant import Assistant
