@@ -6,7 +6,7 @@ next turns. The client uploads bytes it is given and knows nothing about audio.
 
 The client is the thin top layer: request bodies and results are
 `voicebot.api_wire`, failures mapped to `ApiError` (the keys scrubbed from all of
-them) are `voicebot.api_errors`, one streamed attempt is `voicebot.api_stream`, TLS
+them) are `voicebot.api_errors` and `voicebot.error_body`, one streamed attempt is `voicebot.api_stream`, TLS
 and which key goes to which host is `voicebot.connection`, and when to retry is
 `voicebot.retry`. The public names of those modules stay
 importable from here.
@@ -25,16 +25,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from voicebot.api_errors import (
-    MAX_MESSAGE,
-    AttemptFailed,
-    ParsedError,
-    error_for_exception,
-    error_for_status,
-    one_line,
-    parse_error_body,
-    status_failure,
-)
+from voicebot.api_errors import AttemptFailed, error_for_exception, error_for_status, status_failure
 from voicebot.api_stream import stream_attempt
 from voicebot.api_wire import (
     ChatResult,
@@ -50,6 +41,7 @@ from voicebot.api_wire import (
     transcript_from,
 )
 from voicebot.connection import Keys, check_base, http_client, same_host, tls_context
+from voicebot.error_body import MAX_MESSAGE, ParsedError, one_line, parse_error_body
 from voicebot.errors import ApiError, StreamInterrupted
 from voicebot.retry import (
     MAX_SERVER_WAIT,
