@@ -26,7 +26,7 @@ from voicebot.modes import (
     mode_named,
     recording_mode,
 )
-from voicebot.pending import decode_sidecar
+from voicebot.pending_take import decode_sidecar
 from voicebot.settings_schema import FIELDS
 
 

@@ -18,7 +18,7 @@ from voicebot import turnlog
 from voicebot.audio import PreparedAudio
 from voicebot.conversation import Conversation, Turn
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
-from voicebot.pending import AUDIO_TYPES, parse_time
+from voicebot.pending_take import AUDIO_TYPES, parse_time
 from voicebot.recorder import TurnRecorder
 from voicebot.settings_schema import Settings
 
