@@ -28,17 +28,7 @@ from voicebot.setting_checks import (
     check_str,
     check_url,
 )
-from voicebot.settings_schema import (
-    DEFAULT_API_BASE,
-    FIELDS,
-    GROQ_STT_CONCURRENCY,
-    VOICES,
-    Secret,
-    Settings,
-    env_name,
-    is_optional,
-    kind_of,
-)
+from voicebot.settings_schema import FIELDS, Secret, Settings, env_name, is_optional, kind_of
 
 GROQ_PATH = "/openai/v1"
 
@@ -269,22 +259,8 @@ def warn(lines: list[str]) -> None:
         print(f"voicebot: warning: {line}", file=sys.stderr)
 
 
+# The schema's names that callers long imported from here stay importable from here.
 __all__ = [
-    "DEFAULT_API_BASE",
-    "FIELDS",
-    "GROQ_STT_CONCURRENCY",
-    "VOICES",
-    "Secret",
-    "Settings",
-    "check_value",
-    "config_path_for_display",
-    "default_config_path",
-    "describe",
-    "env_name",
-    "kind_of",
-    "load_settings",
-    "normalise_bindings",
-    "parse_text",
-    "read_config",
-    "warn",
+    "FIELDS", "Secret", "Settings", "check_value", "config_path_for_display", "default_config_path", "describe",
+    "kind_of", "load_settings", "normalise_bindings", "parse_text", "read_config", "warn",
 ]
