@@ -11,7 +11,7 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api import GroqClient
 from voicebot.assistant import Assistant
 from voicebot.console import JsonOutput
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 
 def make(client: GroqClient) -> tuple[Assistant, io.StringIO]:

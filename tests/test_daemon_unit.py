@@ -31,7 +31,7 @@ from voicebot.errors import UsageError
 from voicebot.hotkeys import Discard, Start, Stop
 from voicebot.kept import SUPERSEDED
 from voicebot.pending import PendingStore
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 DATA = Path(__file__).parent / "data"
 BLOCK = 320  # 20 ms at 16 kHz

@@ -29,7 +29,8 @@ from voicebot.audio import prepare_file
 from voicebot.cleanup import EDIT_PROMPT, drift, words
 from voicebot.console import JsonOutput
 from voicebot.dictation import Dictation
-from voicebot.settings import Settings, load_settings
+from voicebot.settings import load_settings
+from voicebot.settings_schema import Settings
 from voicebot.vocabulary import PROMPT_LIMIT, speech_prompt
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -30,7 +30,8 @@ from voicebot.audio import MAX_FILE_SECONDS, PreparedAudio, prepare_file
 from voicebot.combo import KEY_NAMES, Combo, parse_combo
 from voicebot.control import Command, ProtocolError, decode_reply, decode_request
 from voicebot.errors import ApiError, UsageError
-from voicebot.settings import FIELDS, Settings, load_settings
+from voicebot.settings import load_settings
+from voicebot.settings_schema import FIELDS, Settings
 from voicebot.sse import BadStreamData, decode_data, events_from_chunk, stream_error
 
 DATA = Path(__file__).parent / "data"

@@ -31,7 +31,7 @@ from voicebot.hallucination import (
     is_hallucinated,
     sparse_text,
 )
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 DATA = Path(__file__).parent / "data"
 T = TypeVar("T")

@@ -24,21 +24,18 @@ from hypothesis import strategies as st
 
 from voicebot.combo import KEY_NAMES, PYNPUT_KEY_NAMES, Combo, KeyId, Modifier, parse_combo
 from voicebot.errors import UsageError
+from voicebot.hotkey_listener import NO_DISPLAY, HotkeyListener, key_from_pynput, vk_names_for
 from voicebot.hotkeys import (
-    NO_DISPLAY,
     Action,
     Binding,
     Cancel,
     Discard,
-    HotkeyListener,
     HotkeyMachine,
     Start,
     Stop,
     Trigger,
     action_to_json,
     bindings_from_config,
-    key_from_pynput,
-    vk_names_for,
 )
 from voicebot.modes import ASK, TRANSLATE, mode_named
 
@@ -430,7 +427,8 @@ def test_listener_without_display_is_a_usage_error() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYNPUT_BACKEND")}
     code = (
         "import asyncio\n"
-        "from voicebot.hotkeys import HotkeyListener, HotkeyMachine\n"
+        "from voicebot.hotkey_listener import HotkeyListener\n"
+        "from voicebot.hotkeys import HotkeyMachine\n"
         "from voicebot.errors import UsageError\n"
         "async def main():\n"
         "    try:\n"

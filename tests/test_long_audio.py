@@ -23,7 +23,7 @@ from voicebot.api import GroqClient
 from voicebot.assistant import Assistant, smaller_budget
 from voicebot.audio import MAX_UPLOAD_BYTES, TARGET_RATE, prepare_file
 from voicebot.console import JsonOutput
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 DATA = Path(__file__).parent / "data"
 TEXTS = {name: meta["text"] for name, meta in json.loads((DATA / "fixtures.json").read_text()).items() if meta}

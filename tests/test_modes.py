@@ -26,8 +26,8 @@ from voicebot.modes import (
     mode_named,
     recording_mode,
 )
-from voicebot.pending import decode_sidecar
-from voicebot.settings import FIELDS
+from voicebot.pending_take import decode_sidecar
+from voicebot.settings_schema import FIELDS
 
 
 def test_each_mode_says_where_its_audio_goes_and_what_follows() -> None:

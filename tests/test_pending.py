@@ -26,8 +26,8 @@ from tests.fakegroq import FakeGroq
 from tests.test_cli import DATA, VOICEBOT, base_env, events, run
 from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.errors import ApiError
-from voicebot.pending import (PendingStore, TakeBusy, UnknownTake, decode_sidecar, encode_sidecar,
-                              is_take_id, make_take_id, pending_dir, resend, time_of_id)
+from voicebot.pending import PendingStore, TakeBusy, UnknownTake, pending_dir, resend
+from voicebot.pending_take import decode_sidecar, encode_sidecar, is_take_id, make_take_id, time_of_id
 
 T0 = datetime(2026, 11, 22, 3, 15, 2, 120000, tzinfo=timezone.utc)
 

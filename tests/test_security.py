@@ -32,7 +32,8 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot import keystore
 from voicebot.dictation import copy_to_clipboard
 from voicebot.errors import UsageError
-from voicebot.settings import Secret, describe, load_settings
+from voicebot.settings import describe, load_settings
+from voicebot.settings_schema import Secret
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"

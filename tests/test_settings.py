@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from voicebot.errors import UsageError
-from voicebot.settings import (DEFAULT_API_BASE, FIELDS, Secret, Settings, check_value, describe, env_name,
-                               kind_of, load_settings, parse_text)
+from voicebot.settings import check_value, describe, load_settings, parse_text
+from voicebot.settings_schema import DEFAULT_API_BASE, FIELDS, Secret, Settings, env_name, kind_of
 
 KEY = "gsk_settings_test_key_0123456789abcdef"
 

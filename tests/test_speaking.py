@@ -29,7 +29,8 @@ from voicebot.daemon import Daemon
 from voicebot.hotkeys import Cancel, Start, bindings_from_config
 from voicebot.modes import ASK, DICTATE, mode_named
 from voicebot.pending import PendingStore
-from voicebot.settings import Settings, normalise_bindings
+from voicebot.bindings import normalise_bindings
+from voicebot.settings_schema import Settings
 from voicebot.sound_output import Speaker
 from voicebot.speaking import Narrator, SpokenAnswers, speaks, wants_voice
 from voicebot.timing import timing_line

@@ -27,7 +27,8 @@ from voicebot.console import JsonOutput
 from voicebot.errors import ApiError, NoSpeechError
 from voicebot.hallucination import filter_segments, is_repetition
 from voicebot.retry import UPLOAD_SECONDS_PER_AUDIO_SECOND, upload_timeout
-from voicebot.settings import Secret, Settings, load_settings
+from voicebot.settings import load_settings
+from voicebot.settings_schema import Secret, Settings
 
 DATA = Path(__file__).parent / "data"
 CAPITAL = TEXTS["capital.wav"]

@@ -21,7 +21,7 @@ from voicebot.assistant import Assistant
 from voicebot.console import JsonOutput
 from voicebot.errors import ApiError
 from voicebot.recorder import TurnRecorder
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ next turns. The client uploads bytes it is given and knows nothing about audio.
 
 The client is the thin top layer: request bodies and results are
 `voicebot.api_wire`, failures mapped to `ApiError` (the keys scrubbed from all of
-them) are `voicebot.api_errors`, one streamed attempt is `voicebot.api_stream`, TLS
-and which key goes to which host is `voicebot.connection`, and when to retry is
-`voicebot.retry`. The public names of those modules stay
-importable from here.
+them) are `voicebot.api_errors` and `voicebot.error_body`, one streamed attempt is
+`voicebot.api_stream`, text to speech is `voicebot.api_speech`, TLS and which key goes
+to which host is `voicebot.connection`, and when to retry is `voicebot.retry`. The
+public names of those modules stay importable from here.
 """
 
 from __future__ import annotations
@@ -25,16 +25,8 @@ from typing import Any, NoReturn
 
 import httpx
 
-from voicebot.api_errors import (
-    MAX_MESSAGE,
-    AttemptFailed,
-    ParsedError,
-    error_for_exception,
-    error_for_status,
-    one_line,
-    parse_error_body,
-    status_failure,
-)
+from voicebot.api_errors import AttemptFailed, error_for_exception, error_for_status, status_failure
+from voicebot.api_speech import speech_stream
 from voicebot.api_stream import stream_attempt
 from voicebot.api_wire import (
     ChatResult,
@@ -50,6 +42,7 @@ from voicebot.api_wire import (
     transcript_from,
 )
 from voicebot.connection import Keys, check_base, http_client, same_host, tls_context
+from voicebot.error_body import MAX_MESSAGE, ParsedError, one_line, parse_error_body
 from voicebot.errors import ApiError, StreamInterrupted
 from voicebot.retry import (
     MAX_SERVER_WAIT,
@@ -65,31 +58,10 @@ from voicebot.retry import server_wait as server_wait_for
 from voicebot.sse import ContentDelta, Finish, ReasoningDelta, StreamEvent, Usage
 
 __all__ = [
-    "MAX_MESSAGE",
-    "ChatResult",
-    "ContentDelta",
-    "Finish",
-    "GroqClient",
-    "ModelInfo",
-    "NoModelList",
-    "ParsedError",
-    "ReasoningDelta",
-    "RetryNotice",
-    "StreamEvent",
-    "Transcript",
-    "Usage",
-    "chat_body",
-    "chat_result_from",
-    "error_for_exception",
-    "error_for_status",
-    "is_retryable_exception",
-    "model_from",
-    "one_line",
-    "parse_error_body",
-    "same_host",
-    "speech_fields",
-    "tls_context",
-    "transcript_from",
+    "MAX_MESSAGE", "ChatResult", "ContentDelta", "Finish", "GroqClient", "ModelInfo", "NoModelList",
+    "ParsedError", "ReasoningDelta", "RetryNotice", "StreamEvent", "Transcript", "Usage", "chat_body",
+    "chat_result_from", "error_for_exception", "error_for_status", "is_retryable_exception", "model_from",
+    "one_line", "parse_error_body", "same_host", "speech_fields", "tls_context", "transcript_from",
 ]
 
 log = logging.getLogger("voicebot.api")
@@ -391,35 +363,7 @@ class GroqClient:
 
     # -- text to speech
 
-    async def speech(self, text: str, *, model: str, voice: str,
-                     response_format: str = "wav") -> AsyncGenerator[bytes, None]:
-        """`POST /audio/speech`: the audio's bytes as they arrive (the body streams in chunks).
-
-        Retried by the same rules as every request (voicebot.retry) while no byte has come,
-        but without retry notices: a voice that fails is one notice from the caller, and the
-        text it speaks is already on screen. Once audio has come, a failure is raised as is.
-        """
-        url = httpx.URL(f"{self.chat_base}/audio/speech")
-        body = {"model": model, "voice": voice, "input": text, "response_format": response_format}
-        headers = {**self._auth(), "Accept": f"audio/{response_format}"}
-        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout, read=self.stall_timeout)
-        attempt = 0
-        while True:
-            received = False
-            try:
-                async with self._http.stream("POST", url, json=body, headers=headers, timeout=timeout) as response:
-                    if not response.is_success:
-                        await response.aread()
-                        raise self._status_failure(response, model)
-                    async for chunk in response.aiter_bytes():
-                        received = True
-                        yield chunk
-                return
-            except httpx.TransportError as exc:
-                failure = self._exception_failure(exc, url, streaming=True)
-            except AttemptFailed as failed:
-                failure = failed
-            if received:
-                raise self._scrub(failure.error) from None
-            await self._after_failure(failure, attempt, quiet=True)
-            attempt += 1
+    def speech(self, text: str, *, model: str, voice: str,
+               response_format: str = "wav") -> AsyncGenerator[bytes, None]:
+        """`POST /audio/speech`: the audio's bytes as they arrive (see `voicebot.api_speech`)."""
+        return speech_stream(self, text, model=model, voice=voice, response_format=response_format)

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from voicebot.api_errors import one_line
+from voicebot.error_body import one_line
 from voicebot.errors import ApiError
 from voicebot.sse import Usage, chunk_usage
 

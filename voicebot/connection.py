@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import httpx
 
 from voicebot import __version__
-from voicebot.api_errors import one_line, scrub_text
+from voicebot.error_body import one_line, scrub_text
 from voicebot.errors import UsageError
 from voicebot.keystore import key_is_sendable
 

@@ -30,12 +30,12 @@ from voicebot.control import Command
 from voicebot.control_server import serve_control
 from voicebot.dictation import Dictation
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, NoSpeechError, UsageError, VoicebotError
+from voicebot.hotkey_listener import HotkeyListener
 from voicebot.hotkeys import (
     Action,
     Binding,
     Cancel,
     Discard,
-    HotkeyListener,
     HotkeyMachine,
     Start,
     Stop,

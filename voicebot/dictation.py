@@ -24,7 +24,7 @@ from voicebot.clipboard import Saved, clipboard_command, copy_to_clipboard, put_
 from voicebot.console import Output
 from voicebot.errors import UsageError
 from voicebot.keystrokes import Keyboard, NotTyped, keyboard_for
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 __all__ = ["TARGETS", "Dictation", "clipboard_command", "copy_to_clipboard", "deliver"]
 

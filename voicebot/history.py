@@ -18,9 +18,9 @@ from voicebot import turnlog
 from voicebot.audio import PreparedAudio
 from voicebot.conversation import Conversation, Turn
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
-from voicebot.pending import AUDIO_TYPES, parse_time
+from voicebot.pending_take import AUDIO_TYPES, parse_time
 from voicebot.recorder import TurnRecorder
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 if TYPE_CHECKING:
     from voicebot.assistant import Assistant

@@ -26,7 +26,7 @@ from typing import Any
 from voicebot import turnlog
 from voicebot.audio import PreparedAudio
 from voicebot.errors import VoicebotError
-from voicebot.pending import audio_extension, format_time
+from voicebot.pending_take import audio_extension, format_time
 from voicebot.private_files import ensure_data_dir, write_atomic
 
 log = logging.getLogger("voicebot.recorder")

@@ -23,10 +23,11 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
+from voicebot.bindings import normalise_bindings
 from voicebot.console import Output
 from voicebot.errors import ApiError, VoicebotError
 from voicebot.modes import After, Mode
-from voicebot.settings import Settings, normalise_bindings
+from voicebot.settings_schema import Settings
 from voicebot.sound_output import SoundOutput, Utterance
 from voicebot.speech_text import SpeechText
 from voicebot.wav_stream import BadWav, WavStream

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from voicebot.pending import format_time, pending_dir
+from voicebot.pending import pending_dir
+from voicebot.pending_take import format_time
 from voicebot.private_files import ensure_data_dir
 
 LOG_NAME = "log.db"

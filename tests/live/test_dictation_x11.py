@@ -23,7 +23,7 @@ import pytest
 from tests.harness.xvfb import missing_tools, xvfb
 from voicebot.console import JsonOutput
 from voicebot.dictation import Dictation
-from voicebot.settings import Settings
+from voicebot.settings_schema import Settings
 
 pytestmark = [
     pytest.mark.live,

@@ -36,7 +36,8 @@ pytestmark = [
 def child_main() -> None:
     """In the child: watch keys with the bindings in argv[1]; print keys and actions as JSON lines."""
     from voicebot.combo import KeyId
-    from voicebot.hotkeys import Action, HotkeyListener, HotkeyMachine, action_to_json, bindings_from_config
+    from voicebot.hotkey_listener import HotkeyListener
+    from voicebot.hotkeys import Action, HotkeyMachine, action_to_json, bindings_from_config
 
     def emit(event: dict[str, Any]) -> None:
         print(json.dumps(event), flush=True)
