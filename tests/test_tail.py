@@ -104,3 +104,11 @@ def test_quiet_just_before_the_release_ends_the_take_one_block_after(amplitude: 
         return take.frames - take.frames_at_stop
 
     assert asyncio.run(main()) == 320
+
+
+def test_a_word_fading_out_is_not_quiet_yet() -> None:
+    """The end of "France" in the capital fixture: an "s" 20-23 dB under the take's loudest frame.
+    Judged quiet, it ended a take that was still speaking (the live past-the-release test)."""
+    take = [QUIET] * 5 + [-12.4, -15.0, -20.0] * 15 + [-33.0, -33.0, -33.0, -34.0, -35.0]
+    assert not tail_is_over(take, 20)
+    assert tail_is_over([*take, *[QUIET] * QUIET_FRAMES], 20)  # real quiet after it: over

@@ -28,7 +28,7 @@ from voicebot.audio import FRAME_SECONDS, frame_levels_dbfs, speech_threshold_db
 
 QUIET_SECONDS = 0.1  # longer than a stop closure or the gap between two words in a phrase
 QUIET_FRAMES = round(QUIET_SECONDS / FRAME_SECONDS)
-PEAK_MARGIN_DB = 20.0  # quiet is at least this far below the loudest frame of the take
+PEAK_MARGIN_DB = 26.0  # quiet is this far below the loudest frame: a word's fading "s" is ~20-23 dB down
 
 
 def tail_is_over(levels: Sequence[float] | np.ndarray, frames_after_release: int, *,
