@@ -150,9 +150,9 @@ def test_an_opus_take_is_resent_as_the_same_upload(store: PendingStore, capital_
     sent: list[tuple[str, bytes, str]] = []
 
     class Recording(StubAssistant):
-        async def transcribe(self, upload: PreparedAudio, *, translate: bool = False) -> str:
+        async def transcribe(self, upload: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
             sent.append(upload.as_upload())
-            return await super().transcribe(upload, translate=translate)
+            return await super().transcribe(upload, translate=translate, mode=mode)
 
     assistant, output = Recording(store), StubOutput(store)
     assert asyncio.run(resend(store, take, assistant, output)) == "hello there"  # type: ignore[arg-type]

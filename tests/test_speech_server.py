@@ -306,7 +306,8 @@ def test_the_fallback_answers_in_the_cli_and_json_names_it(fake_groq: FakeGroq, 
     proc = run(["transcribe", "--json", "--max-retries", "1", "--stt-fallback-api-base", local.base_url,
                 "--stt-fallback-model", DEFAULT_LOCAL_MODEL, str(DATA / "capital.wav")], fake_groq, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    out = events(proc.stdout)
+    *out, timing = events(proc.stdout)
+    assert timing["type"] == "timing" and timing["transcript_ms"] > 0  # the turn's figures come last
     assert out[-1] == {"type": "transcript", "text": CAPITAL}
     assert {"stt_server": f"127.0.0.1:{local.port}", "fallback": True}.items() <= out[-2].items()
     assert len(fake_groq.requests_to("/audio/transcriptions")) == 2  # the safe retries came first
