@@ -385,3 +385,31 @@ def test_a_take_shorter_than_a_piece_goes_up_whole_as_before(fake_groq: FakeGroq
     asyncio.run(go())
     (upload,) = fake_groq.requests_to(STT)  # the whole take, in one upload after the release
     assert upload.audio is not None and upload.audio.duration == pytest.approx(h.mic.takes[0]._pos / 16000, abs=0.1)
+
+
+def test_esc_after_the_release_keeps_the_whole_take_as_a_cut_short_one_is(fake_groq: FakeGroq,
+                                                                          tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, piece_seconds=2.0)
+    x, rate = soundfile.read(DATA / "capital.wav", dtype="float32")
+    last = (soxr.resample(x, rate, 16000) * 32767).astype(np.int16)[: 90 * BLOCK]  # no pause after it
+    h.mic = ScriptedMicrophone(np.concatenate((dictation(SENTENCES[:3]), last)))
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            d.on_action(Start("ask"))
+            await asyncio.to_thread(fake_groq.wait_for_requests, 2, 15.0, STT, True)
+            fake_groq.inject(STT, delay=5)  # what goes up from now on is slow...
+            d.on_action(Stop("ask", 10.0))  # (the take plays to its end, then its 200 ms tail)
+            async with asyncio.timeout(15):
+                while d.turn is None or len(fake_groq.requests_to(STT)) < 4:
+                    await asyncio.sleep(0.01)
+            d.on_action(Cancel())  # ...and the user gives up on it while it is transcribed
+            await h.wait_for("notice")
+            await asyncio.sleep(0.1)
+            assert d.state is State.LISTENING
+
+    asyncio.run(go())
+    (kept,) = h.store.list()  # the whole take, kept for `voicebot retry` like any take cut short
+    assert kept.error == SUPERSEDED
+    assert kept.duration == pytest.approx(h.mic.takes[0]._pos / 16000, abs=0.1)
+    assert not [e for e in h.events() if e["type"] in ("transcript", "reply")]

@@ -135,16 +135,18 @@ class KeptTakes:
             with contextlib.suppress(Exception):
                 store.mark_failed(await saving, STOPPED if stopping() else SUPERSEDED)
                 if pieces is not None:
-                    pieces.forget()
+                    pieces.remove(pieces.forget())
             raise
         except OSError as exc:  # disk full, read-only home: still send it, from memory
             self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
             text = await send()
             if pieces is not None:
-                pieces.forget()
+                pieces.remove(pieces.forget())
             return text
-        if pieces is not None:
-            pieces.forget()  # the whole take is kept now: it stands for its pieces
+        # The whole take is kept now and stands for its pieces: their files go, off the loop and
+        # alongside the last upload (each removal fsyncs the folder).
+        forgetting = asyncio.ensure_future(asyncio.to_thread(pieces.remove, pieces.forget())) \
+            if pieces is not None else None
         with store.claim(kept.id):
             try:
                 text = await send()
@@ -160,6 +162,9 @@ class KeptTakes:
                 kept = store.mark_failed(kept, STOPPED if stopping() else SUPERSEDED)
                 self.output.notice(kept_notice(kept))
                 raise
+            finally:
+                if forgetting is not None:
+                    await asyncio.shield(forgetting)  # never two copies of a take left behind
             store.remove(kept.id)
         return text
 

@@ -59,6 +59,7 @@ class LivePieces:
         self._gate = asyncio.Semaphore(concurrency)
         self._disk_error_told = False
         self._last: tuple[PreparedAudio, bool] | None = None
+        self._forgotten = False  # the pieces' files are no longer wanted
 
     @property
     def sent(self) -> int:
@@ -98,9 +99,15 @@ class LivePieces:
         for task in self._tasks:
             task.cancel()
 
-    def forget(self) -> None:
-        """Remove the pieces' files: the whole take is kept (or delivered, or dropped) instead."""
+    def forget(self) -> list[str]:
+        """The whole take is kept (or delivered, or dropped) instead of its pieces: the ids of
+        their files, for `remove`. A piece still being saved removes its own file."""
+        self._forgotten = True
         ids, self.kept = self.kept, []
+        return ids
+
+    def remove(self, ids: list[str]) -> None:
+        """Remove pieces' files (blocking file work: a thread's)."""
         for take_id in ids:
             with contextlib.suppress(OSError, UnknownTake):
                 self.store.remove(take_id)
@@ -109,7 +116,7 @@ class LivePieces:
         """The take was cancelled: nothing of it goes on, nothing of it is kept."""
         self.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.forget()
+        self.remove(self.forget())
 
     def _mark_upload(self) -> None:
         clock = self.assistant.clock
@@ -155,6 +162,9 @@ class LivePieces:
             if not self._disk_error_told:
                 self._disk_error_told = True
                 self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
+            return None
+        if self._forgotten:  # the whole take was kept meanwhile and stands for this piece too
+            await asyncio.to_thread(self.remove, [kept.id])
             return None
         self.kept.append(kept.id)
         return kept.id
