@@ -85,8 +85,10 @@ class LivePieces:
         self.add(*self._last, keep=False)
         try:
             texts = [await task for task in self._tasks]
-        finally:
-            self.cancel()
+        except BaseException:
+            self.cancel()  # the first failure (or a barge-in) ends the others; their outcomes are collected
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            raise
         return self.hearing.finish(texts, self.speech_seconds)
 
     async def transcribe(self, whole: PreparedAudio) -> str:
