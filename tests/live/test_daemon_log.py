@@ -65,7 +65,7 @@ def test_spoken_turns_land_in_the_log_and_can_be_continued(desk: Desktop, fake_g
         data = Path(d.env["XDG_DATA_HOME"]) / "voicebot"
         for turn in (asked, dictated):
             audio = data / "audio" / turn["audio"]
-            assert audio.read_bytes()[:4] == b"fLaC" and stat.S_IMODE(audio.stat().st_mode) == 0o600
+            assert audio.read_bytes()[:4] == b"OggS" and stat.S_IMODE(audio.stat().st_mode) == 0o600  # Opus, as sent
         assert stat.S_IMODE((data / "log.db").stat().st_mode) == 0o600
 
         for path in data.rglob("*"):
