@@ -28,13 +28,14 @@ from voicebot.console import JsonOutput
 from voicebot.control import Command
 from voicebot.daemon import Daemon, State
 from voicebot.errors import UsageError
-from voicebot.hotkeys import Discard, Start, Stop
-from voicebot.kept import SUPERSEDED
+from voicebot.hotkeys import Cancel, Discard, Start, Stop
+from voicebot.kept import PIECE, SUPERSEDED
 from voicebot.pending import PendingStore
 from voicebot.settings_schema import Settings
 
 DATA = Path(__file__).parent / "data"
 BLOCK = 320  # 20 ms at 16 kHz
+STT = "/audio/transcriptions"
 
 
 def speech() -> np.ndarray:
@@ -264,3 +265,151 @@ def test_a_translate_binding_with_then_ask_answers_the_translation(fake_groq: Fa
     asyncio.run(go())
     assert len(fake_groq.requests_to("/audio/translations")) == 1
     assert not fake_groq.requests_to("/audio/transcriptions")
+
+
+# --- long takes: pieces sent while the key is held (issue 8.5) ---------------------------------
+
+FIXTURES = json.loads((DATA / "fixtures.json").read_text())
+SENTENCES = ["capital.wav", "spider.flac", "bonjour.ogg", "capital.wav"]
+
+
+def dictation(names: list[str] = SENTENCES, gap: float = 0.8) -> np.ndarray:
+    """Sentences (the speech fixtures) with a pause after each: a long take in miniature."""
+    parts = []
+    for name in names:
+        x, rate = soundfile.read(DATA / name, dtype="float32", always_2d=True)
+        parts += [(soxr.resample(x.mean(axis=1), rate, 16000) * 32767).astype(np.int16),
+                  np.zeros(round(gap * 16000), dtype=np.int16)]
+    return np.concatenate(parts)
+
+
+def texts(names: list[str]) -> list[str]:
+    return [FIXTURES[name]["text"] for name in names]
+
+
+async def hold(d: Daemon, h: Harness, mode: str = "ask") -> None:
+    """Key down; wait (key still held) until the whole dictation was played."""
+    d.on_action(Start(mode))
+    async with asyncio.timeout(30):
+        while not h.mic.takes or h.mic.takes[-1]._pos < h.mic.audio.size:
+            await asyncio.sleep(0.005)
+
+
+def test_a_long_take_goes_up_in_pieces_while_the_key_is_held(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, piece_seconds=2.0)
+    h.mic = ScriptedMicrophone(dictation())
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await hold(d, h)
+            # Still recording: the sentences followed by a pause are transcribed already...
+            await asyncio.to_thread(fake_groq.wait_for_requests, 3, 15.0, STT, True)
+            assert d.recording is not None and not d.recording.stop_requested
+            kept = h.store.list()  # ...and each piece is on disk until the take's text is back
+            assert len(kept) >= 3 and {k.error for k in kept} == {PIECE}
+            d.on_action(Stop("ask", 10.0))
+            transcript = await h.wait_for("transcript")
+            assert transcript["text"] == " ".join(texts(SENTENCES))  # in the order spoken
+            await h.wait_for("reply")
+            assert d.status()["state"] == "listening"
+
+    asyncio.run(go())
+    uploads = fake_groq.requests_to(STT)
+    assert [r.audio.fixture if r.audio else None for r in uploads] == SENTENCES  # one sentence each: no word cut
+    assert (uploads[0].form or {}).get("prompt") is None
+    for req, before in zip(uploads[1:], texts(SENTENCES), strict=False):
+        assert (req.form or {})["prompt"] == before  # the previous piece's text, back before this one went up
+    assert h.store.list() == []  # delivered: nothing kept
+    (question,) = fake_groq.requests_to("/chat/completions")
+    assert question.json["messages"][-1]["content"] == " ".join(texts(SENTENCES))
+    (timing,) = [e for e in h.events() if e["type"] == "timing"]
+    assert timing["transcript_ms"] >= timing["upload_start_ms"]
+
+
+def test_a_failing_piece_keeps_the_whole_take(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    fake_groq.fail_next(STT, 503)  # the first piece, during the hold; the client does not retry here
+    h = Harness(fake_groq, tmp_path, piece_seconds=2.0)
+    h.mic = ScriptedMicrophone(dictation())
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await hold(d, h)
+            await asyncio.to_thread(fake_groq.wait_for_requests, 1, 15.0, STT, True)
+            d.on_action(Stop("ask", 10.0))
+            error = await h.wait_for("error")
+            assert "kept at" in error["message"] and "voicebot retry" in error["message"]
+            await asyncio.sleep(0.2)
+            assert d.state is State.LISTENING
+
+    asyncio.run(go())
+    (kept,) = h.store.list()  # one take, the whole of it (its pieces' own files are gone)
+    assert kept.error is not None and kept.error != PIECE and kept.mode == "ask"
+    assert kept.duration == pytest.approx(h.mic.takes[0]._pos / 16000, abs=0.5)
+    assert not [e for e in h.events() if e["type"] in ("transcript", "reply")]
+    assert not fake_groq.requests_to("/chat/completions")
+
+
+def test_esc_mid_take_drops_the_pieces_already_sent(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, piece_seconds=2.0)
+    h.mic = ScriptedMicrophone(dictation())
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await hold(d, h)
+            await asyncio.to_thread(fake_groq.wait_for_requests, 2, 15.0, STT, True)
+            assert h.store.list()  # pieces kept while they are in the air
+            d.on_action(Cancel())
+            await h.wait_for("notice")
+            sent = len(fake_groq.requests_to(STT))
+            await asyncio.sleep(0.3)
+            assert len(fake_groq.requests_to(STT)) == sent  # nothing more goes up
+            assert d.state is State.LISTENING
+
+    asyncio.run(go())
+    assert h.store.list() == []  # cancelled: nothing of the take is kept, as for a short one
+    assert not [e for e in h.events() if e["type"] in ("transcript", "reply", "error")]
+
+
+def test_a_take_shorter_than_a_piece_goes_up_whole_as_before(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, piece_seconds=20.0)
+    h.mic = ScriptedMicrophone(dictation())
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            await hold(d, h)
+            await asyncio.sleep(0.2)
+            assert not fake_groq.requests_to(STT) and h.store.list() == []  # nothing before the release
+            d.on_action(Stop("ask", 10.0))
+            await h.wait_for("reply")
+
+    asyncio.run(go())
+    (upload,) = fake_groq.requests_to(STT)  # the whole take, in one upload after the release
+    assert upload.audio is not None and upload.audio.duration == pytest.approx(h.mic.takes[0]._pos / 16000, abs=0.1)
+
+
+def test_esc_after_the_release_keeps_the_whole_take_as_a_cut_short_one_is(fake_groq: FakeGroq,
+                                                                          tmp_path: Path) -> None:
+    h = Harness(fake_groq, tmp_path, piece_seconds=2.0)
+    x, rate = soundfile.read(DATA / "capital.wav", dtype="float32")
+    last = (soxr.resample(x, rate, 16000) * 32767).astype(np.int16)[: 90 * BLOCK]  # no pause after it
+    h.mic = ScriptedMicrophone(np.concatenate((dictation(SENTENCES[:3]), last)))
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            d.on_action(Start("ask"))
+            await asyncio.to_thread(fake_groq.wait_for_requests, 2, 15.0, STT, True)
+            fake_groq.inject(STT, delay=5)  # what goes up from now on is slow...
+            d.on_action(Stop("ask", 10.0))  # (the take plays to its end, then its 200 ms tail)
+            async with asyncio.timeout(15):
+                while d.turn is None or len(fake_groq.requests_to(STT)) < 4:
+                    await asyncio.sleep(0.01)
+            d.on_action(Cancel())  # ...and the user gives up on it while it is transcribed
+            await h.wait_for("notice")
+            await asyncio.sleep(0.1)
+            assert d.state is State.LISTENING
+
+    asyncio.run(go())
+    (kept,) = h.store.list()  # the whole take, kept for `voicebot retry` like any take cut short
+    assert kept.error == SUPERSEDED
+    assert kept.duration == pytest.approx(h.mic.takes[0]._pos / 16000, abs=0.1)
+    assert not [e for e in h.events() if e["type"] in ("transcript", "reply")]

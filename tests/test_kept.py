@@ -14,7 +14,7 @@ import pytest
 from voicebot.audio import PreparedAudio, prepare_file
 from voicebot.console import JsonOutput
 from voicebot.errors import ApiError, NoSpeechError, VoicebotError
-from voicebot.kept import RETRY_MAX, SUPERSEDED, KeptTakes, Outcome, due, honour_retry_after, next_delay, outcome
+from voicebot.kept import PIECE, RETRY_MAX, SUPERSEDED, KeptTakes, Outcome, due, honour_retry_after, next_delay, outcome
 from voicebot.modes import ASK, TRANSLATE
 from voicebot.pending import PendingStore
 
@@ -39,6 +39,15 @@ def test_due_leaves_out_superseded_and_given_up_takes(store: PendingStore, capit
     store.mark_failed(b, SUPERSEDED)
     assert [t.id for t in due(store.list(), given_up={c.id})] == [a.id]
     assert [t.id for t in due(store.list(), given_up=set())] == [a.id, c.id]
+
+
+def test_pieces_left_by_a_daemon_that_died_mid_take_wait_for_a_manual_retry(store: PendingStore,
+                                                                            capital: PreparedAudio) -> None:
+    whole = store.save(capital, mode="ask")
+    piece = store.save(capital, mode="ask", note=PIECE)  # saved during the hold, never joined to its take
+    (listed,) = [t for t in store.list() if t.id == piece.id]
+    assert listed.error == PIECE and listed.attempts == 0  # `voicebot pending` says what it is
+    assert [t.id for t in due(store.list(), given_up=set())] == [whole.id]  # never asked on its own
 
 
 @pytest.mark.parametrize(("exc", "delivered", "expected"), [

@@ -18,26 +18,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voicebot import chunking
-from voicebot.api import ContentDelta, ReasoningDelta, Transcript, Usage
+from voicebot.api import ContentDelta, ReasoningDelta, Usage
 from voicebot.audio import PreparedAudio
 from voicebot.console import Output
 from voicebot.conversation import Conversation, Message, history_budget, message_tokens
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
-from voicebot.hallucination import (
-    COMPRESSION_RATIO_CEILING,
-    MIN_CHECKED_SECONDS,
-    SparseText,
-    filter_segments,
-    sparse_text,
-)
+from voicebot.hallucination import MIN_CHECKED_SECONDS
+from voicebot.hearing import HeardText, Hearing
 from voicebot.protocols import AssistantClient
 from voicebot.recorder import Entry, TurnRecorder
-from voicebot.retry import server_unavailable
 from voicebot.settings import Settings
 from voicebot.timing import ANSWER, FIRST_AUDIO, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
 
@@ -46,27 +39,6 @@ log = logging.getLogger("voicebot.assistant")
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 MIN_HISTORY_BUDGET = 64  # below this even a short question cannot be sent
 BUDGET_WAIT = 0.5  # seconds a turn waits for the model's context window before using the default
-
-
-@dataclass(frozen=True)
-class HeardText:
-    """A checked transcript: the text, how it was obtained and what the checks found."""
-
-    text: str
-    pieces: int  # uploads sent (1 unless the recording was split)
-    dropped_segments: int  # segments dropped as invented (no_speech_prob / avg_logprob)
-    sparse: SparseText | None  # set when the text is implausibly short for the speech heard
-    server: str = ""  # the speech server that answered (host:port)
-    fallback: bool = False  # True when that was the fallback server, the primary having failed
-
-
-@dataclass
-class _SpeechRoute:
-    """Where one take's pieces go: the primary speech server until it fails for good, then the fallback."""
-
-    fallback: bool = False
-    dropped: int = 0
-    repeated: int = 0
 
 
 def smaller_budget(budget: int, sent: list[Message]) -> int:
@@ -133,14 +105,17 @@ class Assistant:
 
     # -- speech
 
-    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None,
+                         heard: Callable[[], Awaitable[HeardText]] | None = None) -> str:
         """Text of one recording; NoSpeechError when Whisper heard nothing worth asking.
 
         The text is logged as a turn of `mode` (by default transcribe or translate; asking
         it next makes it an ask turn), so a take's words are kept even if no answer comes.
+        `heard` gives the text when the recording went up otherwise (in pieces while it was
+        recorded: voicebot.live_pieces); `audio` is then the whole take, for the log.
         """
         started = time.monotonic()
-        text = (await self.hear(audio, translate=translate)).text
+        text = (await (heard() if heard is not None else self.hear(audio, translate=translate))).text
         options = self.settings.stt_options(translate=translate)
         entry = self.log.begin(conversation=self.conversation.id, mode=mode or ("translate" if translate else
                                "transcribe"), source=audio.source, transcript=text, stt_model=options["model"],
@@ -148,6 +123,13 @@ class Assistant:
                                timings={"transcribed": round(time.monotonic() - started, 3)})
         self._heard = (text, entry)
         return text
+
+    def hearing(self, *, translate: bool = False) -> Hearing:
+        """The speech requests of one recording (its options, server route and checks)."""
+        if not self._prompt_noticed and (prompt := self.settings.speech_prompt()).trimmed:
+            self._prompt_noticed = True  # once per conversation holder, not at every take
+            self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
+        return Hearing(self.client, self.settings, self.output, translate=translate, mark=self._mark)
 
     async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
         """Transcribe (or translate) one recording of any length, with the hallucination checks.
@@ -170,80 +152,24 @@ class Assistant:
             minutes = (split.duration or 0.0) / 60
             self.output.notice(f"long recording ({minutes:.1f} min): sending it in {len(split.uploads)} pieces "
                                f"cut at pauses")
-        options = self.settings.stt_options(translate=translate)
-        if not self._prompt_noticed and (prompt := self.settings.speech_prompt()).trimmed:
-            self._prompt_noticed = True  # once per conversation holder, not at every take
-            self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
-        base_prompt = options.pop("prompt")
-        checking = options["response_format"] != "text"  # text cannot carry segments: the user's choice
-        if checking:
-            options["response_format"] = "verbose_json"
-        route = _SpeechRoute()
+        hearing = self.hearing(translate=translate)
 
         async def one(piece: tuple[str, bytes, str], prompt: str | None) -> str:
-            filename, data, content_type = piece
-            seconds = split.duration if len(split.uploads) == 1 else chunking.duration_of(data)
-            result = await self._transcribe_piece(route, dict(options, filename=filename, data=data,
-                                                              content_type=content_type, translate=translate,
-                                                              prompt=prompt, audio_seconds=seconds))
-            kept = filter_segments(result.text, result.segments)
-            if kept.dropped:
-                log.debug("dropped %d segment(s) that Whisper itself judged as no speech or a failed decode",
-                          kept.dropped)
-                route.dropped += kept.dropped
-                route.repeated += kept.repeated
-            return kept.text
+            seconds = split.duration if len(split.uploads) == 1 else chunking.duration_of(piece[1])
+            return await hearing.piece(piece, prompt, seconds)
 
         measuring: asyncio.Future[float | None] | None = None
         if split.speech_seconds is None and (split.duration or 0.0) > MIN_CHECKED_SECONDS:
             # Measured while the upload is under way: the check must not delay the request.
             measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
         try:
-            texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=base_prompt,
+            texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=hearing.base_prompt,
                                                        concurrency=self.settings.stt_pieces_in_flight())
             speech_seconds = split.speech_seconds if measuring is None else await measuring
         finally:
             if measuring is not None and not measuring.done():
                 measuring.cancel()
-        server = self.client.speech_host(fallback=route.fallback)
-        if route.fallback:
-            self.output.notice(f"transcribed by the fallback speech server {server}", stt_server=server,
-                               fallback=True)
-        if route.repeated:
-            self.output.notice(f"left out {route.repeated} segment(s) that only repeated themselves (compression "
-                               f"ratio above {COMPRESSION_RATIO_CEILING}): a failed decode, not speech",
-                               check="repetition", segments=route.repeated)
-        text = chunking.join_texts(texts)
-        if not text:
-            raise NoSpeechError(f"no speech recognised in {source}")
-        sparse = sparse_text(text, speech_seconds)
-        if sparse is not None:
-            self._flag(sparse)
-        self._mark(TRANSCRIPT)
-        return HeardText(text, len(split.uploads), route.dropped, sparse, server, route.fallback)
-
-    async def _transcribe_piece(self, route: _SpeechRoute, request: dict[str, Any]) -> Transcript:
-        """One upload to the primary speech server or, once it cannot serve (down, or failing after
-        the safe retries), to the fallback, with the fallback's own model when one is set."""
-        fallback_base = self.settings.stt_fallback_api_base
-        if not route.fallback:
-            try:
-                return await self.client.transcribe(**request)
-            except ApiError as exc:
-                if fallback_base is None or not server_unavailable(exc.status):
-                    raise
-                if not route.fallback:
-                    route.fallback = True
-                    self.output.notice(f"speech server {self.client.speech_host()} failed ({exc.message}); "
-                                       f"using the fallback {self.client.speech_host(fallback=True)}",
-                                       stt_server=self.client.speech_host(fallback=True), fallback=True)
-        model = self.settings.stt_fallback_model or request["model"]
-        return await self.client.transcribe(**dict(request, model=model), fallback=True)
-
-    def _flag(self, sparse: SparseText) -> None:
-        """Tell the user; JSON readers also get the figures as fields of the notice."""
-        self.output.notice(sparse.message(), check="sparse_transcript", words=sparse.words,
-                           speech_seconds=round(sparse.seconds, 1), words_per_second=round(sparse.words_per_second, 3))
+        return hearing.finish(texts, speech_seconds, source=source)
 
     async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False,
                           on_text: Callable[[str], None] | None = None) -> str:

@@ -346,15 +346,19 @@ class TakeEncoder:
         self._pending = np.zeros(0, dtype=np.int16)  # samples short of a whole level frame
         self._levels = array("d")  # one level per 20 ms: 1.4 MB for an hour
         self._finished = False
+        self._flushed = False  # the input has ended: no more writes
 
-    def write(self, block: np.ndarray) -> None:
-        """Resample, quantise, encode and measure one block as it arrives."""
-        if self._finished:
+    def write(self, block: np.ndarray) -> np.ndarray:
+        """Resample, quantise, encode and measure one block as it arrives; returns the 16 kHz
+        int16 samples it became (what a long take's pieces are cut from: voicebot.pieces)."""
+        if self._finished or self._flushed:
             raise ValueError("take already finished")
         mono = to_mono(to_float(block))
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(np.ascontiguousarray(mono, dtype=np.float32))
-        self._encode(to_pcm16(mono))
+        pcm = to_pcm16(mono)
+        self._encode(pcm)
+        return pcm
 
     @property
     def duration(self) -> float:
@@ -366,13 +370,21 @@ class TakeEncoder:
         """Voiced time so far, judged against the noise floor heard so far."""
         return voiced_seconds(self._level_array())
 
-    def finish(self) -> PreparedAudio:
-        """Flush, close and return the upload; NoSpeechError if the take held no speech."""
+    def flush(self) -> np.ndarray:
+        """End the input: encode what the resampler still holds, and return those samples."""
         if self._finished:
             raise ValueError("take already finished")
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-            self._encode(to_pcm16(tail))
+        resampler, self._resampler = self._resampler, None
+        self._flushed = True
+        if resampler is None:
+            return np.zeros(0, dtype=np.int16)
+        tail = to_pcm16(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        self._encode(tail)
+        return tail
+
+    def finish(self) -> PreparedAudio:
+        """Flush, close and return the upload; NoSpeechError if the take held no speech."""
+        self.flush()
         self._finished = True
         data = self._stream.close()
         if not speech_present(self._level_array()):

@@ -42,8 +42,10 @@ from voicebot.hotkeys import (
     Trigger,
 )
 from voicebot.kept import KeptTakes
+from voicebot.live_pieces import LivePieces
 from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recording_mode
 from voicebot.pending import PendingStore
+from voicebot.pieces import TakePieces
 from voicebot.protocols import MicrophoneInput, TakeAudio
 from voicebot.settings import Settings
 from voicebot.speaking import Narrator, SpokenAnswers, speaks
@@ -89,6 +91,7 @@ class Recording:
     def opening_done(self, failure: VoicebotError | None) -> None:
         if self.opened is not None and not self.opened.done():
             self.opened.set_result(failure)
+    pieces: LivePieces | None = None  # a long take's pieces, sent while it is recorded
 
     def stop(self) -> None:
         if not self.stop_requested:
@@ -379,6 +382,7 @@ class Daemon:
                 self._back_to_listening()
 
     async def _record(self, rec: Recording) -> PreparedAudio:
+        """Record and encode the take; a long one is cut at pauses and its pieces sent meanwhile."""
         limit = self.settings.max_take_seconds
         async with self.mic.take() as take:
             rec.take = take
@@ -386,23 +390,48 @@ class Daemon:
             if rec.stop_requested:
                 take.stop()
             encoder = TakeEncoder(take.rate, codec=self.settings.audio_format)
+            cutter = TakePieces(self.settings.piece_seconds, codec=self.settings.audio_format) \
+                if self.settings.piece_seconds > 0 else None
             drawn = 0.0
-            async for block in take:
-                encoder.write(block)
-                elapsed = encoder.duration
-                if elapsed - drawn >= METER_INTERVAL:
-                    drawn = elapsed
-                    level = meter(self.mic.level_dbfs)  # measured once per block, by the microphone
-                    self.output.status(f"● recording ({rec.mode.name}) {elapsed:4.1f} s {level}", live=True)
-                if elapsed >= limit and not take.done and not rec.stop_requested:
-                    self.output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
-                    rec.stop()
-        return encoder.finish()
+            try:
+                async for block in take:
+                    pcm = encoder.write(block)
+                    if cutter is not None:
+                        self._send_pieces(rec, cutter.write(pcm))
+                    elapsed = encoder.duration
+                    if elapsed - drawn >= METER_INTERVAL:
+                        drawn = elapsed
+                        level = meter(self.mic.level_dbfs)  # measured once per block, by the microphone
+                        sent = f" · {rec.pieces.sent} sent" if rec.pieces is not None else ""
+                        self.output.status(f"● recording ({rec.mode.name}) {elapsed:4.1f} s {level}{sent}", live=True)
+                    if elapsed >= limit and not take.done and not rec.stop_requested:
+                        self.output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
+                        rec.stop()
+                if cutter is not None:
+                    self._send_pieces(rec, cutter.write(encoder.flush()))
+                prepared = encoder.finish()
+                if rec.pieces is not None and cutter is not None:
+                    rec.pieces.end(*cutter.finish())
+                    rec.pieces.speech_seconds = encoder.voiced_seconds
+            except BaseException:
+                if rec.pieces is not None:  # a dropped take (Esc, no speech, a lost device) takes its pieces
+                    await rec.pieces.drop()
+                    rec.pieces = None
+                raise
+        return prepared
+
+    def _send_pieces(self, rec: Recording, closed: list[tuple[PreparedAudio, bool]]) -> None:
+        """Pieces closed at a pause go up now, each kept on disk first (voicebot.live_pieces)."""
+        for piece, has_speech in closed:
+            if rec.pieces is None:
+                rec.pieces = LivePieces(self.store, self.assistant, self.output, rec.mode,
+                                        concurrency=self.settings.stt_pieces_in_flight())
+            rec.pieces.add(piece, has_speech)
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
         self._set_state(State.TRANSCRIBING)
         self.output.status("transcribing…")
-        text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set)
+        text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
         if text is not None:
             spoken = self.narrator is not None and speaks(self.settings, rec.mode)
             answerer = SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken else self.assistant

@@ -25,12 +25,15 @@ from voicebot.retry import retryable_status
 if TYPE_CHECKING:
     from voicebot.audio import PreparedAudio
     from voicebot.console import Output
+    from voicebot.live_pieces import LivePieces
 
 log = logging.getLogger("voicebot.kept")
 
 RETRY_MAX = 300.0  # the longest wait between automatic resends of kept takes
 SUPERSEDED = "a new take started before this one was transcribed"
 STOPPED = "the daemon stopped during the upload"
+PIECE = ("a piece of a long take, kept while the rest was still being recorded (voicebot stopped before the "
+         "take was whole)")
 
 
 class Outcome(enum.Enum):
@@ -48,9 +51,10 @@ def due(listed: Sequence[PendingTake], given_up: Collection[str]) -> list[Pendin
     """The kept takes the daemon may send by itself, oldest first.
 
     A take cut short by a newer one is left for `voicebot retry`: sending it later would
-    put it after the words that followed it. So is one the API refused for good.
+    put it after the words that followed it. So is one the API refused for good, and a
+    piece of a take the daemon never finished (sent alone, a fragment would be asked).
     """
-    return [t for t in listed if t.error != SUPERSEDED and t.id not in given_up]
+    return [t for t in listed if t.error not in (SUPERSEDED, PIECE) and t.id not in given_up]
 
 
 def outcome(exc: VoicebotError, *, delivered: bool) -> Outcome:
@@ -103,29 +107,49 @@ class KeptTakes:
             self.delay = honour_retry_after(self.delay, exc)
         self._kept.set()
 
-    async def transcribe(self, prepared: PreparedAudio, mode: Mode, *, stopping: Callable[[], bool]) -> str | None:
+    async def transcribe(self, prepared: PreparedAudio, mode: Mode, *, stopping: Callable[[], bool],
+                         pieces: LivePieces | None = None) -> str | None:
         """Transcribe a take that is on disk first, so no failure or crash can lose it.
 
         The take is removed only once its text is back. A failure keeps it (the user is
         told where) for the automatic resend, and returns None; a take cut short by a newer
         one is kept too, but left for `voicebot retry`, as sending it later would reorder
         the conversation. `stopping` says whether a cancellation is the daemon stopping.
+        `pieces`: a long take already sent in part while it was recorded; its pieces' own
+        files go once the whole take is kept, and its text is theirs, joined.
         """
         store = self.store
+
+        async def send() -> str:
+            if pieces is not None:
+                return await pieces.transcribe(prepared)
+            return await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
+
         saving = asyncio.ensure_future(asyncio.to_thread(store.save, prepared, mode=mode.name,
                                                          then_ask=mode.then_ask))
         try:
             kept = await asyncio.shield(saving)  # a cancelled wait must not leave an unmarked take behind
         except asyncio.CancelledError:
+            if pieces is not None:
+                pieces.cancel()
             with contextlib.suppress(Exception):
                 store.mark_failed(await saving, STOPPED if stopping() else SUPERSEDED)
+                if pieces is not None:
+                    pieces.remove(pieces.forget())
             raise
         except OSError as exc:  # disk full, read-only home: still send it, from memory
             self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
-            return await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
+            text = await send()
+            if pieces is not None:
+                pieces.remove(pieces.forget())
+            return text
+        # The whole take is kept now and stands for its pieces: their files go, off the loop and
+        # alongside the last upload (each removal fsyncs the folder).
+        forgetting = asyncio.ensure_future(asyncio.to_thread(pieces.remove, pieces.forget())) \
+            if pieces is not None else None
         with store.claim(kept.id):
             try:
-                text = await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
+                text = await send()
             except NoSpeechError:
                 store.remove(kept.id)
                 raise
@@ -138,6 +162,9 @@ class KeptTakes:
                 kept = store.mark_failed(kept, STOPPED if stopping() else SUPERSEDED)
                 self.output.notice(kept_notice(kept))
                 raise
+            finally:
+                if forgetting is not None:
+                    await asyncio.shield(forgetting)  # never two copies of a take left behind
             store.remove(kept.id)
         return text
 
@@ -195,6 +222,7 @@ class KeptTakes:
 
 
 __all__ = [
+    "PIECE",
     "RETRY_MAX",
     "STOPPED",
     "SUPERSEDED",

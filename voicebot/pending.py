@@ -99,8 +99,11 @@ class PendingStore:
     # ---- writing ----------------------------------------------------------------------
 
     def save(self, prepared: PreparedAudio, *, mode: str, then_ask: bool = False,
-             now: datetime | None = None) -> PendingTake:
-        """Keep a take before it is uploaded; returns it (its `id` names it from now on)."""
+             now: datetime | None = None, note: str | None = None) -> PendingTake:
+        """Keep a take before it is uploaded; returns it (its `id` names it from now on).
+
+        `note` is kept as its error from the start (a piece of a take still being recorded
+        says so, should the daemon die before the take is whole)."""
         recording_mode(mode)  # ValueError naming the modes
         ensure_private_root(self.root)
         moment = now or datetime.now(UTC)
@@ -110,7 +113,7 @@ class PendingStore:
             if not any(self.root.glob(f"{take_id}.*")):
                 break
         take = PendingTake(id=take_id, time=format_time(moment), mode=mode, then_ask=then_ask,
-                           source=prepared.source, duration=prepared.duration, attempts=0, error=None,
+                           source=prepared.source, duration=prepared.duration, attempts=0, error=note,
                            audio=self.root / f"{take_id}.{ext}", content_type=prepared.content_type)
         write_atomic(take.audio, prepared.data)  # audio first: the sidecar is the commit mark
         write_atomic(self._sidecar(take_id), encode_sidecar(take))

@@ -144,6 +144,10 @@ class Settings:
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",
                                 low=0, high=5000)
+    piece_seconds: float = _opt(10.0, "a longer take is sent in pieces cut at pauses while it is still recorded, "
+                                "each at least this long, so its text is back soon after the release (Groq bills "
+                                "10 s per request at least); 0 sends every take whole", flag="--piece-seconds",
+                                low=0, high=600)
     max_take_seconds: float = _opt(300.0, "a take stops by itself after this long", flag="--max-take-seconds",
                                    low=1, high=7200)
     min_hold_ms: int = _opt(300, "shorter key taps are ignored", flag="--min-hold-ms", low=0, high=5000)

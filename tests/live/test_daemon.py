@@ -429,3 +429,35 @@ def test_a_take_stops_by_itself_at_the_length_limit(desk: Desktop, fake_groq: Fa
     (req,) = transcriptions(fake_groq)  # one take: the key coming up later started nothing
     assert req.audio.duration <= 2 + 0.2 + 0.1  # the limit (pre-roll included) + release tail + a block
     assert req.audio.fixture == "capital.wav"  # cut near its end, still the same words
+
+
+def test_a_long_take_goes_up_in_pieces_while_the_key_is_held(desk: Desktop, fake_groq: FakeGroq,
+                                                             tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    names = [CAPITAL, SPIDER, BONJOUR]
+    parts = []
+    for name in names:  # three sentences with a pause after each, played for real
+        x, rate = sf.read(name, dtype="float32", always_2d=True)
+        parts += [soxr.resample(x.mean(axis=1), rate, 16000), np.zeros(12800, dtype=np.float32)]
+    dictation = tmp_path / "dictation.wav"
+    sf.write(dictation, np.concatenate(parts), 16000, subtype="PCM_16")
+    texts = [json.loads((DATA / "fixtures.json").read_text())[n.name]["text"] for n in names]
+
+    with running_daemon(["--quiet", "--piece-seconds", "2"], fake_groq, desk) as d:
+        keydown(desk.display, TALK)
+        try:
+            desk.pulse.play(dictation)
+            released = time.time()
+        finally:
+            keyup(desk.display, TALK)
+        assert d.wait_for("transcript")["text"] == " ".join(texts)  # in the order spoken
+        d.wait_for("reply")
+        wait_state(d.env, "listening")
+        pending = Path(d.env["XDG_DATA_HOME"]) / "voicebot" / "pending"
+        assert not list(pending.glob("*.json"))  # every piece's file went once the text was back
+    uploads = transcriptions(fake_groq)
+    assert [r.audio.fixture if r.audio else None for r in uploads] == [n.name for n in names]
+    assert sum(r.received_at < released for r in uploads) >= 2  # sent while the key was still held
