@@ -4,14 +4,11 @@ PortAudio calls back on its own real-time thread, which must never block for lon
 nobody records, the callback only appends the block to the pre-roll ring right there on the
 audio thread: an idle microphone costs no hop to the event loop and no per-block work on
 it. While a take runs, the callback copies the block and schedules `Microphone._deliver`
-on the loop, where the take, the level meter and error handling live. One short lock
-makes the switch exact: at the key press the loop empties the ring into the take and
-turns the routing to the loop in one step, so no block is lost or counted twice.
-Encoding and resampling belong to `voicebot.audio`: a take reports
-its actual rate and hands out mono int16 blocks.
-
-`sounddevice` is imported lazily: importing it loads PortAudio and scans the devices, which
-`voicebot --help` and the API-only commands should neither pay for nor fail on.
+on the loop, where the take (voicebot.take), the level meter and error handling live. One
+short lock makes the switch exact: at the key press the loop empties the ring into the take
+and turns the routing to the loop in one step, so no block is lost or counted twice.
+Which device and format to open is voicebot.input_devices; encoding and resampling belong
+to voicebot.audio: a take reports its actual rate and hands out mono int16 blocks.
 """
 
 from __future__ import annotations
@@ -20,241 +17,30 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from voicebot import preroll, tail
-from voicebot.audio import SILENCE_DBFS, TARGET_RATE, level_dbfs  # one meter definition for file and microphone
+from voicebot import preroll
+from voicebot.audio import SILENCE_DBFS, level_dbfs  # one meter definition for file and microphone
 from voicebot.errors import UsageError
+from voicebot.input_devices import (
+    CaptureError,
+    InputDevice,
+    choose_format,
+    default_input,
+    input_devices,
+    list_input_devices,
+    list_inputs,
+    load_sounddevice,
+    match_device,
+)
+from voicebot.take import Take, to_mono
 
 log = logging.getLogger("voicebot.capture")
 
 BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
 STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
-
-
-class CaptureError(UsageError):
-    """The microphone could not be opened or went away; the daemon reports it and carries on."""
-
-
-@dataclass(frozen=True)
-class InputDevice:
-    """One PortAudio device that can record, as `voicebot devices` lists it."""
-
-    index: int
-    name: str
-    channels: int
-    default_samplerate: float
-    is_default: bool
-
-
-# --- PortAudio access -------------------------------------------------------------------------
-
-
-def load_sounddevice() -> Any:
-    """Import sounddevice, turning a missing or broken PortAudio into an error the user can fix."""
-    try:
-        import sounddevice
-    except OSError as exc:  # sounddevice raises OSError when libportaudio cannot be found
-        raise UsageError("the PortAudio library is missing",
-                         hint="install the libportaudio2 package") from exc
-    except Exception as exc:
-        raise UsageError(f"PortAudio failed to start: {exc}") from exc
-    return sounddevice
-
-
-def input_devices(infos: Sequence[Mapping[str, Any]], default_index: int | None) -> list[InputDevice]:
-    """The devices among PortAudio's `query_devices()` dictionaries that have input channels."""
-    return [
-        InputDevice(index=int(info.get("index", i)), name=str(info["name"]),
-                    channels=int(info["max_input_channels"]),
-                    default_samplerate=float(info["default_samplerate"]),
-                    is_default=int(info.get("index", i)) == default_index)
-        for i, info in enumerate(infos)
-        if int(info["max_input_channels"]) > 0
-    ]
-
-
-def _default_input(sd: Any) -> int | None:
-    """PortAudio's default input device, or None when there is none (it reports -1)."""
-    try:
-        index = sd.default.device[0]
-    except Exception:
-        return None
-    return int(index) if index is not None and int(index) >= 0 else None
-
-
-def _list_inputs(sd: Any) -> list[InputDevice]:
-    return input_devices(list(sd.query_devices()), _default_input(sd))
-
-
-def list_input_devices() -> list[InputDevice]:
-    """Every device that can record, for `voicebot devices`."""
-    return _list_inputs(load_sounddevice())
-
-
-def _describe(devices: Sequence[InputDevice]) -> str:
-    return ", ".join(f"{d.index} {d.name!r}" for d in devices) or "none"
-
-
-def match_device(spec: str | int | None, devices: Sequence[InputDevice]) -> int | None:
-    """The device index `spec` names: an index, or a case-insensitive part of one device's name.
-
-    None (or an empty string) means PortAudio's default input. A name matching several
-    devices is ambiguous unless exactly one matches it whole.
-    """
-    if not devices:
-        raise CaptureError("no input device found", hint="plug in a microphone or check the sound server")
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return None
-    if isinstance(spec, int) or spec.strip().isdigit():
-        index = int(spec)
-        if any(d.index == index for d in devices):
-            return index
-        raise UsageError(f"no input device has index {index}", hint=f"inputs: {_describe(devices)}")
-    wanted = spec.strip().casefold()
-    exact = [d for d in devices if d.name.casefold() == wanted]
-    if len(exact) == 1:
-        return exact[0].index
-    found = [d for d in devices if wanted in d.name.casefold()]
-    if len(found) == 1:
-        return found[0].index
-    if not found:
-        raise UsageError(f"no input device matches {spec!r}", hint=f"inputs: {_describe(devices)}")
-    raise UsageError(f"{spec!r} matches several input devices: {_describe(found)}",
-                     hint="give more of the name, or the index")
-
-
-def choose_format(default_rate: float, max_channels: int,
-                  supports: Callable[[int, int], bool]) -> tuple[int, int]:
-    """The (rate, channels) to open: 16 kHz mono if the device allows it, else its own rate.
-
-    `supports(rate, channels)` asks PortAudio (check_input_settings). Stereo is the last
-    resort for devices that refuse mono; their blocks are mixed down on the loop thread.
-    """
-    native = round(default_rate) or TARGET_RATE
-    candidates = [(TARGET_RATE, 1), (native, 1)]
-    if max_channels >= 2:
-        candidates += [(TARGET_RATE, 2), (native, 2)]
-    for rate, channels in dict.fromkeys(candidates):
-        if supports(rate, channels):
-            return rate, channels
-    raise CaptureError("the input device cannot record 16-bit audio at 16 kHz or at its own rate "
-                       f"({native} Hz)", hint="choose another device with --device")
-
-
-# --- Pure block helpers -----------------------------------------------------------------------
-
-
-def to_mono(raw: bytes, channels: int) -> np.ndarray:
-    """Interleaved int16 bytes as one mono int16 array (channels averaged)."""
-    samples = np.frombuffer(raw, dtype=np.int16)
-    if channels == 1:
-        return samples
-    frames = samples[: len(samples) - len(samples) % channels].reshape(-1, channels)
-    return (frames.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
-
-
-# --- A take -----------------------------------------------------------------------------------
-
-_END = None  # queue sentinel: the take is over
-
-
-class Take:
-    """One recording: iterate it for mono int16 blocks at `rate` Hz until it ends.
-
-    `stop()` asks it to end after the release tail (the last word is often still being
-    spoken when the key comes up): as soon as the audio is quiet (voicebot.tail), at the
-    latest after `tail_frames`; the iteration then ends by itself.
-    """
-
-    def __init__(self, rate: int, tail_frames: int, stall_seconds: float,
-                 on_stall: Callable[[CaptureError], None]) -> None:
-        self.rate = rate
-        self.frames = 0  # frames queued so far (pre-roll included)
-        self.preroll_frames = 0
-        self.frames_at_stop: int | None = None
-        self.overflows = 0
-        self._tail_frames = tail_frames
-        self._tail_left: int | None = None
-        self._track = tail.LevelTrack(rate)
-        self._frames_after_release = 0  # level frames completed since stop()
-        self._stall_seconds = stall_seconds
-        self._on_stall = on_stall
-        self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
-        self._done = False
-        self._drained = False
-
-    @property
-    def done(self) -> bool:
-        """True once no more audio will be added (the queue may still hold some)."""
-        return self._done
-
-    def stop(self) -> None:
-        """End the take once `release_tail_ms` more audio has arrived. Safe to call twice."""
-        if self._done or self._tail_left is not None:
-            return
-        self.frames_at_stop = self.frames
-        self._tail_left = self._tail_frames
-        if self._tail_left == 0:
-            self._finish()
-
-    def _feed(self, block: np.ndarray) -> None:
-        if self._done or block.size == 0:
-            return
-        if self._tail_left is not None and block.size >= self._tail_left:
-            block = block[: self._tail_left]
-            self._tail_left = 0
-            self._put(block)
-            self._finish()
-            return
-        completed = self._track.add(block)
-        self._put(block)
-        if self._tail_left is not None:
-            self._tail_left -= block.size
-            self._frames_after_release += completed
-            if tail.tail_is_over(self._track.levels, self._frames_after_release):
-                self._finish()
-
-    def _put(self, block: np.ndarray) -> None:
-        if block.size:
-            self.frames += block.size
-            self._queue.put_nowait(block)
-
-    def _finish(self, error: CaptureError | None = None) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._queue.put_nowait(error if error is not None else _END)
-
-    def __aiter__(self) -> Take:
-        return self
-
-    async def __anext__(self) -> np.ndarray:
-        if self._drained:
-            raise StopAsyncIteration
-        try:
-            item = await asyncio.wait_for(self._queue.get(), self._stall_seconds)
-        except TimeoutError:
-            error = CaptureError(f"no audio from the microphone for {self._stall_seconds:g} s",
-                                 hint="the device may have been unplugged; the next take reopens it")
-            self._on_stall(error)  # marks the stream broken and finishes this take
-            self._drained = True
-            raise error from None
-        if item is _END:
-            self._drained = True
-            raise StopAsyncIteration
-        if isinstance(item, CaptureError):
-            self._drained = True
-            raise item
-        return item
-
-
-# --- The microphone ---------------------------------------------------------------------------
 
 
 class Microphone:
@@ -363,8 +149,8 @@ class Microphone:
                 log.debug("could not re-scan audio devices: %s", exc)
         self._rescan = False
         try:
-            index = match_device(self.device_spec, _list_inputs(sd))
-            chosen = index if index is not None else _default_input(sd)
+            index = match_device(self.device_spec, list_inputs(sd))
+            chosen = index if index is not None else default_input(sd)
             if chosen is None:
                 raise CaptureError("there is no default input device",
                                    hint="choose one with --device (see `voicebot devices`)")
@@ -537,3 +323,8 @@ class Microphone:
         log.warning("%s", error)
         if self._take is not None:
             self._take._finish(error)
+
+
+__all__ = ["BLOCK_MS", "SILENCE_DBFS", "STALL_SECONDS", "CaptureError", "InputDevice", "Microphone", "Take",
+           "choose_format", "input_devices", "level_dbfs", "list_input_devices", "load_sounddevice",
+           "match_device", "to_mono"]
