@@ -35,20 +35,26 @@ from voicebot.input_devices import (
     load_sounddevice,
     match_device,
 )
+from voicebot.stitch import Stitch
 from voicebot.take import Take, to_mono
 
 log = logging.getLogger("voicebot.capture")
 
-BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
+BLOCK_MS = 20  # one callback per 20 ms during a take: a smooth meter, a release tail that ends on time
+IDLE_BLOCK_MS = 200  # while only the pre-roll listens: few wake-ups (benchmarks/idle.py measures it)
 STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
+_now = time.monotonic  # when a block arrived (tests drive their own clock)
 
 
 class Microphone:
     """A PortAudio input stream owned by the running event loop.
 
     With `preroll_ms` > 0 the stream stays open between takes and a ring keeps the last
-    `preroll_ms` of audio, which starts the next take. With 0 it opens for each take and
-    closes after, so the system's microphone indicator is off while idle. A device that
+    `preroll_ms` of audio, which starts the next take. That idle stream runs with long
+    blocks (`idle_block_ms`); at the key press a short-block stream opens beside it and the
+    take's audio moves over to it without a lost or doubled frame (voicebot.stitch). With
+    `preroll_ms` = 0 one short-block stream opens for each take and closes after, so the
+    system's microphone indicator is off while idle. A device that
     fails (unplugged, sound server gone) fails the current take with CaptureError; the next
     take re-scans the devices and reopens.
 
@@ -57,13 +63,14 @@ class Microphone:
 
     def __init__(self, device: str | int | None = None, *, preroll_ms: int = 0,
                  release_tail_ms: int = 200, stall_seconds: float = STALL_SECONDS,
-                 backend: Any = None) -> None:
+                 idle_block_ms: int = IDLE_BLOCK_MS, backend: Any = None) -> None:
         if preroll_ms < 0 or release_tail_ms < 0:
             raise ValueError("preroll_ms and release_tail_ms must not be negative")
         self.device_spec = device
         self.preroll_ms = preroll_ms
         self.release_tail_ms = release_tail_ms
         self.stall_seconds = stall_seconds
+        self.idle_block_ms = idle_block_ms if preroll_ms and idle_block_ms > BLOCK_MS else BLOCK_MS
         self.rate: int | None = None  # the rate the open stream actually records at
         self.channels: int | None = None
         self.device_index: int | None = None
@@ -78,6 +85,12 @@ class Microphone:
         self._ring = preroll.Preroll(capacity=0)  # written by the audio thread while idle, under _route_lock
         self._route_lock = threading.Lock()
         self._to_loop = False  # True while a take runs: blocks go to the loop, not into the ring
+        self._ring_end: float | None = None  # when the ring's newest frame arrived
+        self._drop_idle = False  # True once a take has moved over to its short-block stream
+        self._sd: Any = None
+        self._live: Any = None  # the take's short-block stream, beside the long-block idle one
+        self._live_token: object | None = None
+        self._stitch: Stitch | None = None
         self._take: Take | None = None
         self._opened_at = 0.0
         self._first_block_seen = True
@@ -118,6 +131,7 @@ class Microphone:
         loop = asyncio.get_running_loop()
         token = object()
         stream, index, rate, channels = await asyncio.to_thread(self._create_blocking, sd, loop, token)
+        self._sd = sd
         self._stream, self._token, self._broken, self._started = stream, token, False, False
         self.device_index, self.rate, self.channels = index, rate, channels
         with self._route_lock:
@@ -170,16 +184,30 @@ class Microphone:
         rate, channels = choose_format(float(info["default_samplerate"]),
                                        int(info["max_input_channels"]), supports)
 
+        stream = self._new_stream(sd, loop, token, index, rate, channels, self.idle_block_ms, idle=True)
+        return stream, index, rate, channels
+
+    def _new_stream(self, sd: Any, loop: asyncio.AbstractEventLoop, token: object, index: int | None,
+                    rate: int, channels: int, block_ms: int, *, idle: bool) -> Any:
+        """A RawInputStream whose blocks go to the loop tagged with `token` and their arrival time.
+
+        The `idle` one keeps its blocks in the pre-roll ring on the audio thread while no take
+        runs, and drops them once a take has moved over to its own short-block stream.
+        """
+
         def callback(indata: Any, frames: int, when: Any, status: Any) -> None:
-            with self._route_lock:
-                if not self._to_loop and token is self._token:
-                    if self._ring.capacity:  # idle: keep it for the next take's pre-roll, here
-                        self._ring = preroll.push(self._ring, bytes(indata))
-                    if status:
-                        self._idle_overflows += 1
-                    return
+            arrived = _now()
+            if idle:
+                with self._route_lock:
+                    if token is self._token and (not self._to_loop or self._drop_idle):
+                        if not self._to_loop and self._ring.capacity:  # idle: keep it for the next pre-roll
+                            self._ring = preroll.push(self._ring, bytes(indata))
+                            self._ring_end = arrived
+                        if status:
+                            self._idle_overflows += 1
+                        return
             try:
-                loop.call_soon_threadsafe(self._deliver, token, bytes(indata), status)
+                loop.call_soon_threadsafe(self._deliver, token, bytes(indata), status, arrived)
             except RuntimeError:  # the loop is closed: nobody is listening any more
                 raise sd.CallbackAbort from None
 
@@ -190,13 +218,39 @@ class Microphone:
                 pass
 
         try:
-            stream = sd.RawInputStream(device=index, samplerate=rate, channels=channels, dtype="int16",
-                                       blocksize=rate * BLOCK_MS // 1000, callback=callback,
-                                       finished_callback=finished)
+            return sd.RawInputStream(device=index, samplerate=rate, channels=channels, dtype="int16",
+                                     blocksize=rate * block_ms // 1000, callback=callback,
+                                     finished_callback=finished)
         except Exception as exc:
             raise CaptureError(f"could not open the microphone: {exc}",
                                hint="check --device and that no other program holds it") from exc
-        return stream, index, rate, channels
+
+    async def _open_live(self) -> None:
+        """The take's short-block stream; without it the take goes on with the idle stream's blocks."""
+        token = object()
+        loop = asyncio.get_running_loop()
+
+        def create() -> Any:
+            stream = self._new_stream(self._sd, loop, token, self.device_index, self.rate or 0,
+                                      self.channels or 1, BLOCK_MS, idle=False)
+            try:
+                stream.start()
+            except BaseException:
+                stream.close()
+                raise
+            return stream
+
+        self._live_token = token
+        try:
+            self._live = await asyncio.to_thread(create)
+        except Exception as exc:
+            self._live_token = None
+            log.warning("the take keeps the idle stream's %d ms blocks: %s", self.idle_block_ms, exc)
+
+    async def _close_live(self) -> None:
+        live, self._live, self._live_token, self._stitch = self._live, None, None, None
+        if live is not None:
+            await asyncio.to_thread(_shut, live)
 
     async def close(self) -> None:
         """Stop and close the stream; any running take ends."""
@@ -204,25 +258,14 @@ class Microphone:
             await self._close_locked()
 
     async def _close_locked(self) -> None:
+        await self._close_live()
         with self._route_lock:
             stream, self._stream, self._token, self._started = self._stream, None, None, False
             self._ring = preroll.cleared(self._ring)
         if self._take is not None:
             self._take._finish()
-        if stream is None:
-            return
-
-        def shut() -> None:
-            try:
-                stream.abort()
-            except Exception as exc:
-                log.debug("aborting the input stream failed: %s", exc)
-            try:
-                stream.close()
-            except Exception as exc:
-                log.debug("closing the input stream failed: %s", exc)
-
-        await asyncio.to_thread(shut)
+        if stream is not None:
+            await asyncio.to_thread(_shut, stream)
 
     @asynccontextmanager
     async def take(self) -> AsyncIterator[Take]:
@@ -236,19 +279,24 @@ class Microphone:
                            self.stall_seconds, self._fail)
             with self._route_lock:  # atomic with the audio thread: every block is in the ring or comes to us
                 held, self._ring = preroll.contents(self._ring), preroll.cleared(self._ring)
-                self._to_loop = True
+                held_end, self._to_loop, self._drop_idle = self._ring_end, True, False
                 overflows, self._idle_overflows = self._idle_overflows, 0
             if overflows:
                 log.debug("input overflowed %d time(s) while idle", overflows)
+            held_audio = to_mono(held, self.channels or 1)
             if held:
-                current._feed(to_mono(held, self.channels or 1))
+                current._feed(held_audio)
                 current.preroll_frames = current.frames
             # The take is in place before the stream starts, so its very first block is kept.
             self._take = current
             try:
                 await self._start_locked()
+                if self.idle_block_ms != BLOCK_MS:
+                    self._stitch = Stitch(self.rate, held_audio, held_end)
+                    await self._open_live()
             except BaseException:
                 self._take = None
+                await self._close_live()
                 self._route_to_ring()
                 raise
         try:
@@ -257,6 +305,7 @@ class Microphone:
             self._take = None
             self._route_to_ring()
             current._finish()
+            await self._close_live()
             if current.overflows > 1:
                 log.warning("input overflowed %d times during the take: some audio was lost",
                             current.overflows)
@@ -270,15 +319,16 @@ class Microphone:
         dropped: they are older than what the ring now gets, and the ring keeps order.
         """
         with self._route_lock:
-            self._to_loop = False
+            self._to_loop = self._drop_idle = False
 
     # --- Loop-thread handlers (scheduled by the PortAudio thread) ----------------------------
 
-    def _deliver(self, token: object, raw: bytes, status: Any) -> None:
+    def _deliver(self, token: object, raw: bytes, status: Any, arrived: float) -> None:
         """One block while a take runs: to the take (a late one after the take is dropped)."""
-        if token is not self._token:
+        live = token is self._live_token and token is not None
+        if token is not self._token and not live:
             return  # from a stream that has since been closed
-        if not self._first_block_seen:
+        if not live and not self._first_block_seen:
             self._first_block_seen = True
             log.debug("first audio %.0f ms after the microphone was started",
                       (time.monotonic() - self._opened_at) * 1000)
@@ -288,8 +338,17 @@ class Microphone:
         if take is None or take.done:
             return
         block = to_mono(raw, self.channels or 1)
-        self._level = level_dbfs(block)
-        take._feed(block)
+        stitch = self._stitch
+        if stitch is None:
+            blocks = [] if live else [block]
+        else:
+            blocks = stitch.short_block(block, arrived) if live else stitch.long_block(block, arrived)
+            if stitch.joined and not self._drop_idle:
+                with self._route_lock:
+                    self._drop_idle = True  # the idle stream's blocks stay on the audio thread again
+        for piece in blocks:
+            self._level = level_dbfs(piece)
+            take._feed(piece)
 
     def _report_status(self, status: Any) -> None:
         if getattr(status, "input_overflow", False):
@@ -306,7 +365,7 @@ class Microphone:
 
     def _stream_finished(self, token: object) -> None:
         """PortAudio stopped the stream by itself: the device or the sound server went away."""
-        if token is not self._token:
+        if token is None or (token is not self._token and token is not self._live_token):
             return  # we closed it on purpose
         self._fail(CaptureError("the microphone stopped delivering audio",
                                 hint="the device was unplugged or the sound server went away; "
@@ -318,7 +377,7 @@ class Microphone:
             return
         self._broken, self._rescan = True, True
         with self._route_lock:
-            self._token = None
+            self._token = self._live_token = None
             self._ring = preroll.cleared(self._ring)
         log.warning("%s", error)
         if self._take is not None:
@@ -328,3 +387,15 @@ class Microphone:
 __all__ = ["BLOCK_MS", "SILENCE_DBFS", "STALL_SECONDS", "CaptureError", "InputDevice", "Microphone", "Take",
            "choose_format", "input_devices", "level_dbfs", "list_input_devices", "load_sounddevice",
            "match_device", "to_mono"]
+
+
+def _shut(stream: Any) -> None:
+    """Abort and close a PortAudio stream (on a worker thread: it can block)."""
+    try:
+        stream.abort()
+    except Exception as exc:
+        log.debug("aborting the input stream failed: %s", exc)
+    try:
+        stream.close()
+    except Exception as exc:
+        log.debug("closing the input stream failed: %s", exc)
