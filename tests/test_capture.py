@@ -270,6 +270,15 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def streams(sd: Any, count: int) -> list[Any]:
+    """The backend's streams once there are `count` (a take opens its short-block one meanwhile)."""
+    for _ in range(500):
+        if len(sd.streams) >= count:
+            return list(sd.streams)
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"{len(sd.streams)} streams, not {count}")
+
+
 def test_preroll_starts_the_take_with_audio_from_before_the_key_press() -> None:
     sd = FakeSoundDevice(_INFOS, default=4)
 
@@ -320,8 +329,10 @@ def test_a_take_moves_from_the_idle_stream_to_its_own_without_a_lost_or_doubled_
             idle.emit(source[end - 3200: end])
         await settle()
         async with mic.take() as take:
-            live = sd.streams[1]
-            assert live.started and live.kwargs["blocksize"] == 320
+            live = (await streams(sd, 2))[1]
+            while not live.started:
+                await asyncio.sleep(0.002)
+            assert live.kwargs["blocksize"] == 320
             blocks = [(7000 + 320 * k, live) for k in range(1, 16)] + [(9600, idle), (12800, idle)]
             for end, stream in sorted(blocks, key=lambda b: b[0]):
                 clock[0] = 100.0 + end / 16_000 + (0.004 if stream is live else 0.0)
@@ -431,7 +442,7 @@ def test_device_vanishing_fails_the_take_and_the_next_take_reopens() -> None:
         assert caught.value.exit_code == EXIT_USAGE
         assert sd.streams[0].closed and not mic.is_open
         async with mic.take() as take:  # a later take re-scans the devices and opens a new stream
-            assert len(sd.streams) == 4 and sd.rescans == 1  # idle + short-block, twice
+            assert len(await streams(sd, 4)) == 4 and sd.rescans == 1  # idle + short-block, twice
             assert sd.streams[1].closed
             sd.streams[2].emit([3])
             await settle()

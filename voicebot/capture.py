@@ -91,6 +91,7 @@ class Microphone:
         self._live: Any = None  # the take's short-block stream, beside the long-block idle one
         self._live_token: object | None = None
         self._stitch: Stitch | None = None
+        self._opening: asyncio.Task[None] | None = None
         self._take: Take | None = None
         self._opened_at = 0.0
         self._first_block_seen = True
@@ -248,6 +249,9 @@ class Microphone:
             log.warning("the take keeps the idle stream's %d ms blocks: %s", self.idle_block_ms, exc)
 
     async def _close_live(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            await asyncio.shield(opening)  # a stream being created on a worker thread is closed, not leaked
         live, self._live, self._live_token, self._stitch = self._live, None, None, None
         if live is not None:
             await asyncio.to_thread(_shut, live)
@@ -293,7 +297,7 @@ class Microphone:
                 await self._start_locked()
                 if self.idle_block_ms != BLOCK_MS:
                     self._stitch = Stitch(self.rate, held_audio, held_end)
-                    await self._open_live()
+                    self._opening = asyncio.create_task(self._open_live())  # the take starts meanwhile
             except BaseException:
                 self._take = None
                 await self._close_live()
