@@ -296,7 +296,7 @@ class Microphone:
             try:
                 await self._start_locked()
                 if self.idle_block_ms != BLOCK_MS:
-                    self._stitch = Stitch(self.rate, held_audio, held_end)
+                    self._stitch = Stitch(self.rate, held_audio, held_end if held else None)
                     self._opening = asyncio.create_task(self._open_live())  # the take starts meanwhile
             except BaseException:
                 self._take = None

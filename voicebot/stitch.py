@@ -14,7 +14,9 @@ audio itself makes it exact. Both streams carry the same source, so the short st
 frames appear, sample for sample, inside the long stream near the estimate; when the sound
 server resamples each stream on its own they match best instead of exactly; when the audio
 is one flat value (digital silence) any offset gives the same samples and the estimate is
-used. Pure: blocks and times in, the take's blocks out; the microphone calls it on the loop.
+used. With no such evidence the streams are not joined at all: the take stays on the long
+blocks (its release tail then ends up to a block later) rather than risk a lost or doubled
+word. Pure: blocks and times in, the take's blocks out; the microphone calls it on the loop.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import numpy as np
 log = logging.getLogger("voicebot.capture")
 
 MATCH_SECONDS = 0.02  # how much of the short stream is looked up in the long one
-SEARCH_SECONDS = 0.02  # how far from the time estimate the match may lie, each way
+SEARCH_SECONDS = 0.05  # how far from the time estimate a best (not exact) match may lie, each way
+EXACT_SEARCH_SECONDS = 0.25  # and an exact one: a source that delivers in bursts skews the estimate (seen: 41 ms)
 GIVE_UP_SECONDS = 1.0  # short-stream audio held back at most while the long stream catches up
-MIN_CORRELATION = 0.9  # below this a non-exact match is no match: the time estimate is used
+MIN_CORRELATION = 0.98  # a best match below this is no match (a vowel shifted by one pitch period comes close)
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,27 @@ class Join:
     method: str  # "exact", "correlated" or "timed"
 
 
-def locate(long_audio: np.ndarray, short_head: np.ndarray, estimate: int, search: int) -> Join:
-    """The offset in `long_audio` at which `short_head` starts, looked for around `estimate`."""
+def locate(long_audio: np.ndarray, short_head: np.ndarray, estimate: int, search: int,
+           exact_search: int | None = None) -> Join:
+    """The offset in `long_audio` at which `short_head` starts, looked for around `estimate`.
+
+    An exact match counts within `exact_search` of the estimate (default `search`), a best
+    match only within `search`.
+    """
     n = short_head.size
+    if n == 0 or n > long_audio.size or np.ptp(short_head) == 0:
+        return Join(estimate, estimate, "timed")
+    wide = search if exact_search is None else max(search, exact_search)
+    first, last = max(0, estimate - wide), min(long_audio.size - n, estimate + wide)
+    if last >= first:
+        windows = np.lib.stride_tricks.sliding_window_view(long_audio[first: last + n], n)
+        exact = np.flatnonzero((windows == short_head).all(axis=1)) + first
+        if exact.size:
+            return Join(int(exact[np.argmin(np.abs(exact - estimate))]), estimate, "exact")
     first, last = max(0, estimate - search), min(long_audio.size - n, estimate + search)
-    if n == 0 or last < first or np.ptp(short_head) == 0:
+    if last < first:
         return Join(estimate, estimate, "timed")
     windows = np.lib.stride_tricks.sliding_window_view(long_audio[first: last + n], n)
-    exact = np.flatnonzero((windows == short_head).all(axis=1)) + first
-    if exact.size:
-        return Join(int(exact[np.argmin(np.abs(exact - estimate))]), estimate, "exact")
     a = windows.astype(np.float64) - windows.mean(axis=1, keepdims=True)
     b = short_head.astype(np.float64) - short_head.mean()
     norms = np.sqrt((a * a).sum(axis=1) * float((b * b).sum()))
@@ -75,6 +89,7 @@ class Stitch:
         self.join: Join | None = None
         self._match = max(1, round(rate * MATCH_SECONDS))
         self._search = max(1, round(rate * SEARCH_SECONDS))
+        self._exact_search = round(rate * EXACT_SEARCH_SECONDS)
         keep = self._match + self._search
         self._history = np.asarray(history[-keep:], dtype=np.int16)
         self._long: list[np.ndarray] = []  # the newest of them, enough to look the short stream up in
@@ -85,6 +100,7 @@ class Stitch:
         self._short: list[np.ndarray] = []
         self._short_frames = 0
         self._short_start: float | None = None  # when the short stream's frame 0 was recorded
+        self.gave_up = False  # no safe join: the take stays on the long stream
 
     @property
     def joined(self) -> bool:
@@ -94,6 +110,8 @@ class Stitch:
         """A block of the long stream: the take's until the join, ignored after."""
         if self.joined or block.size == 0:
             return []
+        if self.gave_up:
+            return [block]
         self._long.append(block)
         self._long_frames += block.size
         self._long_kept += block.size
@@ -105,7 +123,7 @@ class Stitch:
 
     def short_block(self, block: np.ndarray, arrived: float) -> list[np.ndarray]:
         """A block of the short stream: held back until the join, the take's after it."""
-        if block.size == 0:
+        if block.size == 0 or self.gave_up:
             return []
         if self.joined:
             if self._skip:
@@ -131,16 +149,19 @@ class Stitch:
         if self._long_frames < estimate + self._match + self._search:
             if self._short_frames < self.rate * GIVE_UP_SECONDS:
                 return []  # the long stream's next block will cover the short stream's start
-            self.join = Join(estimate, estimate, "timed")
-        else:
-            base = self._history.size + self._long_kept - self._long_frames  # where long frame 0 is in `known`
-            known = np.concatenate([self._history, *self._long])
-            head = np.concatenate(self._short)[: self._match]
-            found = locate(known, head, estimate + base, self._search)
-            self.join = Join(found.offset - base, estimate, found.method)
+            return self._give_up("the idle stream never reached the take's stream")
+        base = self._history.size + self._long_kept - self._long_frames  # where long frame 0 is in `known`
+        known = np.concatenate([self._history, *self._long])
+        head = np.concatenate(self._short)[: self._match]
+        found = locate(known, head, estimate + base, self._search, self._exact_search)
+        if found.method == "timed":
+            around = known[max(0, found.offset - self._search): found.offset + self._match + self._search]
+            if not (around.size and np.all(around == head[0]) and np.all(head == head[0])):
+                return self._give_up("no match for the take's stream in the idle one")
+        self.join = Join(found.offset - base, estimate, found.method)
         skip = self._long_frames - self.join.offset  # short-stream frames the take already has
-        if skip < 0:
-            log.warning("%d frames lost where the input streams were joined", -skip)
+        if skip < 0:  # only where both streams are one flat value: nothing of substance is lost
+            log.debug("%d flat frames skipped where the input streams were joined", -skip)
         log.debug("input streams joined (%s) %+d frames from the time estimate",
                   self.join.method, self.join.offset - self.join.estimate)
         short = np.concatenate(self._short)
@@ -148,3 +169,9 @@ class Stitch:
         short = short[max(0, skip):]
         self._long, self._short, self._history = [], [], self._history[:0]
         return [short] if short.size else []
+
+    def _give_up(self, why: str) -> list[np.ndarray]:
+        log.debug("the take stays on the idle stream's blocks: %s", why)
+        self.gave_up = True
+        self._long, self._short, self._history = [], [], self._history[:0]
+        return []
