@@ -254,6 +254,12 @@ class FakeSoundDevice:
         pass
 
 
+@pytest.fixture(autouse=True)
+def frozen_arrivals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks arrive at one fixed time unless a test moves the clock: nothing is ever late."""
+    monkeypatch.setattr(capture, "_now", lambda: 100.0)
+
+
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(coro, timeout=20))
 
@@ -561,3 +567,29 @@ def test_importing_capture_does_not_load_portaudio() -> None:
     code = "import sys, voicebot.capture; print('sounddevice' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+def test_a_release_before_the_streams_join_counts_from_the_frame_recorded_then(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sd = FakeSoundDevice(_INFOS, default=4)
+    source = np.random.default_rng(6).integers(-3000, 3000, 16_000).astype(np.int16)
+    clock = [100.4]
+    monkeypatch.setattr(capture, "_now", lambda: clock[0])
+
+    async def main() -> None:
+        mic = Microphone(preroll_ms=100, release_tail_ms=0, backend=sd)
+        await mic.open()
+        idle = sd.streams[0]
+        idle.emit(source[3200:6400])  # arrives at 100.4 s, when its last frame is recorded
+        await settle()
+        async with mic.take() as take:
+            clock[0] = 100.55  # a quick tap: released 150 ms later, the idle block still filling
+            take.stop()
+            assert take.frames_at_stop == 1600 + 2400 and not take.done
+            clock[0] = 100.6
+            idle.emit(source[6400:9600])
+            audio = await collect(take)
+        assert np.array_equal(audio, source[4800:8800])  # the pre-roll and all up to the release
+        await mic.close()
+
+    run(main())

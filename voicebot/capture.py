@@ -92,6 +92,7 @@ class Microphone:
         self._live_token: object | None = None
         self._stitch: Stitch | None = None
         self._opening: asyncio.Task[None] | None = None
+        self._fed_until: float | None = None  # when the take's newest frame was recorded
         self._take: Take | None = None
         self._opened_at = 0.0
         self._first_block_seen = True
@@ -280,7 +281,7 @@ class Microphone:
             await self._create_locked()
             assert self.rate is not None
             current = Take(self.rate, preroll.capacity_for(self.release_tail_ms, self.rate),
-                           self.stall_seconds, self._fail)
+                           self.stall_seconds, self._fail, self._late_frames)
             with self._route_lock:  # atomic with the audio thread: every block is in the ring or comes to us
                 held, self._ring = preroll.contents(self._ring), preroll.cleared(self._ring)
                 held_end, self._to_loop, self._drop_idle = self._ring_end, True, False
@@ -288,6 +289,7 @@ class Microphone:
             if overflows:
                 log.debug("input overflowed %d time(s) while idle", overflows)
             held_audio = to_mono(held, self.channels or 1)
+            self._fed_until = held_end if held else None
             if held:
                 current._feed(held_audio)
                 current.preroll_frames = current.frames
@@ -353,6 +355,14 @@ class Microphone:
         for piece in blocks:
             self._level = level_dbfs(piece)
             take._feed(piece)
+            self._fed_until = arrived
+
+    def _late_frames(self) -> int:
+        """Frames recorded by now but not yet in the take (a long block still filling, a join pending)."""
+        stitch = self._stitch
+        if self._fed_until is None or self.rate is None or stitch is None or stitch.joined or stitch.gave_up:
+            return 0  # short blocks: the release tail covers their lag, as it always did
+        return min(round((_now() - self._fed_until) * self.rate), 2 * self.rate)
 
     def _report_status(self, status: Any) -> None:
         if getattr(status, "input_overflow", False):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voicebot import tail
+from voicebot.audio import FRAME_SECONDS
 from voicebot.input_devices import CaptureError
 
 
@@ -33,11 +34,13 @@ class Take:
 
     `stop()` asks it to end after the release tail (the last word is often still being
     spoken when the key comes up): as soon as the audio is quiet (voicebot.tail), at the
-    latest after `tail_frames`; the iteration then ends by itself.
+    latest after `tail_frames`; the iteration then ends by itself. The tail counts from the
+    frame being recorded at the release: `late()` says how many frames were recorded but
+    not yet handed over then (a long idle block still filling, say).
     """
 
     def __init__(self, rate: int, tail_frames: int, stall_seconds: float,
-                 on_stall: Callable[[CaptureError], None]) -> None:
+                 on_stall: Callable[[CaptureError], None], late: Callable[[], int] | None = None) -> None:
         self.rate = rate
         self.frames = 0  # frames queued so far (pre-roll included)
         self.preroll_frames = 0
@@ -48,6 +51,7 @@ class Take:
         self._track = tail.LevelTrack(rate)
         self._frames_after_release = 0  # level frames completed since stop()
         self._stall_seconds = stall_seconds
+        self._late = late
         self._on_stall = on_stall
         self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
         self._done = False
@@ -62,8 +66,10 @@ class Take:
         """End the take once `release_tail_ms` more audio has arrived. Safe to call twice."""
         if self._done or self._tail_left is not None:
             return
-        self.frames_at_stop = self.frames
-        self._tail_left = self._tail_frames
+        late = max(0, self._late()) if self._late is not None else 0
+        self.frames_at_stop = self.frames + late
+        self._tail_left = self._tail_frames + late
+        self._frames_after_release = -(late // round(self.rate * FRAME_SECONDS))  # quiet is judged after it
         if self._tail_left == 0:
             self._finish()
 
