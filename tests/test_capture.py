@@ -255,6 +255,12 @@ class FakeSoundDevice:
         pass
 
 
+@pytest.fixture(autouse=True)
+def frozen_arrivals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks arrive at one fixed time unless a test moves the clock: nothing is ever late."""
+    monkeypatch.setattr(capture, "_now", lambda: 100.0)
+
+
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(coro, timeout=20))
 
@@ -269,6 +275,15 @@ async def settle() -> None:
     """Let the loop run the callbacks the audio thread scheduled."""
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+async def streams(sd: Any, count: int) -> list[Any]:
+    """The backend's streams once there are `count` (a take opens its short-block one meanwhile)."""
+    for _ in range(500):
+        if len(sd.streams) >= count:
+            return list(sd.streams)
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"{len(sd.streams)} streams, not {count}")
 
 
 def test_preroll_starts_the_take_with_audio_from_before_the_key_press() -> None:
@@ -298,7 +313,45 @@ def test_preroll_starts_the_take_with_audio_from_before_the_key_press() -> None:
             take.stop()
             assert (await collect(take)).tolist() == [7, 8]
         await mic.close()
-        assert stream.closed and len(sd.streams) == 1
+        assert stream.closed and stream.kwargs["blocksize"] == 3_200  # the idle stream: 200 ms blocks
+        takes = sd.streams[1:]  # each take had a short-block stream of its own, closed after it
+        assert [(s.kwargs["blocksize"], s.closed) for s in takes] == [(320, True), (320, True)]
+
+    run(main())
+
+
+def test_a_take_moves_from_the_idle_stream_to_its_own_without_a_lost_or_doubled_frame(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sd = FakeSoundDevice(_INFOS, default=4)
+    source = np.random.default_rng(5).integers(-3000, 3000, 16_000).astype(np.int16)
+    clock = [100.0]
+    monkeypatch.setattr(capture, "_now", lambda: clock[0])
+
+    async def main() -> None:
+        mic = Microphone(preroll_ms=100, release_tail_ms=0, backend=sd)  # 1600 frames of pre-roll
+        await mic.open()
+        idle = sd.streams[0]
+        for end in (3200, 6400):  # a block arrives when its last frame is recorded
+            clock[0] = 100.0 + end / 16_000
+            idle.emit(source[end - 3200: end])
+        await settle()
+        async with mic.take() as take:
+            live = (await streams(sd, 2))[1]
+            while not live.started:
+                await asyncio.sleep(0.002)
+            assert live.kwargs["blocksize"] == 320
+            blocks = [(7000 + 320 * k, live) for k in range(1, 16)] + [(9600, idle), (12800, idle)]
+            for end, stream in sorted(blocks, key=lambda b: b[0]):
+                clock[0] = 100.0 + end / 16_000 + (0.004 if stream is live else 0.0)
+                stream.emit(source[end - stream.kwargs["blocksize"]: end])
+                await settle()
+            take.stop()
+            audio = await collect(take)
+        assert take.preroll_frames == 1600
+        assert np.array_equal(audio, source[6400 - 1600: 6400 - 1600 + audio.size])
+        assert audio.size == 7000 + 320 * 15 - (6400 - 1600)  # up to the live stream's last block
+        assert live.closed and not idle.closed
+        await mic.close()
 
     run(main())
 
@@ -396,8 +449,9 @@ def test_device_vanishing_fails_the_take_and_the_next_take_reopens() -> None:
         assert caught.value.exit_code == EXIT_USAGE
         assert sd.streams[0].closed and not mic.is_open
         async with mic.take() as take:  # a later take re-scans the devices and opens a new stream
-            assert len(sd.streams) == 2 and sd.rescans == 1
-            sd.streams[1].emit([3])
+            assert len(await streams(sd, 4)) == 4 and sd.rescans == 1  # idle + short-block, twice
+            assert sd.streams[1].closed
+            sd.streams[2].emit([3])
             await settle()
             take.stop()
             assert (await collect(take)).tolist() == [3]
@@ -542,3 +596,29 @@ def test_a_take_cancelled_as_a_block_arrives_is_cancelled(spins: int) -> None:
         return bool(done) and task.cancelled()
 
     assert asyncio.run(scenario())
+
+
+def test_a_release_before_the_streams_join_counts_from_the_frame_recorded_then(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sd = FakeSoundDevice(_INFOS, default=4)
+    source = np.random.default_rng(6).integers(-3000, 3000, 16_000).astype(np.int16)
+    clock = [100.4]
+    monkeypatch.setattr(capture, "_now", lambda: clock[0])
+
+    async def main() -> None:
+        mic = Microphone(preroll_ms=100, release_tail_ms=0, backend=sd)
+        await mic.open()
+        idle = sd.streams[0]
+        idle.emit(source[3200:6400])  # arrives at 100.4 s, when its last frame is recorded
+        await settle()
+        async with mic.take() as take:
+            clock[0] = 100.55  # a quick tap: released 150 ms later, the idle block still filling
+            take.stop()
+            assert take.frames_at_stop == 1600 + 2400 and not take.done
+            clock[0] = 100.6
+            idle.emit(source[6400:9600])
+            audio = await collect(take)
+        assert np.array_equal(audio, source[4800:8800])  # the pre-roll and all up to the release
+        await mic.close()
+
+    run(main())

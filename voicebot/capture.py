@@ -4,14 +4,11 @@ PortAudio calls back on its own real-time thread, which must never block for lon
 nobody records, the callback only appends the block to the pre-roll ring right there on the
 audio thread: an idle microphone costs no hop to the event loop and no per-block work on
 it. While a take runs, the callback copies the block and schedules `Microphone._deliver`
-on the loop, where the take, the level meter and error handling live. One short lock
-makes the switch exact: at the key press the loop empties the ring into the take and
-turns the routing to the loop in one step, so no block is lost or counted twice.
-Encoding and resampling belong to `voicebot.audio`: a take reports
-its actual rate and hands out mono int16 blocks.
-
-`sounddevice` is imported lazily: importing it loads PortAudio and scans the devices, which
-`voicebot --help` and the API-only commands should neither pay for nor fail on.
+on the loop, where the take (voicebot.take), the level meter and error handling live. One
+short lock makes the switch exact: at the key press the loop empties the ring into the take
+and turns the routing to the loop in one step, so no block is lost or counted twice.
+Which device and format to open is voicebot.input_devices; encoding and resampling belong
+to voicebot.audio: a take reports its actual rate and hands out mono int16 blocks.
 """
 
 from __future__ import annotations
@@ -20,252 +17,44 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from voicebot import preroll, tail
-from voicebot.audio import SILENCE_DBFS, TARGET_RATE, level_dbfs  # one meter definition for file and microphone
+from voicebot import preroll
+from voicebot.audio import SILENCE_DBFS, level_dbfs  # one meter definition for file and microphone
 from voicebot.errors import UsageError
+from voicebot.input_devices import (
+    CaptureError,
+    InputDevice,
+    choose_format,
+    default_input,
+    input_devices,
+    list_input_devices,
+    list_inputs,
+    load_sounddevice,
+    match_device,
+)
+from voicebot.stitch import Stitch
+from voicebot.take import Take, to_mono
 
 log = logging.getLogger("voicebot.capture")
 
-BLOCK_MS = 20  # one callback per 20 ms: a smooth meter and a cheap hop to the loop
+BLOCK_MS = 20  # one callback per 20 ms during a take: a smooth meter, a release tail that ends on time
+IDLE_BLOCK_MS = 200  # while only the pre-roll listens: few wake-ups (benchmarks/idle.py measures it)
 STALL_SECONDS = 3.0  # a take that gets no audio for this long treats the device as gone
-
-
-class CaptureError(UsageError):
-    """The microphone could not be opened or went away; the daemon reports it and carries on."""
-
-
-@dataclass(frozen=True)
-class InputDevice:
-    """One PortAudio device that can record, as `voicebot devices` lists it."""
-
-    index: int
-    name: str
-    channels: int
-    default_samplerate: float
-    is_default: bool
-
-
-# --- PortAudio access -------------------------------------------------------------------------
-
-
-def load_sounddevice() -> Any:
-    """Import sounddevice, turning a missing or broken PortAudio into an error the user can fix."""
-    try:
-        import sounddevice
-    except OSError as exc:  # sounddevice raises OSError when libportaudio cannot be found
-        raise UsageError("the PortAudio library is missing",
-                         hint="install the libportaudio2 package") from exc
-    except Exception as exc:
-        raise UsageError(f"PortAudio failed to start: {exc}") from exc
-    return sounddevice
-
-
-def input_devices(infos: Sequence[Mapping[str, Any]], default_index: int | None) -> list[InputDevice]:
-    """The devices among PortAudio's `query_devices()` dictionaries that have input channels."""
-    return [
-        InputDevice(index=int(info.get("index", i)), name=str(info["name"]),
-                    channels=int(info["max_input_channels"]),
-                    default_samplerate=float(info["default_samplerate"]),
-                    is_default=int(info.get("index", i)) == default_index)
-        for i, info in enumerate(infos)
-        if int(info["max_input_channels"]) > 0
-    ]
-
-
-def _default_input(sd: Any) -> int | None:
-    """PortAudio's default input device, or None when there is none (it reports -1)."""
-    try:
-        index = sd.default.device[0]
-    except Exception:
-        return None
-    return int(index) if index is not None and int(index) >= 0 else None
-
-
-def _list_inputs(sd: Any) -> list[InputDevice]:
-    return input_devices(list(sd.query_devices()), _default_input(sd))
-
-
-def list_input_devices() -> list[InputDevice]:
-    """Every device that can record, for `voicebot devices`."""
-    return _list_inputs(load_sounddevice())
-
-
-def _describe(devices: Sequence[InputDevice]) -> str:
-    return ", ".join(f"{d.index} {d.name!r}" for d in devices) or "none"
-
-
-def match_device(spec: str | int | None, devices: Sequence[InputDevice]) -> int | None:
-    """The device index `spec` names: an index, or a case-insensitive part of one device's name.
-
-    None (or an empty string) means PortAudio's default input. A name matching several
-    devices is ambiguous unless exactly one matches it whole.
-    """
-    if not devices:
-        raise CaptureError("no input device found", hint="plug in a microphone or check the sound server")
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return None
-    if isinstance(spec, int) or spec.strip().isdigit():
-        index = int(spec)
-        if any(d.index == index for d in devices):
-            return index
-        raise UsageError(f"no input device has index {index}", hint=f"inputs: {_describe(devices)}")
-    wanted = spec.strip().casefold()
-    exact = [d for d in devices if d.name.casefold() == wanted]
-    if len(exact) == 1:
-        return exact[0].index
-    found = [d for d in devices if wanted in d.name.casefold()]
-    if len(found) == 1:
-        return found[0].index
-    if not found:
-        raise UsageError(f"no input device matches {spec!r}", hint=f"inputs: {_describe(devices)}")
-    raise UsageError(f"{spec!r} matches several input devices: {_describe(found)}",
-                     hint="give more of the name, or the index")
-
-
-def choose_format(default_rate: float, max_channels: int,
-                  supports: Callable[[int, int], bool]) -> tuple[int, int]:
-    """The (rate, channels) to open: 16 kHz mono if the device allows it, else its own rate.
-
-    `supports(rate, channels)` asks PortAudio (check_input_settings). Stereo is the last
-    resort for devices that refuse mono; their blocks are mixed down on the loop thread.
-    """
-    native = round(default_rate) or TARGET_RATE
-    candidates = [(TARGET_RATE, 1), (native, 1)]
-    if max_channels >= 2:
-        candidates += [(TARGET_RATE, 2), (native, 2)]
-    for rate, channels in dict.fromkeys(candidates):
-        if supports(rate, channels):
-            return rate, channels
-    raise CaptureError("the input device cannot record 16-bit audio at 16 kHz or at its own rate "
-                       f"({native} Hz)", hint="choose another device with --device")
-
-
-# --- Pure block helpers -----------------------------------------------------------------------
-
-
-def to_mono(raw: bytes, channels: int) -> np.ndarray:
-    """Interleaved int16 bytes as one mono int16 array (channels averaged)."""
-    samples = np.frombuffer(raw, dtype=np.int16)
-    if channels == 1:
-        return samples
-    frames = samples[: len(samples) - len(samples) % channels].reshape(-1, channels)
-    return (frames.astype(np.int32).sum(axis=1) // channels).astype(np.int16)
-
-
-# --- A take -----------------------------------------------------------------------------------
-
-_END = None  # queue sentinel: the take is over
-
-
-class Take:
-    """One recording: iterate it for mono int16 blocks at `rate` Hz until it ends.
-
-    `stop()` asks it to end after the release tail (the last word is often still being
-    spoken when the key comes up): as soon as the audio is quiet (voicebot.tail), at the
-    latest after `tail_frames`; the iteration then ends by itself.
-    """
-
-    def __init__(self, rate: int, tail_frames: int, stall_seconds: float,
-                 on_stall: Callable[[CaptureError], None]) -> None:
-        self.rate = rate
-        self.frames = 0  # frames queued so far (pre-roll included)
-        self.preroll_frames = 0
-        self.frames_at_stop: int | None = None
-        self.overflows = 0
-        self._tail_frames = tail_frames
-        self._tail_left: int | None = None
-        self._track = tail.LevelTrack(rate)
-        self._frames_after_release = 0  # level frames completed since stop()
-        self._stall_seconds = stall_seconds
-        self._on_stall = on_stall
-        self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
-        self._done = False
-        self._drained = False
-
-    @property
-    def done(self) -> bool:
-        """True once no more audio will be added (the queue may still hold some)."""
-        return self._done
-
-    def stop(self) -> None:
-        """End the take once `release_tail_ms` more audio has arrived. Safe to call twice."""
-        if self._done or self._tail_left is not None:
-            return
-        self.frames_at_stop = self.frames
-        self._tail_left = self._tail_frames
-        if self._tail_left == 0:
-            self._finish()
-
-    def _feed(self, block: np.ndarray) -> None:
-        if self._done or block.size == 0:
-            return
-        if self._tail_left is not None and block.size >= self._tail_left:
-            block = block[: self._tail_left]
-            self._tail_left = 0
-            self._put(block)
-            self._finish()
-            return
-        completed = self._track.add(block)
-        self._put(block)
-        if self._tail_left is not None:
-            self._tail_left -= block.size
-            self._frames_after_release += completed
-            if tail.tail_is_over(self._track.levels, self._frames_after_release):
-                self._finish()
-
-    def _put(self, block: np.ndarray) -> None:
-        if block.size:
-            self.frames += block.size
-            self._queue.put_nowait(block)
-
-    def _finish(self, error: CaptureError | None = None) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._queue.put_nowait(error if error is not None else _END)
-
-    def __aiter__(self) -> Take:
-        return self
-
-    async def __anext__(self) -> np.ndarray:
-        if self._drained:
-            raise StopAsyncIteration
-        try:
-            # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancel that lands as a block
-            # arrives, and a discarded take would then record on, refusing every later take.
-            async with asyncio.timeout(self._stall_seconds):
-                item = await self._queue.get()
-        except TimeoutError:
-            error = CaptureError(f"no audio from the microphone for {self._stall_seconds:g} s",
-                                 hint="the device may have been unplugged; the next take reopens it")
-            self._on_stall(error)  # marks the stream broken and finishes this take
-            self._drained = True
-            raise error from None
-        if item is _END:
-            self._drained = True
-            raise StopAsyncIteration
-        if isinstance(item, CaptureError):
-            self._drained = True
-            raise item
-        return item
-
-
-# --- The microphone ---------------------------------------------------------------------------
+_now = time.monotonic  # when a block arrived (tests drive their own clock)
 
 
 class Microphone:
     """A PortAudio input stream owned by the running event loop.
 
     With `preroll_ms` > 0 the stream stays open between takes and a ring keeps the last
-    `preroll_ms` of audio, which starts the next take. With 0 it opens for each take and
-    closes after, so the system's microphone indicator is off while idle. A device that
+    `preroll_ms` of audio, which starts the next take. That idle stream runs with long
+    blocks (`idle_block_ms`); at the key press a short-block stream opens beside it and the
+    take's audio moves over to it without a lost or doubled frame (voicebot.stitch). With
+    `preroll_ms` = 0 one short-block stream opens for each take and closes after, so the
+    system's microphone indicator is off while idle. A device that
     fails (unplugged, sound server gone) fails the current take with CaptureError; the next
     take re-scans the devices and reopens.
 
@@ -274,13 +63,14 @@ class Microphone:
 
     def __init__(self, device: str | int | None = None, *, preroll_ms: int = 0,
                  release_tail_ms: int = 200, stall_seconds: float = STALL_SECONDS,
-                 backend: Any = None) -> None:
+                 idle_block_ms: int = IDLE_BLOCK_MS, backend: Any = None) -> None:
         if preroll_ms < 0 or release_tail_ms < 0:
             raise ValueError("preroll_ms and release_tail_ms must not be negative")
         self.device_spec = device
         self.preroll_ms = preroll_ms
         self.release_tail_ms = release_tail_ms
         self.stall_seconds = stall_seconds
+        self.idle_block_ms = idle_block_ms if preroll_ms and idle_block_ms > BLOCK_MS else BLOCK_MS
         self.rate: int | None = None  # the rate the open stream actually records at
         self.channels: int | None = None
         self.device_index: int | None = None
@@ -295,6 +85,14 @@ class Microphone:
         self._ring = preroll.Preroll(capacity=0)  # written by the audio thread while idle, under _route_lock
         self._route_lock = threading.Lock()
         self._to_loop = False  # True while a take runs: blocks go to the loop, not into the ring
+        self._ring_end: float | None = None  # when the ring's newest frame arrived
+        self._drop_idle = False  # True once a take has moved over to its short-block stream
+        self._sd: Any = None
+        self._live: Any = None  # the take's short-block stream, beside the long-block idle one
+        self._live_token: object | None = None
+        self._stitch: Stitch | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._fed_until: float | None = None  # when the take's newest frame was recorded
         self._take: Take | None = None
         self._opened_at = 0.0
         self._first_block_seen = True
@@ -335,6 +133,7 @@ class Microphone:
         loop = asyncio.get_running_loop()
         token = object()
         stream, index, rate, channels = await asyncio.to_thread(self._create_blocking, sd, loop, token)
+        self._sd = sd
         self._stream, self._token, self._broken, self._started = stream, token, False, False
         self.device_index, self.rate, self.channels = index, rate, channels
         with self._route_lock:
@@ -366,8 +165,8 @@ class Microphone:
                 log.debug("could not re-scan audio devices: %s", exc)
         self._rescan = False
         try:
-            index = match_device(self.device_spec, _list_inputs(sd))
-            chosen = index if index is not None else _default_input(sd)
+            index = match_device(self.device_spec, list_inputs(sd))
+            chosen = index if index is not None else default_input(sd)
             if chosen is None:
                 raise CaptureError("there is no default input device",
                                    hint="choose one with --device (see `voicebot devices`)")
@@ -389,16 +188,30 @@ class Microphone:
         rate, channels = choose_format(float(info["default_samplerate"]),
                                        int(info["max_input_channels"]), supports)
 
+        stream = self._new_stream(sd, loop, token, index, rate, channels, self.idle_block_ms, idle=True)
+        return stream, index, rate, channels
+
+    def _new_stream(self, sd: Any, loop: asyncio.AbstractEventLoop, token: object, index: int | None,
+                    rate: int, channels: int, block_ms: int, *, idle: bool) -> Any:
+        """A RawInputStream whose blocks go to the loop tagged with `token` and their arrival time.
+
+        The `idle` one keeps its blocks in the pre-roll ring on the audio thread while no take
+        runs, and drops them once a take has moved over to its own short-block stream.
+        """
+
         def callback(indata: Any, frames: int, when: Any, status: Any) -> None:
-            with self._route_lock:
-                if not self._to_loop and token is self._token:
-                    if self._ring.capacity:  # idle: keep it for the next take's pre-roll, here
-                        self._ring = preroll.push(self._ring, bytes(indata))
-                    if status:
-                        self._idle_overflows += 1
-                    return
+            arrived = _now()
+            if idle:
+                with self._route_lock:
+                    if token is self._token and (not self._to_loop or self._drop_idle):
+                        if not self._to_loop and self._ring.capacity:  # idle: keep it for the next pre-roll
+                            self._ring = preroll.push(self._ring, bytes(indata))
+                            self._ring_end = arrived
+                        if status:
+                            self._idle_overflows += 1
+                        return
             try:
-                loop.call_soon_threadsafe(self._deliver, token, bytes(indata), status)
+                loop.call_soon_threadsafe(self._deliver, token, bytes(indata), status, arrived)
             except RuntimeError:  # the loop is closed: nobody is listening any more
                 raise sd.CallbackAbort from None
 
@@ -409,13 +222,42 @@ class Microphone:
                 pass
 
         try:
-            stream = sd.RawInputStream(device=index, samplerate=rate, channels=channels, dtype="int16",
-                                       blocksize=rate * BLOCK_MS // 1000, callback=callback,
-                                       finished_callback=finished)
+            return sd.RawInputStream(device=index, samplerate=rate, channels=channels, dtype="int16",
+                                     blocksize=rate * block_ms // 1000, callback=callback,
+                                     finished_callback=finished)
         except Exception as exc:
             raise CaptureError(f"could not open the microphone: {exc}",
                                hint="check --device and that no other program holds it") from exc
-        return stream, index, rate, channels
+
+    async def _open_live(self) -> None:
+        """The take's short-block stream; without it the take goes on with the idle stream's blocks."""
+        token = object()
+        loop = asyncio.get_running_loop()
+
+        def create() -> Any:
+            stream = self._new_stream(self._sd, loop, token, self.device_index, self.rate or 0,
+                                      self.channels or 1, BLOCK_MS, idle=False)
+            try:
+                stream.start()
+            except BaseException:
+                stream.close()
+                raise
+            return stream
+
+        self._live_token = token
+        try:
+            self._live = await asyncio.to_thread(create)
+        except Exception as exc:
+            self._live_token = None
+            log.warning("the take keeps the idle stream's %d ms blocks: %s", self.idle_block_ms, exc)
+
+    async def _close_live(self) -> None:
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            await asyncio.shield(opening)  # a stream being created on a worker thread is closed, not leaked
+        live, self._live, self._live_token, self._stitch = self._live, None, None, None
+        if live is not None:
+            await asyncio.to_thread(_shut, live)
 
     async def close(self) -> None:
         """Stop and close the stream; any running take ends."""
@@ -423,25 +265,14 @@ class Microphone:
             await self._close_locked()
 
     async def _close_locked(self) -> None:
+        await self._close_live()
         with self._route_lock:
             stream, self._stream, self._token, self._started = self._stream, None, None, False
             self._ring = preroll.cleared(self._ring)
         if self._take is not None:
             self._take._finish()
-        if stream is None:
-            return
-
-        def shut() -> None:
-            try:
-                stream.abort()
-            except Exception as exc:
-                log.debug("aborting the input stream failed: %s", exc)
-            try:
-                stream.close()
-            except Exception as exc:
-                log.debug("closing the input stream failed: %s", exc)
-
-        await asyncio.to_thread(shut)
+        if stream is not None:
+            await asyncio.to_thread(_shut, stream)
 
     @asynccontextmanager
     async def take(self) -> AsyncIterator[Take]:
@@ -452,22 +283,28 @@ class Microphone:
             await self._create_locked()
             assert self.rate is not None
             current = Take(self.rate, preroll.capacity_for(self.release_tail_ms, self.rate),
-                           self.stall_seconds, self._fail)
+                           self.stall_seconds, self._fail, self._late_frames)
             with self._route_lock:  # atomic with the audio thread: every block is in the ring or comes to us
                 held, self._ring = preroll.contents(self._ring), preroll.cleared(self._ring)
-                self._to_loop = True
+                held_end, self._to_loop, self._drop_idle = self._ring_end, True, False
                 overflows, self._idle_overflows = self._idle_overflows, 0
             if overflows:
                 log.debug("input overflowed %d time(s) while idle", overflows)
+            held_audio = to_mono(held, self.channels or 1)
+            self._fed_until = held_end if held else None
             if held:
-                current._feed(to_mono(held, self.channels or 1))
+                current._feed(held_audio)
                 current.preroll_frames = current.frames
             # The take is in place before the stream starts, so its very first block is kept.
             self._take = current
             try:
                 await self._start_locked()
+                if self.idle_block_ms != BLOCK_MS:
+                    self._stitch = Stitch(self.rate, held_audio, held_end if held else None)
+                    self._opening = asyncio.create_task(self._open_live())  # the take starts meanwhile
             except BaseException:
                 self._take = None
+                await self._close_live()
                 self._route_to_ring()
                 raise
         try:
@@ -476,6 +313,7 @@ class Microphone:
             self._take = None
             self._route_to_ring()
             current._finish()
+            await self._close_live()
             if current.overflows > 1:
                 log.warning("input overflowed %d times during the take: some audio was lost",
                             current.overflows)
@@ -489,15 +327,16 @@ class Microphone:
         dropped: they are older than what the ring now gets, and the ring keeps order.
         """
         with self._route_lock:
-            self._to_loop = False
+            self._to_loop = self._drop_idle = False
 
     # --- Loop-thread handlers (scheduled by the PortAudio thread) ----------------------------
 
-    def _deliver(self, token: object, raw: bytes, status: Any) -> None:
+    def _deliver(self, token: object, raw: bytes, status: Any, arrived: float) -> None:
         """One block while a take runs: to the take (a late one after the take is dropped)."""
-        if token is not self._token:
+        live = token is self._live_token and token is not None
+        if token is not self._token and not live:
             return  # from a stream that has since been closed
-        if not self._first_block_seen:
+        if not live and not self._first_block_seen:
             self._first_block_seen = True
             log.debug("first audio %.0f ms after the microphone was started",
                       (time.monotonic() - self._opened_at) * 1000)
@@ -507,8 +346,25 @@ class Microphone:
         if take is None or take.done:
             return
         block = to_mono(raw, self.channels or 1)
-        self._level = level_dbfs(block)
-        take._feed(block)
+        stitch = self._stitch
+        if stitch is None:
+            blocks = [] if live else [block]
+        else:
+            blocks = stitch.short_block(block, arrived) if live else stitch.long_block(block, arrived)
+            if stitch.joined and not self._drop_idle:
+                with self._route_lock:
+                    self._drop_idle = True  # the idle stream's blocks stay on the audio thread again
+        for piece in blocks:
+            self._level = level_dbfs(piece)
+            take._feed(piece)
+            self._fed_until = arrived
+
+    def _late_frames(self) -> int:
+        """Frames recorded by now but not yet in the take (a long block still filling, a join pending)."""
+        stitch = self._stitch
+        if self._fed_until is None or self.rate is None or stitch is None or stitch.joined or stitch.gave_up:
+            return 0  # short blocks: the release tail covers their lag, as it always did
+        return min(round((_now() - self._fed_until) * self.rate), 2 * self.rate)
 
     def _report_status(self, status: Any) -> None:
         if getattr(status, "input_overflow", False):
@@ -525,7 +381,7 @@ class Microphone:
 
     def _stream_finished(self, token: object) -> None:
         """PortAudio stopped the stream by itself: the device or the sound server went away."""
-        if token is not self._token:
+        if token is None or (token is not self._token and token is not self._live_token):
             return  # we closed it on purpose
         self._fail(CaptureError("the microphone stopped delivering audio",
                                 hint="the device was unplugged or the sound server went away; "
@@ -537,8 +393,25 @@ class Microphone:
             return
         self._broken, self._rescan = True, True
         with self._route_lock:
-            self._token = None
+            self._token = self._live_token = None
             self._ring = preroll.cleared(self._ring)
         log.warning("%s", error)
         if self._take is not None:
             self._take._finish(error)
+
+
+__all__ = ["BLOCK_MS", "SILENCE_DBFS", "STALL_SECONDS", "CaptureError", "InputDevice", "Microphone", "Take",
+           "choose_format", "input_devices", "level_dbfs", "list_input_devices", "load_sounddevice",
+           "match_device", "to_mono"]
+
+
+def _shut(stream: Any) -> None:
+    """Abort and close a PortAudio stream (on a worker thread: it can block)."""
+    try:
+        stream.abort()
+    except Exception as exc:
+        log.debug("aborting the input stream failed: %s", exc)
+    try:
+        stream.close()
+    except Exception as exc:
+        log.debug("closing the input stream failed: %s", exc)
