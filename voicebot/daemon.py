@@ -1,8 +1,8 @@
 """The push-to-talk daemon: hotkeys and the control socket drive takes; takes become turns.
 
 One asyncio loop owns every piece of state here. The pynput thread and the PortAudio
-thread only hand events to it (see hotkeys.py and capture.py). A take is one task that
-records (encoding FLAC as blocks arrive) and then runs its turn; barge-in and Esc are
+thread only hand events to it (see hotkey_listener.py and capture.py). A take is one task that
+records (voicebot.recording: encoded as blocks arrive) and then runs its turn; barge-in and Esc are
 nothing more than cancelling that task, and the assistant keeps what was shown of a
 cancelled answer in the history, marked as interrupted.
 """
@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import signal
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from voicebot.api import GroqClient
 from voicebot.assistant import Assistant
-from voicebot.audio import PreparedAudio, TakeEncoder
+from voicebot.audio import PreparedAudio
 from voicebot.capture import load_sounddevice
 from voicebot.chime import Chimes
 from voicebot.console import Output
@@ -45,60 +43,17 @@ from voicebot.kept import KeptTakes
 from voicebot.live_pieces import LivePieces
 from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recording_mode
 from voicebot.pending import PendingStore
-from voicebot.pieces import TakePieces
-from voicebot.protocols import MicrophoneInput, TakeAudio
+from voicebot.protocols import MicrophoneInput
+from voicebot.recording import Recording, State, record
 from voicebot.settings import Settings
 from voicebot.speaking import Narrator, SpokenAnswers, speaks
 from voicebot.timing import TAKE_END
 
 log = logging.getLogger("voicebot.daemon")
 
-METER_INTERVAL = 0.1  # seconds between live status redraws
 STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
 ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut answer to close
 OPEN_WAIT = 1.0  # seconds a `voicebot toggle|start` waits to learn whether the microphone opened
-
-
-def meter(dbfs: float, width: int = 10) -> str:
-    """A level bar from -60 dBFS (empty) to 0 dBFS (full)."""
-    filled = max(0, min(width, round((dbfs + 60) / 60 * width)))
-    return "█" * filled + "·" * (width - filled)
-
-
-class State(enum.Enum):
-    """What the daemon is doing; the values are what `voicebot status` shows."""
-
-    STARTING = "starting"
-    LISTENING = "listening"
-    RECORDING = "recording"
-    TRANSCRIBING = "transcribing"
-    ANSWERING = "answering"
-
-
-@dataclass
-class Recording:
-    """The take in progress: its mode, task, and (once the stream is open) its take."""
-
-    mode: Mode
-    task: asyncio.Task[None] | None = None
-    take: TakeAudio | None = None
-    stop_requested: bool = False
-    released_at: float | None = None  # monotonic time of the key release: the turn's timing starts there
-    # Resolved once the microphone runs for this take (None) or could not (the error),
-    # so `voicebot toggle` can report a missing microphone instead of "recording".
-    opened: asyncio.Future[VoicebotError | None] | None = None
-
-    def opening_done(self, failure: VoicebotError | None) -> None:
-        if self.opened is not None and not self.opened.done():
-            self.opened.set_result(failure)
-    pieces: LivePieces | None = None  # a long take's pieces, sent while it is recorded
-
-    def stop(self) -> None:
-        if not self.stop_requested:
-            self.released_at = time.monotonic()
-        self.stop_requested = True
-        if self.take is not None:
-            self.take.stop()
 
 
 class Daemon:
@@ -382,51 +337,9 @@ class Daemon:
                 self._back_to_listening()
 
     async def _record(self, rec: Recording) -> PreparedAudio:
-        """Record and encode the take; a long one is cut at pauses and its pieces sent meanwhile."""
-        limit = self.settings.max_take_seconds
-        async with self.mic.take() as take:
-            rec.take = take
-            rec.opening_done(None)
-            if rec.stop_requested:
-                take.stop()
-            encoder = TakeEncoder(take.rate, codec=self.settings.audio_format)
-            cutter = TakePieces(self.settings.piece_seconds, codec=self.settings.audio_format) \
-                if self.settings.piece_seconds > 0 else None
-            drawn = 0.0
-            try:
-                async for block in take:
-                    pcm = encoder.write(block)
-                    if cutter is not None:
-                        self._send_pieces(rec, cutter.write(pcm))
-                    elapsed = encoder.duration
-                    if elapsed - drawn >= METER_INTERVAL:
-                        drawn = elapsed
-                        level = meter(self.mic.level_dbfs)  # measured once per block, by the microphone
-                        sent = f" · {rec.pieces.sent} sent" if rec.pieces is not None else ""
-                        self.output.status(f"● recording ({rec.mode.name}) {elapsed:4.1f} s {level}{sent}", live=True)
-                    if elapsed >= limit and not take.done and not rec.stop_requested:
-                        self.output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
-                        rec.stop()
-                if cutter is not None:
-                    self._send_pieces(rec, cutter.write(encoder.flush()))
-                prepared = encoder.finish()
-                if rec.pieces is not None and cutter is not None:
-                    rec.pieces.end(*cutter.finish())
-                    rec.pieces.speech_seconds = encoder.voiced_seconds
-            except BaseException:
-                if rec.pieces is not None:  # a dropped take (Esc, no speech, a lost device) takes its pieces
-                    await rec.pieces.drop()
-                    rec.pieces = None
-                raise
-        return prepared
-
-    def _send_pieces(self, rec: Recording, closed: list[tuple[PreparedAudio, bool]]) -> None:
-        """Pieces closed at a pause go up now, each kept on disk first (voicebot.live_pieces)."""
-        for piece, has_speech in closed:
-            if rec.pieces is None:
-                rec.pieces = LivePieces(self.store, self.assistant, self.output, rec.mode,
-                                        concurrency=self.settings.stt_pieces_in_flight())
-            rec.pieces.add(piece, has_speech)
+        """Record and encode the take (voicebot.recording); a long one's pieces go up meanwhile."""
+        return await record(rec, self.mic, self.settings, self.output, lambda: LivePieces(
+            self.store, self.assistant, self.output, rec.mode, concurrency=self.settings.stt_pieces_in_flight()))
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
         self._set_state(State.TRANSCRIBING)
