@@ -214,7 +214,7 @@ def _load(flags: dict[str, Any], rest: dict[str, Any], command: str) -> tuple[Se
 
     `voicebot config` is where a user looks when the file is wrong (the error for an unknown
     key points there), so it lists what applies without the file, then fails with the
-    file's error (see commands.config).
+    file's error (see setup_commands.config).
     """
     from voicebot.keystore import get_key, get_stt_key  # light: keyring itself loads only if consulted
     try:
@@ -231,17 +231,17 @@ def _load(flags: dict[str, Any], rest: dict[str, Any], command: str) -> tuple[Se
 
 def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> int:
     """Dispatch to a command; each returns an exit code."""
-    from voicebot import commands  # the part that pulls in httpx/numpy
+    from voicebot import commands, setup_commands  # the part that pulls in httpx/numpy
     handlers: dict[str, Callable[[Settings, Mapping[str, Any]], Coroutine[Any, Any, int]]] = {
         "transcribe": commands.transcribe, "translate": commands.translate, "ask": commands.ask,
-        "models": commands.models, "config": commands.config,
-        "run": commands.run, "devices": commands.devices,
+        "models": setup_commands.models, "config": setup_commands.config,
+        "run": commands.run, "devices": setup_commands.devices,
         "pending": commands.pending, "retry": commands.retry, "history": commands.history,
     }
     if command == "chat":  # its own loop runner: input() waits between turns
         return commands.chat_sync(settings, rest)
     if command == "key":  # no event loop: it may wait at a no-echo prompt
-        return commands.key(settings, rest)
+        return setup_commands.key(settings, rest)
     if command not in handlers:
         raise UsageError(f"unknown command {command!r}")
     return asyncio.run(handlers[command](settings, rest)) or EXIT_OK
