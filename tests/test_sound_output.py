@@ -10,7 +10,8 @@ import pytest
 
 from voicebot.chime import Chimes
 from voicebot.errors import UsageError
-from voicebot.sound_output import Mixer, Speaker, match_output_device
+from voicebot.device_names import match_output_device
+from voicebot.sound_output import Mixer, Speaker
 
 RATE = 1000
 

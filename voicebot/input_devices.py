@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicebot.audio import TARGET_RATE
+from voicebot.device_names import match_named
 from voicebot.errors import UsageError
 
 
@@ -73,36 +74,11 @@ def list_input_devices() -> list[InputDevice]:
     return list_inputs(load_sounddevice())
 
 
-def _describe(devices: Sequence[InputDevice]) -> str:
-    return ", ".join(f"{d.index} {d.name!r}" for d in devices) or "none"
-
-
 def match_device(spec: str | int | None, devices: Sequence[InputDevice]) -> int | None:
-    """The device index `spec` names: an index, or a case-insensitive part of one device's name.
-
-    None (or an empty string) means PortAudio's default input. A name matching several
-    devices is ambiguous unless exactly one matches it whole.
-    """
+    """The input device `spec` names (voicebot.device_names); None means PortAudio's default."""
     if not devices:
         raise CaptureError("no input device found", hint="plug in a microphone or check the sound server")
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return None
-    if isinstance(spec, int) or spec.strip().isdigit():
-        index = int(spec)
-        if any(d.index == index for d in devices):
-            return index
-        raise UsageError(f"no input device has index {index}", hint=f"inputs: {_describe(devices)}")
-    wanted = spec.strip().casefold()
-    exact = [d for d in devices if d.name.casefold() == wanted]
-    if len(exact) == 1:
-        return exact[0].index
-    found = [d for d in devices if wanted in d.name.casefold()]
-    if len(found) == 1:
-        return found[0].index
-    if not found:
-        raise UsageError(f"no input device matches {spec!r}", hint=f"inputs: {_describe(devices)}")
-    raise UsageError(f"{spec!r} matches several input devices: {_describe(found)}",
-                     hint="give more of the name, or the index")
+    return match_named(spec, [(d.index, d.name) for d in devices], "input")
 
 
 def choose_format(default_rate: float, max_channels: int,

@@ -22,12 +22,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
-from voicebot.errors import UsageError
+from voicebot.device_names import list_output_devices, match_output_device
 
 log = logging.getLogger("voicebot.sound")
 
@@ -194,35 +194,6 @@ class SoundOutput(Protocol):
     def utterance(self) -> Utterance: ...
     def stop(self) -> None: ...
     async def aclose(self) -> None: ...
-
-
-def match_output_device(spec: str | int | None, devices: Sequence[tuple[int, str]]) -> int | None:
-    """The output device `spec` names: an index, or a case-insensitive part of one name."""
-    if not devices:
-        raise UsageError("no audio output device found", hint="check the sound server, or set speak = false")
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return None
-    listing = ", ".join(f"{i}: {name}" for i, name in devices)
-    if isinstance(spec, int) or spec.strip().isdigit():
-        index = int(spec)
-        if any(i == index for i, _ in devices):
-            return index
-        raise UsageError(f"no output device has index {index}", hint=f"outputs: {listing}")
-    wanted = spec.strip().casefold()
-    exact = [i for i, name in devices if name.casefold() == wanted]
-    if len(exact) == 1:
-        return exact[0]
-    found = [(i, name) for i, name in devices if wanted in name.casefold()]
-    if len(found) == 1:
-        return found[0][0]
-    if not found:
-        raise UsageError(f"no output device matches {spec!r}", hint=f"outputs: {listing}")
-    raise UsageError(f"{spec!r} matches several output devices: {', '.join(n for _, n in found)}",
-                     hint="give more of the name, or the index")
-
-
-def list_output_devices(sd: Any) -> list[tuple[int, str]]:
-    return [(i, str(d["name"])) for i, d in enumerate(sd.query_devices()) if d.get("max_output_channels", 0) > 0]
 
 
 class Speaker:
