@@ -20,17 +20,14 @@ from voicebot.chunking import (
     Chunk,
     Cut,
     choose_cut,
-    continuation_prompt,
-    join_texts,
     max_chunk_frames,
     plan_chunks,
     plan_cuts,
-    prompt_tail,
     search_frames,
     sliding_max,
     split_upload,
-    transcribe_in_order,
 )
+from voicebot.piece_texts import continuation_prompt, join_texts, prompt_tail, transcribe_in_order
 
 DATA = Path(__file__).parent / "data"
 SPEECH, PAUSE = -20.0, -80.0  # dBFS of a voiced frame and of a quiet one

@@ -29,6 +29,7 @@ from voicebot.conversation import Conversation, Message, history_budget, message
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
 from voicebot.hallucination import MIN_CHECKED_SECONDS
 from voicebot.hearing import HeardText, Hearing
+from voicebot.piece_texts import transcribe_in_order
 from voicebot.protocols import AssistantClient
 from voicebot.recorder import Entry, TurnRecorder
 from voicebot.settings import Settings
@@ -163,7 +164,7 @@ class Assistant:
             # Measured while the upload is under way: the check must not delay the request.
             measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
         try:
-            texts = await chunking.transcribe_in_order(split.uploads, one, base_prompt=hearing.base_prompt,
+            texts = await transcribe_in_order(split.uploads, one, base_prompt=hearing.base_prompt,
                                                        concurrency=self.settings.stt_pieces_in_flight())
             speech_seconds = split.speech_seconds if measuring is None else await measuring
         finally:

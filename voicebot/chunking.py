@@ -1,5 +1,5 @@
-"""Long audio: split at pauses into uploads the API accepts, transcribe a few at a time,
-join the texts in order.
+"""Long audio: split at pauses into uploads the API accepts (their texts are joined in
+order by voicebot.piece_texts).
 
 Whisper takes one file of at most 25 MB per request, and a long dictation must not be
 refused or cut mid-word. So audio longer than `max_chunk_seconds` (or bigger than the
@@ -11,27 +11,15 @@ word is transcribed twice, unlike blind fixed-length splitting, which needs over
 a fuzzy merge. Chunks without speech are not uploaded at all (Whisper invents text for
 silence).
 
-Continuity: each chunk's `prompt` carries the end of the previous chunk's text when that
-text is already known as the chunk's request is built; otherwise the chunk goes with the
-user's own prompt only. The alternative, making every chunk wait for its predecessor,
-is sequential: a 30-minute take would pay every chunk's upload and processing in turn,
-while the uploads (the slow part) could share the time. Whisper's prompt is a soft hint
-for vocabulary and style, not needed to decode the words, and cut points lie in pauses,
-so no sentence depends on it; we therefore keep up to three requests in flight (the
-free tier allows 20 requests a minute) and give the continuity prompt wherever it
-costs no waiting. With one request in flight every chunk gets it.
-
-Nothing here knows about HTTP: the transcription call is passed in.
+Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -49,8 +37,6 @@ from voicebot.audio import (
     speech_threshold_dbfs,
 )
 
-T = TypeVar("T")
-
 FRAME = round(TARGET_RATE * FRAME_SECONDS)  # samples per level frame (320)
 PAUSE_RADIUS = 5  # a pause is 2*5+1 = 11 quiet frames (220 ms): longer than gaps inside words
 MAX_SEARCH_SECONDS = 60.0  # look this far back from the target length for a pause
@@ -60,8 +46,6 @@ SEARCH_FRACTION = 0.25  # ...but never more than this share of a chunk
 # Opus is a fixed bitrate far below that).
 UPLOAD_SAFE_SECONDS = MAX_UPLOAD_BYTES * 0.97 / (TARGET_RATE * 2)
 PCM_BYTES_PER_SECOND = TARGET_RATE * 2
-STT_CONCURRENCY = 3  # requests in flight per long recording (free tier: 20 requests/minute)
-PROMPT_BYTES = 220  # Whisper keeps 224 prompt tokens; a token is at least one UTF-8 byte
 READ_BLOCK = FRAME * 100  # 2 s blocks, whole level frames, when decoding for analysis
 Upload = tuple[str, bytes, str]
 
@@ -336,66 +320,3 @@ def speech_seconds_of(data: bytes) -> float | None:
         return None
     lv = found.levels
     return int(np.count_nonzero(lv >= speech_threshold_dbfs(lv))) * FRAME_SECONDS
-
-
-# --------------------------------------------------------------------------- texts
-
-
-def prompt_tail(text: str, max_bytes: int) -> str:
-    """The end of `text` in at most `max_bytes` of UTF-8, starting at a word when it has words."""
-    clean = " ".join(text.split())
-    if max_bytes <= 0 or not clean:
-        return ""
-    raw = clean.encode("utf-8")
-    if len(raw) <= max_bytes:
-        return clean
-    tail = raw[-max_bytes:].decode("utf-8", errors="ignore")  # drops a split character
-    cut_mid_word = raw[-max_bytes - 1 : -max_bytes] != b" "
-    if cut_mid_word and " " in tail:
-        tail = tail.split(" ", 1)[1]
-    return tail.strip()
-
-
-def continuation_prompt(base: str | None, previous: str | None, max_bytes: int = PROMPT_BYTES) -> str | None:
-    """The prompt for a chunk: the user's own prompt first, then as much of the end of the
-    previous chunk's text as still fits (Whisper reads the prompt as preceding context)."""
-    own = (base or "").strip()
-    room = max_bytes - len(own.encode("utf-8")) - (1 if own else 0)
-    tail = prompt_tail(previous or "", room)
-    joined = f"{own} {tail}".strip()
-    return joined or None
-
-
-def join_texts(texts: Sequence[str]) -> str:
-    """Chunk transcripts in order, one space between, empty ones left out."""
-    return " ".join(t.strip() for t in texts if t and t.strip())
-
-
-async def transcribe_in_order(items: Sequence[T], transcribe: Callable[[T, str | None], Awaitable[str]], *,
-                              base_prompt: str | None = None, concurrency: int = STT_CONCURRENCY) -> list[str]:
-    """Each item's text, in the items' order, with at most `concurrency` calls at a time.
-
-    Items start in order (asyncio.Semaphore wakes waiters first come, first served). A
-    call's prompt carries the end of the previous item's text when it is known by then
-    (see the module docstring for why it does not wait for it). The first failure
-    cancels the other calls and is raised as it is.
-    """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
-    texts: list[str | None] = [None] * len(items)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            previous = texts[i - 1] if i > 0 else None
-            texts[i] = await transcribe(items[i], continuation_prompt(base_prompt, previous))
-
-    tasks = [asyncio.ensure_future(one(i)) for i in range(len(items))]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return [t or "" for t in texts]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from voicebot import chunking
 from voicebot.errors import ApiError, NoSpeechError
 from voicebot.hallucination import COMPRESSION_RATIO_CEILING, SparseText, filter_segments, sparse_text
+from voicebot.piece_texts import join_texts
 from voicebot.retry import server_unavailable
 from voicebot.timing import TRANSCRIPT
 
@@ -85,7 +86,7 @@ class Hearing:
             self.output.notice(f"left out {self.repeated} segment(s) that only repeated themselves (compression "
                                f"ratio above {COMPRESSION_RATIO_CEILING}): a failed decode, not speech",
                                check="repetition", segments=self.repeated)
-        text = chunking.join_texts(texts)
+        text = join_texts(texts)
         if not text:
             raise NoSpeechError(f"no speech recognised in {source}")
         sparse = sparse_text(text, speech_seconds)

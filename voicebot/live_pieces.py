@@ -26,10 +26,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from voicebot.audio import PreparedAudio
-from voicebot.chunking import continuation_prompt
 from voicebot.errors import VoicebotError
 from voicebot.kept import PIECE
 from voicebot.pending import PendingStore, UnknownTake
+from voicebot.piece_texts import continuation_prompt
 from voicebot.timing import UPLOAD_START
 
 if TYPE_CHECKING:
