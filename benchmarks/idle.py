@@ -60,15 +60,15 @@ time.sleep(3600)
 
 MIC = """
 import asyncio, json, statistics, sys, time, logging
-from voicebot.capture import Microphone
+from voicebot.mic.microphone import Microphone
 idle_ms, presses = int(sys.argv[1]), int(sys.argv[2])
 joins = []
 class Joins(logging.Handler):
     def emit(self, record):
         if "joined" in record.getMessage():
             joins.append(record.args[0])
-logging.getLogger("voicebot.capture").addHandler(Joins())
-logging.getLogger("voicebot.capture").setLevel(logging.DEBUG)
+logging.getLogger("voicebot.mic.microphone").addHandler(Joins())
+logging.getLogger("voicebot.mic.microphone").setLevel(logging.DEBUG)
 async def main():
     mic = Microphone(preroll_ms=300, release_tail_ms=200, idle_block_ms=idle_ms)
     await mic.open()

@@ -227,7 +227,7 @@ def speech_latency(args: argparse.Namespace) -> int:
     """Release -> first answer word -> first sentence complete -> first audio sample heard."""
     from tests.fakegroq import tts
     from tests.harness.speaker import add_speaker, recording
-    from voicebot.speech_text import SpeechText
+    from voicebot.voice.speakable import SpeechText
 
     fake = FakeGroq().start()
     fake.set_reply(SPOKEN)

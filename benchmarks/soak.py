@@ -2,7 +2,7 @@
 
 Runs the installed `voicebot run --json --no-hotkeys --quiet` for real (a private
 PulseAudio server as the microphone, the local Groq-compatible server as the API) and
-drives its turns through the real control socket (`voicebot.control.send_command`, what
+drives its turns through the real control socket (`voicebot.control.client.send_command`, what
 `voicebot toggle` does). One long `paplay` of speech plays for the whole soak, so each
 turn is: toggle (start), ~0.8 s, toggle (stop), wait until the daemon is listening again.
 
@@ -56,7 +56,7 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq  # noqa: E402
 from tests.fakegroq.server import Fault  # noqa: E402
 from tests.harness.daemon import Daemon, Desktop, daemon_env, short_home  # noqa: E402
 from tests.harness.pulse import PulseServer, pulse_server  # noqa: E402
-from voicebot.control import send_command, socket_path  # noqa: E402
+from voicebot.control.client import send_command, socket_path  # noqa: E402
 from voicebot.errors import VoicebotError  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "data" / "capital.wav"

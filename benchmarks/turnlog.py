@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicebot.recorder import TurnRecorder  # noqa: E402
+from voicebot.log.writer import TurnRecorder
 
 REPLY = "The capital of France is Paris. " * 8
 

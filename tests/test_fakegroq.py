@@ -76,7 +76,7 @@ def test_fixture_recognised_in_other_containers_rates_gains_and_offsets(name: st
         "offset": encode(np.concatenate([np.zeros(23_456), x, np.zeros(8_000)]), 16_000),
         "capture": simulated_capture(name),
     }
-    assert {k: fixture_of(v) for k, v in variants.items()} == {k: name for k in variants}
+    assert {k: fixture_of(v) for k, v in variants.items()} == dict.fromkeys(variants, name)
 
 
 @pytest.mark.parametrize("name", SPEECH)

@@ -25,14 +25,14 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicebot.api import MAX_MESSAGE, error_for_status, one_line, parse_error_body
-from voicebot.audio import MAX_FILE_SECONDS, PreparedAudio, prepare_file
-from voicebot.combo import KEY_NAMES, Combo, parse_combo
-from voicebot.control import Command, ProtocolError, decode_reply, decode_request
+from voicebot.api.client import MAX_MESSAGE, error_for_status, one_line, parse_error_body
+from voicebot.api.sse import BadStreamData, decode_data, events_from_chunk, stream_error
+from voicebot.audio.files import MAX_FILE_SECONDS, PreparedAudio, prepare_file
+from voicebot.config.loading import load_settings
+from voicebot.config.schema import FIELDS, Settings
+from voicebot.control.client import Command, ProtocolError, decode_reply, decode_request
 from voicebot.errors import ApiError, UsageError
-from voicebot.settings import load_settings
-from voicebot.settings_schema import FIELDS, Settings
-from voicebot.sse import BadStreamData, decode_data, events_from_chunk, stream_error
+from voicebot.hotkeys.combo import KEY_NAMES, Combo, parse_combo
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(p.name for p in DATA.iterdir() if p.suffix in (".wav", ".flac", ".ogg"))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import voicebot.dictation
-from voicebot.app import build_parser
+import voicebot.desktop.dictation
+from voicebot.cli.app import build_parser
+from voicebot.config.schema import FIELDS
 from voicebot.modes import (
     ASK,
     CANCEL,
@@ -26,8 +27,7 @@ from voicebot.modes import (
     mode_named,
     recording_mode,
 )
-from voicebot.pending_take import decode_sidecar
-from voicebot.settings_schema import FIELDS
+from voicebot.spool.kept_take import decode_sidecar
 
 
 def test_each_mode_says_where_its_audio_goes_and_what_follows() -> None:
@@ -110,7 +110,7 @@ def test_dictation_printed_only_types_nothing(monkeypatch: pytest.MonkeyPatch) -
         typed.append(text)
         return text
 
-    monkeypatch.setattr(voicebot.dictation.Dictation, "land", land)
+    monkeypatch.setattr(voicebot.desktop.dictation.Dictation, "land", land)
     assert follow(DICTATE) == [("transcript", False), ("shown", None)]
     assert typed == []
 

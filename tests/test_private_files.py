@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from voicebot.errors import UsageError
-from voicebot.pending import ensure_private_root
 from voicebot.private_files import ensure_private_dir, make_private, write_atomic
+from voicebot.spool.store import ensure_private_root
 
 
 def mode_of(path: Path) -> int:

@@ -29,11 +29,11 @@ import pytest
 
 import voicebot
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot import keystore
-from voicebot.dictation import copy_to_clipboard
+from voicebot.config import keystore
+from voicebot.config.loading import describe, load_settings
+from voicebot.config.schema import Secret
+from voicebot.desktop.dictation import copy_to_clipboard
 from voicebot.errors import UsageError
-from voicebot.settings import describe, load_settings
-from voicebot.settings_schema import Secret
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
@@ -289,7 +289,7 @@ def _certificates(folder: Path) -> dict[str, Path]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def name(text: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
@@ -327,7 +327,7 @@ def _certificates(folder: Path) -> dict[str, Path]:
 
 
 class _Models(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = json.dumps({"object": "list", "data": [{"id": "tls-model", "owned_by": "test",
                                                        "context_window": 8192}]}).encode()
         self.send_response(200)
@@ -427,7 +427,7 @@ def risky_spots(source: str, filename: str) -> list[str]:
 def test_the_package_never_uses_a_shell_or_weakens_tls() -> None:
     package = Path(voicebot.__file__).parent
     files = sorted(package.rglob("*.py"))
-    assert package / "dictation.py" in files and len(files) > 15
+    assert package / "desktop" / "dictation.py" in files and len(files) > 15
     found = [spot for path in files for spot in risky_spots(path.read_text(), path.name)]
     assert found == []
 

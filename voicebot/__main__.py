@@ -1,5 +1,5 @@
 """`python -m voicebot` behaves exactly like the `voicebot` console script."""
 
-from voicebot.cli import main
+from voicebot.cli.main import main
 
 raise SystemExit(main())

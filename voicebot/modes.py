@@ -116,7 +116,7 @@ async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, ass
 
     `shown` runs once the words are on screen (a kept take is removed then: from there on
     nothing can be lost), `answering` just before an answer is asked for. `dictate` lands
-    dictated text (clean-up, print, type or copy: voicebot.dictation.Dictation.land); a
+    dictated text (clean-up, print, type or copy: voicebot.desktop.dictation.Dictation.land); a
     take sent again minutes later passes none, so its text is only printed, since typing
     into whatever window has the focus by then would be a surprise.
     """

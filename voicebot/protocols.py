@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from voicebot.api import ModelInfo, Transcript
-    from voicebot.audio import PreparedAudio
-    from voicebot.sse import StreamEvent
+    from voicebot.api.client import ModelInfo, Transcript
+    from voicebot.api.sse import StreamEvent
+    from voicebot.audio.files import PreparedAudio
 
 
 class SpeechToText(Protocol):

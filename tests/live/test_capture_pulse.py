@@ -71,7 +71,7 @@ async def _drive(plan: dict[str, Any]) -> None:
     """Run the named scenarios; write each take to <out>/<name>.wav and its facts to stdout."""
     import soundfile
 
-    from voicebot.capture import Microphone
+    from voicebot.mic.microphone import Microphone
 
     out = Path(plan["out"])
     play: list[str] = plan["play"]
@@ -149,7 +149,7 @@ async def _drive(plan: dict[str, Any]) -> None:
 
 async def _drive_vanish() -> None:
     """Record until the sound server dies, report the error, then reopen when told to."""
-    from voicebot.capture import CaptureError, Microphone
+    from voicebot.mic.microphone import CaptureError, Microphone
 
     def say(**event: Any) -> None:
         print(json.dumps(event), flush=True)
@@ -230,7 +230,7 @@ def envelope(audio: np.ndarray, frame: int) -> np.ndarray:
 def best_match(captured: np.ndarray, reference: np.ndarray, min_overlap: int) -> tuple[int, float]:
     """The lag (in frames) at which `reference` best fits into `captured`, and that correlation."""
     best = (0, -1.0)
-    for lag in range(0, captured.size - min_overlap + 1):
+    for lag in range(captured.size - min_overlap + 1):
         n = min(reference.size, captured.size - lag)
         a, b = captured[lag: lag + n], reference[:n]
         if a.std() == 0 or b.std() == 0:

@@ -212,7 +212,7 @@ class KeyWindow:
         while True:
             try:
                 event = self.conn.next_event()
-            except Exception:  # noqa: BLE001 - the connection closed: stop reading
+            except Exception:
                 return
             if event.type == self._x.KeyPress:
                 with self._changed:

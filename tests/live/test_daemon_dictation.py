@@ -16,7 +16,7 @@ from tests.fakegroq import FakeGroq
 from tests.harness.daemon import Desktop, live_marks, running_daemon, wait_state
 from tests.harness.xvfb import keydown, keyup
 from tests.live.test_dictation_x11 import TextField, clipboard, set_clipboard
-from voicebot.cleanup import EDIT_PROMPT
+from voicebot.desktop.cleanup import EDIT_PROMPT
 
 CAPITAL = Path(__file__).resolve().parents[1] / "data" / "capital.wav"
 QUESTION = "What is the capital of France?"

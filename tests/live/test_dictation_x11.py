@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from tests.harness.xvfb import missing_tools, xvfb
-from voicebot.console import JsonOutput
-from voicebot.dictation import Dictation
-from voicebot.settings_schema import Settings
+from voicebot.config.schema import Settings
+from voicebot.desktop.dictation import Dictation
+from voicebot.turns.console import JsonOutput
 
 pytestmark = [
     pytest.mark.live,

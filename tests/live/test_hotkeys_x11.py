@@ -35,9 +35,9 @@ pytestmark = [
 
 def child_main() -> None:
     """In the child: watch keys with the bindings in argv[1]; print keys and actions as JSON lines."""
-    from voicebot.combo import KeyId
-    from voicebot.hotkey_listener import HotkeyListener
-    from voicebot.hotkeys import Action, HotkeyMachine, action_to_json, bindings_from_config
+    from voicebot.hotkeys.combo import KeyId
+    from voicebot.hotkeys.listener import HotkeyListener
+    from voicebot.hotkeys.machine import Action, HotkeyMachine, action_to_json, bindings_from_config
 
     def emit(event: dict[str, Any]) -> None:
         print(json.dumps(event), flush=True)
@@ -194,6 +194,6 @@ def test_pynput_x_key_names_are_known(display: str) -> None:
     env = {**os.environ, "DISPLAY": display}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    from voicebot.combo import KEY_NAMES
+    from voicebot.hotkeys.combo import KEY_NAMES
 
     assert set(out.stdout.split()) <= KEY_NAMES

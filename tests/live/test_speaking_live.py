@@ -28,7 +28,7 @@ from tests.harness.daemon import (
 )
 from tests.harness.speaker import add_speaker, locate, recording
 from tests.harness.xvfb import keydown, keyup
-from voicebot.control import send_command, socket_path
+from voicebot.control.client import send_command, socket_path
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CAPITAL = DATA / "capital.wav"

@@ -1,0 +1,106 @@
+"""Joining the idle (long-block) stream and the take's (short-block) stream: no frame lost or doubled."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voicebot.mic.stitch import Join, Stitch, locate
+
+RATE = 16_000
+
+
+def _noise(n: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-3000, 3000, n).astype(np.int16)
+
+
+def _run(source: np.ndarray, ring_end: int, long_block: int, short_start: int, short_block: int,
+         time_error: float, short_source: np.ndarray | None = None) -> tuple[np.ndarray, Stitch]:
+    """Blocks of both streams in arrival order (a block arrives when its last frame is recorded)."""
+    stitch = Stitch(RATE, source[:ring_end], ring_end / RATE)
+    short_audio = source if short_source is None else short_source
+    events = [(end / RATE, 0, source[end - long_block: end])
+              for end in range(ring_end + long_block, source.size + 1, long_block)]
+    events += [(end / RATE + time_error, 1, short_audio[end - short_block: end])
+               for end in range(short_start + short_block, source.size + 1, short_block)]
+    out: list[np.ndarray] = []
+    for arrived, which, block in sorted(events, key=lambda e: (e[0], e[1])):
+        out += stitch.short_block(block, arrived) if which else stitch.long_block(block, arrived)
+    return (np.concatenate(out) if out else np.zeros(0, np.int16)), stitch
+
+
+def test_the_take_gets_every_frame_once_from_the_key_press_on() -> None:
+    source = _noise(RATE * 2)
+    out, stitch = _run(source, ring_end=4800, long_block=1600, short_start=5000, short_block=320,
+                       time_error=0.003)
+    assert stitch.join is not None and stitch.join.method == "exact"
+    assert stitch.join.offset == 5000 - 4800 and stitch.join.estimate != stitch.join.offset
+    assert np.array_equal(out, source[4800: 4800 + out.size])
+    assert out.size > source.size - 4800 - 320  # only the last partial block is missing
+
+
+@settings(max_examples=60, deadline=None)
+@given(long_block=st.sampled_from([800, 1600, 3200, 4800]), short_block=st.sampled_from([160, 320, 441]),
+       delay=st.integers(0, 6000), error_ms=st.floats(-15, 15))
+def test_any_blocks_and_a_time_error_within_the_search_join_exactly(
+        long_block: int, short_block: int, delay: int, error_ms: float) -> None:
+    source = _noise(RATE * 3, seed=delay)
+    ring_end = 3 * long_block
+    out, stitch = _run(source, ring_end, long_block, ring_end + delay, short_block, error_ms / 1000)
+    assert stitch.join is not None and stitch.join.method == "exact"
+    assert np.array_equal(out, source[ring_end: ring_end + out.size])
+    assert out.size >= source.size - ring_end - max(long_block, short_block)
+
+
+def test_independently_resampled_streams_join_at_their_best_match() -> None:
+    source = _noise(RATE * 2)
+    smooth = np.convolve(source, np.ones(8) / 8, mode="same").astype(np.int16)  # speech-like, not white
+    wobbly = (smooth + _noise(smooth.size, seed=7) // 40).astype(np.int16)  # same sound, other samples
+    out, stitch = _run(smooth, 4800, 1600, 5000, 320, 0.004, short_source=wobbly)
+    assert stitch.join is not None and stitch.join.method == "correlated"
+    assert stitch.join.offset == 200
+    assert abs(out.size - (smooth.size - 4800)) < 320  # nothing lost or doubled at the join
+    assert np.array_equal(out[:1600], smooth[4800:6400])  # the long stream's audio up to the join
+
+
+def test_a_burst_that_skews_the_arrival_times_still_joins_exactly() -> None:
+    source = _noise(RATE * 2)
+    out, stitch = _run(source, 4800, 3200, 5000, 320, 0.12)  # the short stream seems 120 ms late
+    assert stitch.join is not None and stitch.join.method == "exact" and stitch.join.offset == 200
+    assert np.array_equal(out, source[4800: 4800 + out.size])
+
+
+def test_flat_audio_is_joined_by_the_arrival_times() -> None:
+    source = np.zeros(RATE * 2, np.int16)
+    out, stitch = _run(source, 4800, 1600, 5000, 320, 0.0)
+    assert stitch.join == Join(200, 200, "timed")
+    assert out.size >= source.size - 4800 - 320
+
+
+def test_without_a_short_stream_the_long_one_goes_on() -> None:
+    source = _noise(RATE * 6)
+    stitch = Stitch(RATE, source[:1600], 0.1)
+    out = [b for end in range(3200, source.size + 1, 1600)
+           for b in stitch.long_block(source[end - 1600: end], end / RATE)]
+    assert np.array_equal(np.concatenate(out), source[1600:])
+    assert not stitch.joined
+
+
+def test_without_a_safe_join_the_take_stays_on_the_long_stream() -> None:
+    source = _noise(RATE * 2)
+    other = _noise(RATE * 2, seed=9)  # the short stream carries something else: no match anywhere
+    out, stitch = _run(source, 4800, 1600, 5000, 320, 0.0, short_source=other)
+    assert stitch.gave_up and not stitch.joined
+    assert np.array_equal(out, source[4800:])
+    stitch = Stitch(RATE, source[:1600], 0.1)  # and a long stream that never catches up
+    out = [b for end in range(2000, source.size + 1, 320) for b in stitch.short_block(source[end - 320: end], end / RATE)]
+    assert stitch.gave_up and out == []
+
+
+def test_locate_prefers_the_exact_match_nearest_the_estimate() -> None:
+    pattern = _noise(320)
+    long_audio = np.concatenate([pattern, _noise(100, 3), pattern, _noise(400, 4)])
+    assert locate(long_audio, pattern, estimate=400, search=420) == Join(420, 400, "exact")
+    assert locate(long_audio, pattern, estimate=30, search=420) == Join(0, 30, "exact")
+    assert locate(long_audio, np.zeros(320, np.int16), 100, 50).method == "timed"

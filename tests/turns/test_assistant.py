@@ -1,0 +1,58 @@
+"""The assistant's turns against the local server: cancellation and new conversations."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from tests.fakegroq import TEST_API_KEY, FakeGroq
+from voicebot.api.client import GroqClient
+from voicebot.config.schema import Settings
+from voicebot.turns.assistant import Assistant
+from voicebot.turns.console import JsonOutput
+
+
+def make(client: GroqClient) -> tuple[Assistant, io.StringIO]:
+    out = io.StringIO()
+    return Assistant(client, Settings(), JsonOutput(out, io.StringIO())), out
+
+
+def test_a_turn_cancelled_while_the_budget_is_looked_up_does_not_break_the_next(fake_groq: FakeGroq) -> None:
+    fake_groq.inject("/models/openai/gpt-oss-20b", delay=3)  # a slow model lookup
+
+    async def go() -> str:
+        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+            assistant, _ = make(client)
+            await assistant.ask("zero")  # with no history yet, the first question does not wait at all
+            first = asyncio.create_task(assistant.ask("first"))
+            await asyncio.sleep(0.2)  # a stimulus: the turn is waiting for the budget
+            first.cancel()  # Ctrl+C or barge-in
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            return await assistant.ask("second")
+
+    assert asyncio.run(asyncio.wait_for(go(), 20)) == "You said: second"
+
+
+def test_a_new_conversation_during_an_answer_starts_empty(fake_groq: FakeGroq) -> None:
+    fake_groq.set_chunk_delay(0.3)
+    fake_groq.set_reply("one two three four five six seven", times=1)
+
+    async def go() -> None:
+        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+            assistant, out = make(client)
+            old = asyncio.create_task(assistant.ask("old question"))
+            while '"delta"' not in out.getvalue():  # the answer is streaming
+                await asyncio.sleep(0.05)
+            old.cancel()  # what the daemon's `new` does: cancel, then start afresh at once
+            assistant.new_conversation()
+            with pytest.raises(asyncio.CancelledError):
+                await old
+            fake_groq.set_chunk_delay(0)
+            await assistant.ask("fresh")
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+    last = fake_groq.requests_to("/chat/completions")[-1].json["messages"]
+    assert [m["role"] for m in last] == ["system", "user"] and last[1]["content"] == "fresh"

@@ -1,0 +1,348 @@
+"""The commands that talk and listen: transcribe, translate, ask, chat, run, pending, retry, history.
+
+Each builds the parts it needs (one API client per process, one output, one
+assistant) and runs them; the pipeline itself lives in the modules named for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voicebot.api.client import GroqClient, RetryNotice
+from voicebot.audio.files import PreparedAudio, prepare_file
+from voicebot.cli.history import make_recorder, resume, resumed
+from voicebot.config.loading import Secret, Settings, normalise_bindings
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
+from voicebot.hotkeys.machine import Binding, bindings_from_config
+from voicebot.modes import ASK
+from voicebot.turns.assistant import Assistant
+from voicebot.turns.console import Output, make_output
+
+if TYPE_CHECKING:
+    from voicebot.voice.output import Speaker
+    from voicebot.voice.speaking import Narrator
+
+
+def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
+    return make_output(bool(rest.get("json")), settings.color, os.environ)
+
+
+def make_client(settings: Settings, output: Output) -> GroqClient:
+    """The process's one API client; retries are announced so a wait is never silent."""
+
+    def announce(notice: RetryNotice) -> None:
+        output.notice(f"{notice.reason}, {retrying_in(notice.delay)} "
+                      f"(attempt {notice.attempt + 1} of {settings.max_retries + 1})")
+
+    def revealed(secret: Secret | None) -> str | None:
+        return secret.reveal() if secret is not None else None
+
+    return GroqClient(api_key=settings.require_key(), chat_base=settings.api_base,
+                      stt_base=settings.stt_base, stt_api_key=revealed(settings.stt_api_key),
+                      stt_fallback_base=settings.stt_fallback_api_base,
+                      stt_fallback_api_key=revealed(settings.stt_fallback_api_key), max_retries=settings.max_retries,
+                      timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
+
+
+def make_speaker(settings: Settings, output: Output) -> Speaker:
+    """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now."""
+    from voicebot.voice.output import Speaker
+    from voicebot.voice.speaking import wants_voice
+
+    speaker = Speaker(_device_spec(settings.output_device))
+    if wants_voice(settings) or settings.output_device is not None:
+        speaker.check()
+    speaker.on_error = output.notice
+    return speaker
+
+
+def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker, output: Output) -> Narrator:
+    from voicebot.voice.speaking import Narrator
+
+    return Narrator(client, speaker, output, model=settings.tts_model, voice=settings.voice)
+
+
+def _device_spec(named: str | None) -> str | int | None:
+    return int(named) if named is not None and named.strip().isdigit() else named
+
+
+def retrying_in(seconds: float) -> str:
+    """A retry's wait for people: never "0 s" (a backoff is often well under a second)."""
+    if seconds < 0.05:
+        return "retrying now"
+    return f"retrying in {round(seconds, 1) if seconds < 10 else round(seconds):g} s"
+
+
+def prepare_all(files: list[str], settings: Settings) -> list[PreparedAudio]:
+    """Every file prepared before any request: a bad one ends the command with nothing sent."""
+    return [prepare_file(Path(name), settings.audio_format, whole_seconds=settings.max_chunk_seconds)
+            for name in files]
+
+
+async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool, answer: bool) -> int:
+    """Each file in turn: its text printed (transcribe, translate) or asked as one turn of one
+    conversation (ask). All are prepared first, so a bad one ends the command with nothing sent."""
+    output = output_for(settings, rest)
+    settings.require_key()
+    audio = prepare_all(rest["files"], settings)
+    recorder = make_recorder(settings, output)
+    speaker = make_speaker(settings, output) if answer and settings.speak else None
+    async with make_client(settings, output) as client:
+        assistant = Assistant(client, settings, output, log=recorder)
+        resume(assistant, rest, output)
+        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+        try:
+            for prepared in audio:
+                assistant.start_clock()  # timed from the start of its upload
+                if narrator is not None:
+                    await narrator.answer(functools.partial(_spoken_turn, assistant, prepared, translate),
+                                          first_audio=assistant.heard_first_audio)
+                    assistant.report_timing()
+                elif answer:
+                    await assistant.spoken_turn(prepared, translate=translate)
+                else:
+                    output.transcript(await assistant.transcribe(prepared, translate=translate), label=False)
+                    assistant.report_timing()
+        finally:
+            await recorder.aclose()
+            if speaker is not None:
+                await speaker.aclose()
+    return EXIT_OK
+
+
+async def _spoken_turn(assistant: Assistant, prepared: PreparedAudio, translate: bool,
+                       feed: Callable[[str], None]) -> str:
+    return await assistant.spoken_turn(prepared, translate=translate, on_text=feed)
+
+
+async def transcribe(settings: Settings, rest: Mapping[str, Any]) -> int:
+    return await _files(settings, rest, translate=False, answer=False)
+
+
+async def translate(settings: Settings, rest: Mapping[str, Any]) -> int:
+    return await _files(settings, rest, translate=True, answer=False)
+
+
+async def ask(settings: Settings, rest: Mapping[str, Any]) -> int:
+    return await _files(settings, rest, translate=bool(rest.get("translate")), answer=True)
+
+
+def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Typed turns of one conversation: stdin lines, or a prompt when stdin is a terminal.
+
+    One event loop (asyncio.Runner) lives across turns so the client's keep-alive
+    connection is reused while `input()` waits for the user.
+    """
+    output = output_for(settings, rest)
+    settings.require_key()
+    interactive = sys.stdin.isatty()
+    recorder = make_recorder(settings, output)
+    with asyncio.Runner() as runner:
+        client = make_client(settings, output)
+        assistant = Assistant(client, settings, output, log=recorder)
+        speaker = make_speaker(settings, output) if settings.speak else None
+        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+
+        def ask(question: str) -> Coroutine[Any, Any, str]:
+            if narrator is None:
+                return assistant.ask(question)
+            return narrator.answer(lambda feed: assistant.ask(question, on_text=feed))
+
+        try:
+            resume(assistant, rest, output)
+            if interactive:
+                return _repl(runner, assistant, output, ask)
+            for line in sys.stdin:
+                question = line.strip()
+                if question:
+                    runner.run(ask(question))
+            return EXIT_OK
+        finally:
+            if speaker is not None:
+                runner.run(speaker.aclose())
+            runner.run(client.aclose())
+            recorder.close()
+
+
+def _repl(runner: asyncio.Runner, assistant: Assistant, output: Output,
+          ask: Callable[[str], Coroutine[Any, Any, str]]) -> int:
+    """Interactive prompt: Ctrl+C stops an answer; Ctrl+C at the prompt or Ctrl+D leaves."""
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    sys.stderr.write("voicebot chat: type a question; Ctrl+D to leave, /new for a fresh conversation\n")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            sys.stdout.write("\n")
+            return EXIT_OK
+        except KeyboardInterrupt:
+            sys.stdout.write("\n")
+            return EXIT_INTERRUPTED
+        if not question:
+            continue
+        if question == "/new":
+            assistant.new_conversation()
+            output.notice("new conversation")
+            continue
+        try:
+            runner.run(ask(question))
+        except KeyboardInterrupt:
+            continue  # the partial answer is kept, marked interrupted
+        except VoicebotError as exc:
+            output.error(str(exc))
+
+
+def build_bindings(settings: Settings, hotkey: str | None, mode: str | None, toggle: bool) -> list[Binding]:
+    """Bindings from the config, or the one given by --hotkey/--mode/--toggle (then_ask in each mode)."""
+    table: dict[str, Any] = normalise_bindings(settings.hotkeys)
+    if hotkey or mode or toggle:
+        name = mode or ASK.name
+        base = table.get(name, {})
+        keys = hotkey or base.get("keys") or "ctrl+alt+space"
+        table = {name: {"keys": keys, "style": "toggle" if toggle else base.get("style", "hold"),
+                        "then_ask": base.get("then_ask", False)}}
+    return bindings_from_config(table)
+
+
+async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """The push-to-talk daemon, until SIGINT/SIGTERM."""
+    from voicebot.daemon.core import Daemon
+    from voicebot.mic.microphone import Microphone
+    from voicebot.voice.chime import Chimes
+
+    output = output_for(settings, rest)
+    settings.require_key()
+    carried_on = resumed(rest, settings.system_prompt, output)  # an unknown id: exit 2 before anything starts
+    bindings = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
+    named = settings.device
+    device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
+    if device is not None:
+        from voicebot.mic.microphone import list_input_devices, match_device
+        devices = list_input_devices()
+        if devices:  # a --device that names nothing is a typo: exit 2 now, listing the inputs
+            match_device(device, devices)  # (with no device at all the daemon waits for one)
+    mic = Microphone(device, preroll_ms=settings.preroll_ms, release_tail_ms=settings.release_tail_ms)
+    client = make_client(settings, output)
+    from voicebot.spool.store import PendingStore
+    recorder = make_recorder(settings, output)
+    assistant = Assistant(client, settings, output, log=recorder)
+    if carried_on is not None:
+        assistant.conversation = carried_on
+    speaker = make_speaker(settings, output)
+    daemon = Daemon(settings, output, client, assistant=assistant, bindings=bindings, microphone=mic,
+                    chimes=Chimes(not settings.quiet, speaker), store=PendingStore(),
+                    narrator=make_narrator(settings, client, speaker, output))
+    try:
+        return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+    finally:
+        await recorder.aclose(wait=0.5)  # within the daemon's 2 s promise to stop
+        await speaker.aclose()
+
+
+async def pending(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """The takes kept because they were not transcribed, oldest first."""
+    from voicebot.spool.store import PendingStore
+
+    output = output_for(settings, rest)
+    store = PendingStore()
+    takes = store.list()
+    for take in takes:
+        if take.problem:
+            output.notice(f"warning: take {take.id}: {take.problem}; it will be sent as {take.mode}")
+    if rest.get("json"):
+        for take in takes:
+            output.event("pending", id=take.id, time=take.time, mode=take.mode, then_ask=take.then_ask,
+                         duration=take.duration, attempts=take.attempts, error=take.error,
+                         source=take.source, audio=str(take.audio), problem=take.problem)
+        return EXIT_OK
+    if not takes:
+        print("no pending takes")
+        return EXIT_OK
+    rows = [(t.id, t.created.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+             t.kind.label,
+             f"{t.duration:.1f} s" if t.duration is not None else "?", str(t.attempts),
+             t.error or ("unreadable sidecar" if t.problem else "never finished (stopped mid-upload?)"))
+            for t in takes]
+    header = ("ID", "WHEN", "MODE", "LENGTH", "TRIES", "LAST ERROR")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(5)]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5], flush=True)
+    output.notice(f"{len(takes)} pending take(s) in {store.root}; `voicebot retry --all` sends them again")
+    return EXIT_OK
+
+
+async def retry(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Send kept takes again, oldest first, in their own modes and in one conversation.
+
+    Each take is removed once its transcript is shown. The first failure stops the run:
+    that take (with its sidecar updated) and every later one stay, so a conversation is
+    never replayed out of order.
+    """
+    from voicebot.errors import UsageError
+    from voicebot.spool.store import PendingStore, TakeBusy, UnknownTake, resend
+
+    output = output_for(settings, rest)
+    ids: list[str] = list(rest.get("ids") or [])
+    if ids and rest.get("all"):
+        raise UsageError("give take ids or --all, not both")
+    if not ids and not rest.get("all"):
+        raise UsageError("name the takes to send, or use --all", hint="`voicebot pending` lists them")
+    store = PendingStore()
+    takes = store.select(ids) if ids else store.list()
+    if not takes:
+        output.notice("no pending takes")
+        return EXIT_OK
+    settings.require_key()
+    recorder = make_recorder(settings, output)
+    async with make_client(settings, output) as client:
+        assistant = Assistant(client, settings, output, log=recorder)
+        try:
+            for index, take in enumerate(takes):
+                try:
+                    await resend(store, take, assistant, output)
+                except (TakeBusy, UnknownTake) as exc:  # another voicebot is sending it, or has
+                    output.notice(f"{exc}; skipped")
+                    continue
+                except VoicebotError as exc:
+                    raise _retry_failure(exc, take.id, take.audio.exists(), len(takes) - index, store.root) from None
+                if rest.get("json"):
+                    output.event("retried", id=take.id)
+                else:
+                    output.notice(f"take {take.id} transcribed and removed")
+        finally:
+            await recorder.aclose()
+    return EXIT_OK
+
+
+def _retry_failure(exc: VoicebotError, take_id: str, kept: bool, left: int, root: Path) -> VoicebotError:
+    """The error line of a failed retry, saying what is still kept and where; same exit code."""
+    still = left if kept else left - 1
+    where = f"take {take_id} is kept" if kept else "its transcript was shown"
+    more = f"; {still} take(s) still pending in {root}, `voicebot retry --all` sends them again" if still else ""
+    failure = VoicebotError(f"{exc}; {where}{more}")
+    failure.exit_code = exc.exit_code
+    return failure
+
+
+async def history(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """`voicebot history [show CONVERSATION | retranscribe TURN]`."""
+    from voicebot.cli import history as log_commands
+
+    output = output_for(settings, rest)
+    action = rest.get("history_command")
+    if action == "show":
+        return log_commands.show(settings, rest, output)
+    if action != "retranscribe":
+        return log_commands.history(settings, rest, output)
+    settings.require_key()
+    async with make_client(settings, output) as client:
+        return await log_commands.retranscribe(Assistant(client, settings, output), rest, output)

@@ -1,0 +1,206 @@
+"""The conversation log from the command line: `voicebot history`, resuming, retranscribing.
+
+Wiring only: the database is voicebot.log.store, the writing voicebot.log.writer. Reads
+happen here directly (a command, not the daemon's loop); a log that cannot be read is
+one line and exit 1, an unknown conversation or turn one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voicebot.audio.files import PreparedAudio
+from voicebot.config.schema import Settings
+from voicebot.errors import EXIT_OK, UsageError, VoicebotError
+from voicebot.log import store as turnlog
+from voicebot.log.writer import TurnRecorder
+from voicebot.spool.kept_take import AUDIO_TYPES, parse_time
+from voicebot.turns.conversation import Conversation, Turn
+
+if TYPE_CHECKING:
+    from voicebot.turns.assistant import Assistant
+    from voicebot.turns.console import Output
+
+MAX_RESUMED_TURNS = 1000  # far more than any context window holds; the budget trims the rest
+DEFAULT_COUNT = 20
+
+
+class LogUnreadable(VoicebotError):
+    """The log exists but cannot be opened or read (damaged, unreadable): exit 1."""
+
+
+def make_recorder(settings: Settings, output: Output, env: Mapping[str, str] = os.environ) -> TurnRecorder:
+    """The process's log writer, as the `log` and `keep_audio` settings say."""
+    if not settings.log:
+        return TurnRecorder.off()
+    return TurnRecorder(turnlog.log_path(env), output.notice,
+                        audio_root=turnlog.audio_dir(env) if settings.keep_audio else None)
+
+
+@contextmanager
+def reading(env: Mapping[str, str]) -> Iterator[sqlite3.Connection | None]:
+    """The log for reading; None when nothing was ever recorded (it is not created for that)."""
+    path = turnlog.log_path(env)
+    try:
+        conn = turnlog.connect(path, create=False)
+    except FileNotFoundError:
+        yield None
+        return
+    except (sqlite3.Error, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise LogUnreadable(f"cannot read the conversation log {path}: {reason}") from None
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise LogUnreadable(f"cannot read the conversation log {path}: {exc}") from None
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
+            env: Mapping[str, str] = os.environ) -> Conversation | None:
+    """`--continue` / `--conversation ID`: the logged conversation to carry on, or None.
+
+    Its answered turns go back into the history sent to the model (the budget drops the
+    oldest as usual), and new turns are logged under the same id. Called before anything
+    is started, so an unknown id ends the command (exit 2) with nothing done.
+    """
+    wanted: str | None = rest.get("conversation")
+    if rest.get("resume") and wanted:
+        raise UsageError("give --continue or --conversation, not both")
+    if not rest.get("resume") and not wanted:
+        return None
+    with reading(env) as conn:
+        conversation = wanted or (turnlog.latest_conversation(conn) if conn is not None else None)
+        turns = turnlog.conversation_turns(conn, conversation, MAX_RESUMED_TURNS) if conn and conversation else []
+    if wanted and not turns:
+        raise UsageError(f"no conversation {wanted!r} in the conversation log",
+                         hint="`voicebot history` lists them")
+    if conversation is None:
+        output.notice("no earlier conversation to continue; starting a new one")
+        return None
+    answered = [Turn(t.transcript, t.reply, t.interrupted) for t in turns if t.reply is not None]
+    output.notice(f"continuing conversation {conversation} ({len(answered)} earlier turn(s))")
+    return Conversation(system_prompt, answered, id=conversation)
+
+
+def resume(assistant: Assistant, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> None:
+    """`resumed`, put straight into `assistant`."""
+    conversation = resumed(rest, assistant.settings.system_prompt, output, env)
+    if conversation is not None:
+        assistant.conversation = conversation
+
+
+# --------------------------------------------------------------------------- `voicebot history`
+
+
+def _when(stamp: str) -> str:
+    try:
+        return parse_time(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return stamp
+
+
+def show_turns(turns: list[turnlog.LoggedTurn], output: Output, json_mode: bool) -> None:
+    """Turns oldest first: JSON events, or a header line and the words for people."""
+    for index, turn in enumerate(turns):
+        if json_mode:
+            output.event("turn", **turn.as_event())
+            continue
+        head = f"#{turn.id}  {_when(turn.time)}  {turn.mode}  {turn.source}  conversation {turn.conversation}"
+        lines = [head, f"You: {turn.transcript}"]
+        if turn.reply is not None:
+            lines.append(f"Assistant: {turn.reply}" + (" [interrupted]" if turn.interrupted else ""))
+        if turn.error:
+            lines.append(f"(failed: {turn.error})")
+        print(("\n" if index else "") + "\n".join(lines), flush=True)
+
+
+def history(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> int:
+    """`voicebot history [-n N] [--search TEXT]`: the latest turns, newest last."""
+    count = rest.get("count", DEFAULT_COUNT)
+    if count < 1:
+        raise UsageError("-n must be at least 1")
+    with reading(env) as conn:
+        turns = turnlog.latest(conn, count, rest.get("search")) if conn is not None else []
+    if not turns and not rest.get("json"):
+        output.notice("no matching turns" if rest.get("search") else
+                      f"no turns recorded yet in {turnlog.log_path(env)}")
+    show_turns(turns, output, bool(rest.get("json")))
+    return EXIT_OK
+
+
+def show(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> int:
+    """`voicebot history show CONVERSATION`: one conversation whole, oldest first."""
+    wanted = rest["conversation_id"]
+    with reading(env) as conn:
+        turns = turnlog.conversation_turns(conn, wanted) if conn is not None else []
+    if not turns:
+        raise UsageError(f"no conversation {wanted!r} in the conversation log", hint="`voicebot history` lists them")
+    show_turns(turns, output, bool(rest.get("json")))
+    return EXIT_OK
+
+
+def turn_number(text: str) -> int:
+    if not text.isdigit():
+        raise UsageError(f"not a turn number: {text!r}", hint="`voicebot history` shows them as #N")
+    return int(text)
+
+
+def kept_audio(turn: turnlog.LoggedTurn, env: Mapping[str, str]) -> PreparedAudio:
+    """The take kept beside the log for `turn`; exit 2 when there is none."""
+    if turn.audio is None:
+        raise UsageError(f"turn {turn.id} has no kept audio (keep_audio was off when it was recorded)")
+    path = turnlog.audio_dir(env) / Path(turn.audio).name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the audio of turn {turn.id}, {path}: {exc.strerror}") from None
+    ext = path.suffix.lstrip(".")
+    return PreparedAudio(filename=f"speech.{ext}", data=data, content_type=AUDIO_TYPES.get(ext, "audio/flac"),
+                         duration=None, sample_rate=None, channels=None, source=f"turn {turn.id}")
+
+
+def mark_retranscribed(env: Mapping[str, str], turn_id: int, text: str, stt_model: str) -> None:
+    path = turnlog.log_path(env)
+    try:
+        conn = turnlog.connect(path, create=False)
+        try:
+            turnlog.retranscribed(conn, turn_id, text, stt_model)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as exc:
+        raise LogUnreadable(f"the new transcript was shown but not recorded in {path}: {exc}") from None
+
+
+async def retranscribe(assistant: Assistant, rest: Mapping[str, Any], output: Output,
+                       env: Mapping[str, str] = os.environ) -> int:
+    """`voicebot history retranscribe TURN`: its kept audio transcribed again, shown and recorded.
+
+    The new text replaces the turn's transcript; the first one is kept (first_transcript).
+    """
+    turn_id = turn_number(rest["turn"])
+    with reading(env) as conn:
+        turn = turnlog.get_turn(conn, turn_id) if conn is not None else None
+    if turn is None:
+        raise UsageError(f"no turn {turn_id} in the conversation log", hint="`voicebot history` lists them")
+    audio = kept_audio(turn, env)
+    translate = turn.mode == "translate"
+    text = (await assistant.hear(audio, translate=translate)).text  # hear: not logged as a new turn
+    model = assistant.settings.stt_options(translate=translate)["model"]
+    if rest.get("json"):
+        output.event("retranscribed", id=turn_id, transcript=text, previous=turn.transcript, stt_model=model)
+    else:
+        output.transcript(text, label=False)
+    mark_retranscribed(env, turn_id, text, model)  # after it is shown: the words are out either way
+    if not rest.get("json"):
+        output.notice(f"turn {turn_id} retranscribed with {model}; it was: {turn.transcript}")
+    return EXIT_OK

@@ -1,0 +1,56 @@
+"""The `voicebot` entry point: a light front door.
+
+`voicebot toggle` (bound to a desktop shortcut) must start in milliseconds, so this
+module imports nothing but the socket client, which answers the control verbs in their
+common forms itself; everything else goes to `voicebot.cli.app`, which builds the parser and
+the heavier parts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from voicebot.control import client as control
+from voicebot.errors import EXIT_BROKEN_PIPE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `voicebot` script and `python -m voicebot`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            code = control.client_main(args)
+            if code is None:
+                from voicebot.cli.app import main as app_main
+                code = app_main(args)
+        except SystemExit as exc:  # argparse's --help, --version and bad flags end this way
+            if exc.code is not None and not isinstance(exc.code, int):
+                raise
+            code = exc.code or 0
+        sys.stdout.flush()  # a reader that left shows up here, not as a failure at exit
+    except BrokenPipeError:
+        return reader_gone()
+    return code
+
+
+def reader_gone() -> int:
+    """Stdout's reader went away (`voicebot config | head -1`): stop quietly.
+
+    Nothing more can be shown, and it is no failure of ours, so no message and not the
+    exit code of an API failure: 141, what a shell reports for a Unix tool that SIGPIPE
+    stopped. Stdout is pointed at /dev/null so the interpreter's last flush cannot fail
+    again (see "Note on SIGPIPE" in Python's signal documentation).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no usable stdout descriptor at all: nothing to protect
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

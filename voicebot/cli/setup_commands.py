@@ -1,0 +1,141 @@
+"""The commands that look around and set up: models, devices, key, config.
+
+None of them records or asks anything; each prints what it finds, for people or (with
+--json) as events, and `key` keeps the API key in the system keyring.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from voicebot.api.client import ModelInfo, NoModelList
+from voicebot.cli.commands import make_client, output_for
+from voicebot.config.loading import Settings, config_path_for_display, describe
+from voicebot.errors import EXIT_OK, VoicebotError
+
+
+async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """The chat server's models, then, when speech goes elsewhere, the speech server's (if it lists any)."""
+    output = output_for(settings, rest)
+    speech: list[ModelInfo] | None = None
+    async with make_client(settings, output) as client:
+        found = sorted(await client.list_models(), key=lambda m: m.id)
+        if client.speech_is_elsewhere:
+            try:
+                speech = sorted(await client.list_models(speech=True), key=lambda m: m.id)
+            except NoModelList as none:
+                output.notice(f"{none.message}; voicebot sends it the model named by transcription_model "
+                              f"({settings.transcription_model})", stt_server=client.speech_host(), models=0)
+    if rest.get("json"):
+        for m in found:
+            output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active)
+        for m in speech or []:
+            output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active,
+                         server="speech")
+        return EXIT_OK
+    _model_table(found)
+    if speech is not None:
+        print(f"\nspeech server {client.speech_host()}:")
+        _model_table(speech)
+    return EXIT_OK
+
+
+def _model_table(found: list[ModelInfo]) -> None:
+    width = max((len(m.id) for m in found), default=2)
+    owner_width = max((len(m.owned_by or "") for m in found), default=5)
+    print(f"{'ID':<{width}}  {'OWNER':<{owner_width}}  CONTEXT")
+    for m in found:
+        window = f"{m.context_window:,}" if m.context_window else "-"
+        print(f"{m.id:<{width}}  {(m.owned_by or '-'):<{owner_width}}  {window}", flush=True)
+
+
+NO_DEVICES_HINT = ("check that a microphone is plugged in and not muted, and that the sound server runs "
+                   "(`pactl info`, `arecord -l`); voicebot uses the default input or --device")
+
+
+async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Audio inputs, the default marked; with none, what to check."""
+    from voicebot.mic.microphone import list_input_devices
+
+    output = output_for(settings, rest)
+    found = list_input_devices()
+    if not found:
+        if not rest.get("json"):
+            print("no audio input devices found")
+        output.notice(NO_DEVICES_HINT)
+    if rest.get("json"):
+        for d in found:
+            output.event("device", index=d.index, name=d.name, channels=d.channels,
+                         default_samplerate=d.default_samplerate, default=d.is_default)
+        return EXIT_OK
+    for d in found:
+        mark = "*" if d.is_default else " "
+        print(f"{mark} {d.index:>3}  {d.name}  ({d.channels} ch, {d.default_samplerate:g} Hz)")
+    return EXIT_OK
+
+
+def key(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """`voicebot key set|delete|status`: the key in the system keyring, shown only as set or not."""
+    from voicebot.config import keystore
+
+    output = output_for(settings, rest)
+    json_mode = bool(rest.get("json"))
+    action = rest["action"]
+    stt = bool(rest.get("stt"))
+    name, username = ("speech server key", keystore.STT_USERNAME) if stt else ("API key", keystore.USERNAME)
+    held = settings.stt_api_key if stt else settings.api_key
+    source = settings.sources.get("stt_api_key" if stt else "api_key") if held is not None else None
+
+    def say(lines: list[str], **fields: Any) -> None:
+        if json_mode:
+            output.event("key", action=action, **({"key": "stt_api_key"} if stt else {}), **fields)
+        else:
+            print("\n".join(lines), flush=True)
+
+    if action == "set":
+        keystore.require_backend()  # before the prompt, not after the user pasted the key
+        prompt = "speech server key: " if stt else "Groq API key: "
+        stored_in = keystore.set_key(keystore.read_key(prompt=prompt), username)
+        say([f"{name} stored in the system keyring ({stored_in})"], backend=stored_in)
+        if source not in (None, "keyring"):
+            output.notice(f"the key from {source} takes precedence over the keyring")
+    elif action == "delete":
+        removed = keystore.delete_key(username)
+        say([f"{name} removed from the system keyring" if removed else f"the system keyring held no {name}"],
+            removed=removed)
+    else:
+        backend = keystore.backend_name()
+        stored = backend is not None and keystore.get_key(username) is not None
+        say([f"{name}: set, from {source}" if source else f"{name}: not set",
+             f"keyring: {backend}, {'holds a key' if stored else 'holds no key'}" if backend
+             else "keyring: none available"],
+            set=source is not None, source=source, keyring=backend, keyring_has_key=stored)
+    return EXIT_OK
+
+
+async def config(settings: Settings, rest: Mapping[str, Any]) -> int:
+    """Effective settings and their sources; the key shows only as set or unset.
+
+    With a config file that cannot be used (`config_error`, see app._load), the settings
+    listed are those that apply without it, and the command then fails with its error.
+    """
+    output = output_for(settings, rest)
+    path = config_path_for_display(os.environ, rest.get("config"))
+    problem: VoicebotError | None = rest.get("config_error")
+    rows = describe(settings)
+    if rest.get("json"):
+        extra = {"error": str(problem)} if problem else {}
+        output.event("config_file", path=str(path), exists=path.is_file(), **extra)
+        for name, value, source in rows:
+            output.event("setting", name=name, value=value, source=source)
+    else:
+        state = "" if path.is_file() else " (not present)"
+        print(f"config file: {path}{' (not used: see the error below)' if problem else state}")
+        width = max(len(name) for name, _, _ in rows)
+        for name, value, source in rows:
+            print(f"{name:<{width}}  {value}  [{source}]")
+    if problem is not None:
+        raise problem
+    return EXIT_OK

@@ -1,0 +1,64 @@
+"""Hotkey bindings as the `hotkeys` setting holds them: checked and normalised when settings load.
+
+Parsing each combo here, rather than when the daemon starts, makes a mistyped key fail
+`voicebot config` and `voicebot run` alike, naming the file and line like any other bad
+value. `voicebot.hotkeys.machine` turns the normalised table into live `Binding`s.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from voicebot.errors import UsageError
+from voicebot.hotkeys.combo import parse_combo
+from voicebot.modes import NAMES as MODE_NAMES
+
+Style = Literal["hold", "toggle"]
+STYLES: tuple[Style, ...] = ("hold", "toggle")
+
+
+class BadEntry(ValueError):
+    """A bad value inside a table setting, naming the entry (`ask` in `hotkeys`) for its line."""
+
+    def __init__(self, key: str, message: str, *, prefix: bool = True) -> None:
+        super().__init__(f"{key}: {message}" if prefix else message)
+        self.key = key
+
+
+def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak]}}, each combo parsed now.
+
+    `speak` is kept only when given: a binding without it follows the `speak` setting.
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table of mode = combo, got {value!r}")
+    out: dict[str, dict[str, Any]] = {}
+    for mode, spec in value.items():
+        if mode not in MODE_NAMES:
+            raise BadEntry(str(mode), f"unknown mode {mode!r} (modes: {', '.join(MODE_NAMES)})", prefix=False)
+        if isinstance(spec, str):
+            spec = {"keys": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
+            raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
+        unknown = set(spec) - {"keys", "style", "then_ask", "speak"}
+        if unknown:
+            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak)")
+        style = spec.get("style", "hold")
+        if style not in STYLES:
+            raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
+        then_ask = spec.get("then_ask", False)
+        if not isinstance(then_ask, bool):
+            raise BadEntry(mode, "then_ask must be true or false")
+        try:
+            parse_combo(spec["keys"])
+        except UsageError as exc:
+            raise BadEntry(mode, exc.message) from None
+        out[mode] = {"keys": spec["keys"].strip(), "style": style, "then_ask": then_ask}
+        if "speak" in spec:
+            if not isinstance(spec["speak"], bool):
+                raise BadEntry(mode, "speak must be true or false")
+            out[mode]["speak"] = spec["speak"]
+    return out
+
+
+__all__ = ["STYLES", "BadEntry", "Style", "normalise_bindings"]

@@ -1,0 +1,380 @@
+"""The push-to-talk daemon: hotkeys and the control socket drive takes; takes become turns.
+
+One asyncio loop owns every piece of state here. The pynput thread and the PortAudio
+thread only hand events to it (see hotkey_listener.py and capture.py). A take is one task that
+records (voicebot.daemon.recording: encoded as blocks arrive) and then runs its turn; barge-in and Esc are
+nothing more than cancelling that task, and the assistant keeps what was shown of a
+cancelled answer in the history, marked as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from voicebot.api.client import GroqClient
+from voicebot.audio.files import PreparedAudio
+from voicebot.config.loading import Settings
+from voicebot.control.client import Command
+from voicebot.control.server import serve_control
+from voicebot.daemon.live_pieces import LivePieces
+from voicebot.daemon.recording import Recording, State, record
+from voicebot.desktop.dictation import Dictation
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, NoSpeechError, UsageError, VoicebotError
+from voicebot.hotkeys.listener import HotkeyListener
+from voicebot.hotkeys.machine import (
+    Action,
+    Binding,
+    Cancel,
+    Discard,
+    HotkeyMachine,
+    Start,
+    Stop,
+    Trigger,
+)
+from voicebot.mic.microphone import load_sounddevice
+from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recording_mode
+from voicebot.protocols import MicrophoneInput
+from voicebot.spool.resend import KeptTakes
+from voicebot.spool.store import PendingStore
+from voicebot.turns.assistant import Assistant
+from voicebot.turns.console import Output
+from voicebot.turns.timing import TAKE_END
+from voicebot.voice.chime import Chimes
+from voicebot.voice.speaking import Narrator, SpokenAnswers, speaks
+
+log = logging.getLogger("voicebot.daemon.core")
+
+STOP_GRACE = 1.5  # seconds a turn gets to wind down on SIGTERM before it is cancelled
+ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut answer to close
+OPEN_WAIT = 1.0  # seconds a `voicebot toggle|start` waits to learn whether the microphone opened
+
+
+class Daemon:
+    """Owns the microphone, the conversation and the current take; answers hotkeys and the socket."""
+
+    def __init__(self, settings: Settings, output: Output, client: GroqClient, *, assistant: Assistant,
+                 bindings: list[Binding], microphone: MicrophoneInput, chimes: Chimes,
+                 store: PendingStore, narrator: Narrator | None = None) -> None:
+        self.settings = settings
+        self.output = output
+        self.client = client  # for warming the connection on key-down, and closing it
+        self.assistant = assistant
+        self.dictation = Dictation(settings, output, client)
+        self.bindings = bindings
+        self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
+        self.mic = microphone
+        self.chimes = chimes
+        self.narrator = narrator  # reads answers aloud where `speaks` says so
+        self.recording: Recording | None = None
+        self.turn: asyncio.Task[Any] | None = None  # the take's task once it has become a turn
+        self.state = State.STARTING
+        self.started = time.monotonic()
+        self.store = store
+        self.kept = KeptTakes(store, assistant, output, first_delay=settings.retry_pending_seconds)
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._use_hotkeys = True
+        self._stopped_by: int | None = None
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    async def run(self, *, use_hotkeys: bool, control_path: str | None = None) -> int:
+        """Serve until SIGINT (exit 130, as for Ctrl+C anywhere) or SIGTERM (exit 0: a service stopped)."""
+        load_sounddevice()  # no PortAudio: exit 2 now, naming the package, not at the first take
+        self._use_hotkeys = use_hotkeys
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        async with contextlib.AsyncExitStack() as stack:
+            control = await serve_control(self.on_command, path=control_path)  # refuses a second daemon
+            stack.callback(control.close)
+            stack.push_async_callback(self.shutdown)
+            if use_hotkeys:
+                listener = HotkeyListener(self.machine, self.on_action)
+                await listener.start()
+                stack.callback(listener.stop)
+            if self.settings.preroll_ms:
+                await self._open_microphone()
+            self.assistant.prefetch()
+            if await asyncio.to_thread(self.store.list):  # takes kept by an earlier run
+                self.kept.wake()
+            self._background(self.kept.run(self._busy, self._run_turn))
+            self._set_state(State.LISTENING)
+            self.output.milestone("ready", self._listening_hint())
+            await self._stopping.wait()
+        return EXIT_INTERRUPTED if self._stopped_by == signal.SIGINT else EXIT_OK
+
+    def _on_signal(self, sig: int) -> None:
+        self._stopped_by = sig
+        self._stopping.set()
+
+    async def _open_microphone(self) -> None:
+        try:
+            await self.mic.open()
+        except UsageError as exc:  # no device now: say so, keep running, retry at the next take
+            self.output.error(str(exc))
+
+    async def shutdown(self) -> None:
+        """Stop within the 2 s SIGTERM promise: cancel the take/turn, close devices and the client.
+
+        The waits share one budget rather than adding up, so a stuck task cannot stretch it.
+        """
+        tasks = {t for t in (self.recording.task if self.recording else None, self.turn) if t and not t.done()}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE)
+        await self.dictation.close()  # a clipboard waiting to be put back goes back now
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.mic.close(), 0.3)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.aclose(), 0.2)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _listening_hint(self) -> str:
+        """How to start a take: the hotkeys, or the control socket when they are off."""
+        if not self._use_hotkeys:
+            return "listening on the control socket: `voicebot toggle` starts and stops a take"
+        keys = ", ".join(f"{b.combo} ({b.mode.name})" for b in self.bindings)
+        return f"listening: {keys}" if keys else "listening"
+
+    def _set_state(self, state: State) -> None:
+        self.state = state
+        log.debug("state: %s", state.value)
+
+    # --- inputs: hotkey actions and control commands -----------------------------------------
+
+    def on_action(self, action: Action) -> None:
+        """A hotkey action (delivered on the loop, in order)."""
+        if isinstance(action, Start):
+            self.begin(action.mode)
+        elif isinstance(action, Stop):
+            self.finish()
+        elif isinstance(action, Discard):
+            if self.recording is not None and not self.recording.stop_requested:
+                self.discard(f"take ignored ({action.reason})")
+            # else: a tap after release (during the tail) concerns no take: the last one stands
+        elif isinstance(action, Cancel):
+            if self.recording is not None:
+                self.discard("take cancelled")
+            else:
+                self.interrupt_answer()
+        elif isinstance(action, Trigger) and action.mode == NEW.name:
+            self.new_conversation()
+
+    async def on_command(self, command: Command) -> dict[str, Any]:
+        """A control-socket request; the reply goes back to `voicebot <command>`."""
+        name = command.name
+        mode = command.mode or self._default_mode()
+        try:
+            recording_mode(mode)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        now = time.monotonic()
+        if name == "toggle" or (name == "start" and self.recording is None) or (
+                name == "stop" and self.recording is not None):
+            before = self.recording
+            for action in self.machine.toggle(mode, now):
+                self.on_action(action)
+            if self.recording is not None and self.recording is not before:
+                await self._microphone_opened(self.recording)
+        elif name == "cancel":
+            self.on_action(Cancel())
+        elif name == "new":
+            self.new_conversation()
+        return self.status()
+
+    async def _microphone_opened(self, rec: Recording) -> None:
+        """Raise the microphone's error if this take could not start (no device, say).
+
+        The daemon keeps running and tries the device again at the next take; the client
+        exits 2, as the README's table has it for a missing microphone.
+        """
+        if rec.opened is None:
+            return
+        try:
+            async with asyncio.timeout(OPEN_WAIT):
+                failure = await asyncio.shield(rec.opened)
+        except TimeoutError:
+            return  # still opening: the take goes on, and says so in the daemon's output if it fails
+        if failure is not None:
+            raise failure
+
+    def status(self) -> dict[str, Any]:
+        return {"state": self.state.value, "mode": self.recording.mode.name if self.recording else None,
+                "pid": os.getpid(), "uptime": round(time.monotonic() - self.started, 1),
+                "turns": len(self.assistant.conversation.turns)}
+
+    def _default_mode(self) -> str:
+        return next((b.mode.name for b in self.bindings if b.records), ASK.name)
+
+    def _mode(self, name: str) -> Mode:
+        """The mode a take started as `name` records in: its binding's (then_ask and all)."""
+        return next((b.mode for b in self.bindings if b.mode.name == name), None) or mode_named(name)
+
+    # --- takes ---------------------------------------------------------------------------------
+
+    def begin(self, mode: str) -> None:
+        """Key down: stop any answer (barge-in), start recording, warm the connection."""
+        if self.recording is not None:  # still in the last take's release tail: one take at a time
+            self.machine.end_take()  # keep the key machine in step with what really records
+            return
+        cut = self.turn if self.turn is not None and not self.turn.done() else None
+        self.interrupt_answer()
+        self.chimes.play("start")
+        rec = Recording(self._mode(mode), opened=asyncio.get_running_loop().create_future())
+        rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
+        self.recording = rec
+        self._background(self._warm())
+        self._set_state(State.RECORDING)
+        if cut is None:
+            self._announce(rec)
+        else:
+            self._background(self._announce_after(cut, rec))
+
+    def _announce(self, rec: Recording) -> None:
+        if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
+            self.output.milestone("recording", f"● recording ({rec.mode.name})", mode=rec.mode.name)
+
+    async def _announce_after(self, cut: asyncio.Task[None], rec: Recording) -> None:
+        """Barge-in: announce the new take only once the cut answer has closed (its interrupted reply).
+
+        The recording itself starts at once; only the announcement waits, so readers of the
+        event stream see one answer end before the next take begins, and the human status
+        line is not swallowed by a reply that is still open.
+        """
+        await asyncio.wait({cut}, timeout=ANNOUNCE_WAIT)
+        self._announce(rec)
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` as a task the loop cannot garbage-collect half-way (it keeps only weak refs)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def finish(self) -> None:
+        """Key up: end the take after the release tail; its task then runs the turn."""
+        if self.recording is not None:
+            self.recording.stop()
+
+    def discard(self, why: str) -> None:
+        """A tap, Esc or cancel: the take is dropped, nothing is uploaded."""
+        rec, self.recording = self.recording, None
+        self.machine.end_take()
+        if rec is not None and rec.task is not None:
+            rec.task.cancel()
+        self.output.notice(why)
+        self._back_to_listening()
+
+    def interrupt_answer(self) -> None:
+        """Cancel the turn in progress; the assistant keeps what was shown as interrupted."""
+        if self.turn is not None and not self.turn.done():
+            self.turn.cancel()
+
+    def new_conversation(self) -> None:
+        self.interrupt_answer()
+        self.assistant.new_conversation()
+        self.output.notice("new conversation")
+
+    async def _warm(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.warm()
+
+    async def _take(self, rec: Recording) -> None:
+        """Record until stopped (encoding as we go), then run the turn in this same task."""
+        try:
+            prepared = await self._record(rec)
+            recorded_at = time.monotonic()
+        except NoSpeechError:
+            self.output.notice("no speech detected; nothing was sent")
+            prepared = None
+        except VoicebotError as exc:  # the device failed: report, keep running
+            rec.opening_done(exc)
+            self.output.error(str(exc))
+            prepared = None
+        except Exception as exc:
+            log.debug("recording failed", exc_info=True)
+            failure = VoicebotError(f"recording failed: {type(exc).__name__}: {exc}")
+            rec.opening_done(failure)
+            self.output.error(str(failure))
+            prepared = None
+        finally:
+            rec.opening_done(None)  # dropped or cancelled before the microphone ran: nothing to report
+            if self.recording is rec:
+                self.recording = None
+                self.machine.end_take()
+            self.chimes.play("stop")
+        if prepared is None:
+            self._back_to_listening()
+            return
+        self.turn = asyncio.current_task()
+        clock = self.assistant.start_clock(rec.released_at)
+        clock.mark(TAKE_END, recorded_at)
+        try:
+            await self._turn(rec, prepared)
+        except asyncio.CancelledError:
+            pass  # barge-in or shutdown: the assistant already marked the answer
+        except NoSpeechError:
+            self.output.notice("no speech recognised")
+        except VoicebotError as exc:
+            self.output.error(str(exc))
+        except Exception as exc:  # a bug or an OS failure: one line, and the daemon keeps going
+            log.debug("turn failed", exc_info=True)
+            self.output.error(f"the turn failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.assistant.report_timing()  # a no-op once the answer reported it
+            if self.turn is asyncio.current_task():
+                self.turn = None
+                self._back_to_listening()
+
+    async def _record(self, rec: Recording) -> PreparedAudio:
+        """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile."""
+        return await record(rec, self.mic, self.settings, self.output, lambda: LivePieces(
+            self.store, self.assistant, self.output, rec.mode, concurrency=self.settings.stt_pieces_in_flight()))
+
+    async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
+        self._set_state(State.TRANSCRIBING)
+        self.output.status("transcribing…")
+        text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
+        if text is not None:
+            spoken = self.narrator is not None and speaks(self.settings, rec.mode)
+            answerer = SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken else self.assistant
+            await after_transcript(rec.mode, text, output=self.output, assistant=answerer,
+                                   dictate=self.dictation.land, answering=self._answering)
+
+    def _answering(self) -> None:
+        self._set_state(State.ANSWERING)
+        self.output.status("thinking…")
+
+    def _busy(self) -> bool:
+        return self.recording is not None or (self.turn is not None and not self.turn.done())
+
+    async def _run_turn(self, coro: Coroutine[Any, Any, bool], name: str) -> bool:
+        """Run a resend as the current turn, so a barge-in cuts it like an answer (then False)."""
+        self._set_state(State.TRANSCRIBING)
+        task = asyncio.create_task(coro, name=name)
+        self.turn = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self._stopping.is_set():
+                raise
+            return False  # barge-in: the take stays kept; the live turn goes first
+        finally:
+            if self.turn is task:
+                self.turn = None
+                self._back_to_listening()
+
+    def _back_to_listening(self) -> None:
+        if self.recording is None and (self.turn is None or self.turn.done()):
+            self._set_state(State.LISTENING)
+            self.output.status(self._listening_hint())

@@ -1,0 +1,5 @@
+"""The conversation log: every turn in SQLite, written without holding a turn up.
+
+store (the database: numbered migrations, FTS5 search), writer (turns handed to a writer
+thread in order).
+"""

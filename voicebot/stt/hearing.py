@@ -1,0 +1,119 @@
+"""One recording's speech requests: each piece sent with its prompt, checked, and the whole judged.
+
+A recording goes up as one upload or as several pieces (split at pauses after the fact by
+voicebot.audio.chunking, or cut while it is still recorded by voicebot.audio.pieces). Either way each
+piece is one request with the same options, to the primary speech server until that one
+cannot serve and then to the fallback; Whisper's invented segments are dropped from each
+piece's text (voicebot.stt.hallucination), and once all texts are back they are joined in
+order, an empty result is "no speech", and an implausibly sparse one is flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voicebot.api.retry import server_unavailable
+from voicebot.audio import chunking
+from voicebot.errors import ApiError, NoSpeechError
+from voicebot.stt.hallucination import COMPRESSION_RATIO_CEILING, SparseText, filter_segments, sparse_text
+from voicebot.stt.piece_texts import join_texts
+from voicebot.turns.timing import TRANSCRIPT
+
+if TYPE_CHECKING:
+    from voicebot.api.client import Transcript
+    from voicebot.config.loading import Settings
+    from voicebot.protocols import SpeechToText
+    from voicebot.turns.console import Output
+
+log = logging.getLogger("voicebot.stt.hearing")
+
+
+@dataclass(frozen=True)
+class HeardText:
+    """A checked transcript: the text, how it was obtained and what the checks found."""
+
+    text: str
+    pieces: int  # uploads sent (1 unless the recording was split)
+    dropped_segments: int  # segments dropped as invented (no_speech_prob / avg_logprob)
+    sparse: SparseText | None  # set when the text is implausibly short for the speech heard
+    server: str = ""  # the speech server that answered (host:port)
+    fallback: bool = False  # True when that was the fallback server, the primary having failed
+
+
+class Hearing:
+    """The speech requests of one recording, piece by piece, and the verdict on their texts."""
+
+    def __init__(self, client: SpeechToText, settings: Settings, output: Output, *, translate: bool,
+                 mark: Callable[[str], None]) -> None:
+        self.client = client
+        self.settings = settings
+        self.output = output
+        self.translate = translate
+        self._mark = mark
+        options = settings.stt_options(translate=translate)
+        self.base_prompt: str | None = options.pop("prompt")
+        if options["response_format"] != "text":  # text cannot carry segments: the user's choice
+            options["response_format"] = "verbose_json"
+        self.options = options
+        self.fallback = False  # the primary failed for good: the rest goes to the fallback
+        self.dropped = 0
+        self.repeated = 0
+
+    async def piece(self, upload: chunking.Upload, prompt: str | None, seconds: float | None) -> str:
+        """One piece's text, without the segments Whisper itself judged invented."""
+        filename, data, content_type = upload
+        result = await self._send(dict(self.options, filename=filename, data=data, content_type=content_type,
+                                       translate=self.translate, prompt=prompt, audio_seconds=seconds))
+        kept = filter_segments(result.text, result.segments)
+        if kept.dropped:
+            log.debug("dropped %d segment(s) that Whisper itself judged as no speech or a failed decode",
+                      kept.dropped)
+            self.dropped += kept.dropped
+            self.repeated += kept.repeated
+        return kept.text
+
+    def finish(self, texts: Sequence[str], speech_seconds: float | None, *,
+               source: str = "the recording") -> HeardText:
+        """The pieces' texts joined in order and judged; NoSpeechError (naming `source`) when nothing was said."""
+        server = self.client.speech_host(fallback=self.fallback)
+        if self.fallback:
+            self.output.notice(f"transcribed by the fallback speech server {server}", stt_server=server,
+                               fallback=True)
+        if self.repeated:
+            self.output.notice(f"left out {self.repeated} segment(s) that only repeated themselves (compression "
+                               f"ratio above {COMPRESSION_RATIO_CEILING}): a failed decode, not speech",
+                               check="repetition", segments=self.repeated)
+        text = join_texts(texts)
+        if not text:
+            raise NoSpeechError(f"no speech recognised in {source}")
+        sparse = sparse_text(text, speech_seconds)
+        if sparse is not None:
+            self.output.notice(sparse.message(), check="sparse_transcript", words=sparse.words,
+                               speech_seconds=round(sparse.seconds, 1),
+                               words_per_second=round(sparse.words_per_second, 3))
+        self._mark(TRANSCRIPT)
+        return HeardText(text, len(texts), self.dropped, sparse, server, self.fallback)
+
+    async def _send(self, request: dict[str, Any]) -> Transcript:
+        """One upload to the primary speech server or, once it cannot serve (down, or failing after
+        the safe retries), to the fallback, with the fallback's own model when one is set."""
+        fallback_base = self.settings.stt_fallback_api_base
+        if not self.fallback:
+            try:
+                return await self.client.transcribe(**request)
+            except ApiError as exc:
+                if fallback_base is None or not server_unavailable(exc.status):
+                    raise
+                if not self.fallback:
+                    self.fallback = True
+                    self.output.notice(f"speech server {self.client.speech_host()} failed ({exc.message}); "
+                                       f"using the fallback {self.client.speech_host(fallback=True)}",
+                                       stt_server=self.client.speech_host(fallback=True), fallback=True)
+        model = self.settings.stt_fallback_model or request["model"]
+        return await self.client.transcribe(**dict(request, model=model), fallback=True)
+
+
+__all__ = ["HeardText", "Hearing"]

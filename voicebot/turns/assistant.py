@@ -1,0 +1,299 @@
+"""One conversation's turns: speech to text, then a streamed answer into the output.
+
+Used alike by the file and text commands and by the daemon. It holds no I/O of its
+own beyond the API client and the output it is given; cancelling the task running
+`ask` is how a turn stops (barge-in, Ctrl+C), and what was already shown is kept in
+the history marked as interrupted.
+
+Speech: long recordings are split at pauses and sent a few pieces at a time
+(voicebot.audio.chunking); Whisper's invented segments are dropped and implausibly sparse
+transcripts flagged (voicebot.stt.hallucination). When the speech server cannot serve (down,
+or failing after the safe retries) and `stt_fallback_api_base` is set, the pieces go to
+the fallback instead, and the output says which server answered. Chat: a 400 `context_length_exceeded`
+halves the history budget and tries once more, saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from voicebot.api.client import ContentDelta, ReasoningDelta, Usage
+from voicebot.audio import chunking
+from voicebot.audio.files import PreparedAudio
+from voicebot.config.loading import Settings
+from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
+from voicebot.log.writer import Entry, TurnRecorder
+from voicebot.protocols import AssistantClient
+from voicebot.stt.hallucination import MIN_CHECKED_SECONDS
+from voicebot.stt.hearing import HeardText, Hearing
+from voicebot.stt.piece_texts import transcribe_in_order
+from voicebot.turns.console import Output
+from voicebot.turns.conversation import Conversation, Message, history_budget, message_tokens
+from voicebot.turns.timing import ANSWER, FIRST_AUDIO, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
+
+log = logging.getLogger("voicebot.turns.assistant")
+
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+MIN_HISTORY_BUDGET = 64  # below this even a short question cannot be sent
+BUDGET_WAIT = 0.5  # seconds a turn waits for the model's context window before using the default
+
+
+def smaller_budget(budget: int, sent: list[Message]) -> int:
+    """The history budget after the API refused `sent` as too long: half of what was
+    tried (our estimate of the refused request, or the budget if that was smaller)."""
+    tried = min(budget, sum(message_tokens(m) for m in sent))
+    return max(MIN_HISTORY_BUDGET, tried // 2)
+
+
+class Assistant:
+    """Turns of one conversation against one long-lived API client."""
+
+    def __init__(self, client: AssistantClient, settings: Settings, output: Output, *,
+                 log: TurnRecorder | None = None) -> None:
+        self.client = client
+        self.settings = settings
+        self.output = output
+        self.log = log or TurnRecorder.off()  # the conversation log (voicebot.log.store)
+        self._heard: tuple[str, Entry] | None = None  # the last transcript, until it is asked
+        self.conversation = Conversation(settings.system_prompt)
+        self._budget: asyncio.Task[int] | None = None
+        self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
+        self._prompt_noticed = False  # told that stt_prompt + vocabulary were trimmed
+        self.clock: TurnClock | None = None  # the spoken turn in progress, timed for the user
+
+    def start_clock(self, origin: float | None = None) -> TurnClock:
+        """Time the next spoken turn from `origin` (the key release), else from its upload."""
+        self.clock = TurnClock(origin)
+        return self.clock
+
+    def report_timing(self) -> dict[str, int] | None:
+        """Show the finished turn's stage times (once), if it was timed and got its transcript;
+        returns them (for the conversation log)."""
+        clock, self.clock = self.clock, None
+        if clock is None or TRANSCRIPT not in clock.marks:
+            return None
+        fields = clock.fields()
+        self.output.timing(**fields)
+        return fields
+
+    def _mark(self, stage: str, at: float | None = None) -> None:
+        if self.clock is not None:
+            self.clock.mark(stage, at)
+
+    def heard_first_audio(self, at: float) -> None:
+        """A spoken answer's first sample went out: its time joins the turn's timing."""
+        self._mark(FIRST_AUDIO, at)
+
+    def prefetch(self) -> None:
+        """Start learning the history budget now, so it never delays a reply."""
+        if self._budget is None:
+            self._budget = asyncio.ensure_future(self._lookup_budget())
+
+    async def _lookup_budget(self) -> int:
+        s = self.settings
+        if s.history_tokens is not None:
+            return s.history_tokens
+        window = None
+        try:
+            window = (await self.client.get_model(s.chat_model)).context_window
+        except ApiError as exc:  # the chat request itself will report a real problem
+            log.debug("context window of %s unknown (%s); using the default", s.chat_model, exc)
+        return history_budget(window, s.max_completion_tokens)
+
+    # -- speech
+
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None,
+                         heard: Callable[[], Awaitable[HeardText]] | None = None) -> str:
+        """Text of one recording; NoSpeechError when Whisper heard nothing worth asking.
+
+        The text is logged as a turn of `mode` (by default transcribe or translate; asking
+        it next makes it an ask turn), so a take's words are kept even if no answer comes.
+        `heard` gives the text when the recording went up otherwise (in pieces while it was
+        recorded: voicebot.daemon.live_pieces); `audio` is then the whole take, for the log.
+        """
+        started = time.monotonic()
+        text = (await (heard() if heard is not None else self.hear(audio, translate=translate))).text
+        options = self.settings.stt_options(translate=translate)
+        entry = self.log.begin(conversation=self.conversation.id, mode=mode or ("translate" if translate else
+                               "transcribe"), source=audio.source, transcript=text, stt_model=options["model"],
+                               audio=audio, started=started,
+                               timings={"transcribed": round(time.monotonic() - started, 3)})
+        self._heard = (text, entry)
+        return text
+
+    def hearing(self, *, translate: bool = False) -> Hearing:
+        """The speech requests of one recording (its options, server route and checks)."""
+        if not self._prompt_noticed and (prompt := self.settings.speech_prompt()).trimmed:
+            self._prompt_noticed = True  # once per conversation holder, not at every take
+            self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
+        return Hearing(self.client, self.settings, self.output, translate=translate, mark=self._mark)
+
+    async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
+        """Transcribe (or translate) one recording of any length, with the hallucination checks.
+
+        Split pieces are announced and transcribed concurrently; a sparse result is
+        reported as a notice (in JSON with its figures) but still returned.
+        """
+        self._mark(UPLOAD_START)
+        upload = audio.as_upload()
+        source = audio.source
+        if audio.duration is not None and audio.sample_rate is not None and not chunking.needs_split(
+                len(audio.data), audio.duration, self.settings.max_chunk_seconds):
+            split = chunking.SplitAudio((upload,), audio.duration, None)  # our own encoding, known to fit: no decoding
+        else:
+            split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
+                                            source=source, codec=self.settings.audio_format)
+        if not split.uploads:
+            raise NoSpeechError(f"no speech detected in {source}")
+        if split.split:
+            minutes = (split.duration or 0.0) / 60
+            self.output.notice(f"long recording ({minutes:.1f} min): sending it in {len(split.uploads)} pieces "
+                               f"cut at pauses")
+        hearing = self.hearing(translate=translate)
+
+        async def one(piece: tuple[str, bytes, str], prompt: str | None) -> str:
+            seconds = split.duration if len(split.uploads) == 1 else chunking.duration_of(piece[1])
+            return await hearing.piece(piece, prompt, seconds)
+
+        measuring: asyncio.Future[float | None] | None = None
+        if split.speech_seconds is None and (split.duration or 0.0) > MIN_CHECKED_SECONDS:
+            # Measured while the upload is under way: the check must not delay the request.
+            measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
+        try:
+            texts = await transcribe_in_order(split.uploads, one, base_prompt=hearing.base_prompt,
+                                                       concurrency=self.settings.stt_pieces_in_flight())
+            speech_seconds = split.speech_seconds if measuring is None else await measuring
+        finally:
+            if measuring is not None and not measuring.done():
+                measuring.cancel()
+        return hearing.finish(texts, speech_seconds, source=source)
+
+    async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False,
+                          on_text: Callable[[str], None] | None = None) -> str:
+        """Speech in, "You: ..." shown, answer streamed; returns the answer."""
+        self.prefetch()
+        question = await self.transcribe(audio, translate=translate)
+        self.output.transcript(question, label=True)
+        return await self.ask(question, on_text=on_text)
+
+    # -- chat
+
+    async def _current_budget(self, *, wait: float = BUDGET_WAIT) -> int:
+        """The history budget; the model lookup never holds up an answer for long.
+
+        The lookup task is shared by every turn, so a turn waits on it through a shield:
+        cancelling the turn (barge-in, Ctrl+C) must not cancel the lookup for the turns
+        after it. If the lookup is still running (a slow or retrying /models), this turn
+        uses the default budget rather than wait.
+        """
+        self.prefetch()
+        assert self._budget is not None
+        try:
+            budget = await asyncio.wait_for(asyncio.shield(self._budget), wait)
+        except TimeoutError:
+            budget = history_budget(None, self.settings.max_completion_tokens)
+        return budget if self._budget_cap is None else min(budget, self._budget_cap)
+
+    def new_conversation(self) -> None:
+        """Start afresh. A new object, not a cleared one: a turn still winding down (a
+        cancelled answer recording itself as interrupted) writes into the old one."""
+        self.conversation = Conversation(self.settings.system_prompt)
+
+    async def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> str:
+        """Stream the answer to `question` and keep the exchange in the history.
+
+        When the API says the request exceeds the model's context window (our token
+        estimate is only an estimate, and `history_tokens` may be set too high), the
+        budget is halved for the rest of the conversation and the question sent once
+        more with fewer old turns. Nothing was shown yet, so the retry is invisible
+        but for the notice. `on_text` also gets each piece of the answer (the voice reads it).
+        """
+        conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
+        entry = self._entry_for(question, conversation)
+        try:
+            return await self._ask(conversation, question, entry, on_text)
+        except VoicebotError as exc:
+            if not isinstance(exc, StreamInterrupted):  # those keep their partial answer instead
+                self.log.update(entry, error=str(exc), conversation=conversation.id, mode=entry.mode)
+            raise
+
+    def _entry_for(self, question: str, conversation: Conversation) -> Entry:
+        """The log entry of this question: the transcript just heard, or a new typed turn."""
+        heard, self._heard = self._heard, None
+        if heard is not None and heard[0] == question:
+            entry = heard[1]
+            entry.mode = "ask" if entry.mode == "transcribe" else entry.mode
+            return entry
+        return self.log.begin(conversation=conversation.id, mode="ask", source="text", transcript=question)
+
+    async def _ask(self, conversation: Conversation, question: str, entry: Entry,
+                   on_text: Callable[[str], None] | None) -> str:
+        # With no history there is nothing to trim: the first question never waits for the lookup.
+        budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
+        messages, dropped = conversation.request(question, budget)
+        try:
+            return await self._answer(conversation, question, messages, dropped, budget, entry, on_text)
+        except ApiError as exc:
+            if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
+                raise
+            smaller = smaller_budget(budget, messages)
+            retry, retry_dropped = conversation.request(question, smaller)
+            if retry_dropped <= dropped:  # nothing older left to drop: trying again cannot help
+                raise
+            self._budget_cap = smaller
+            self.output.notice(f"the conversation was too long for {self.settings.chat_model}; "
+                               f"left out the {retry_dropped} oldest turn(s) and asking again")
+            return await self._answer(conversation, question, retry, retry_dropped, smaller, entry, on_text)
+
+    async def _answer(self, conversation: Conversation, question: str, messages: list[Message], dropped: int,
+                      budget: int, entry: Entry, on_text: Callable[[str], None] | None = None) -> str:
+        """One streamed request for `question`; the exchange is recorded unless it is refused."""
+        if dropped:
+            log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
+        parts: list[str] = []
+        usage: dict[str, Any] | None = None
+        try:
+            async for event in self.client.chat_stream(messages, model=self.settings.chat_model,
+                                                       options=self.settings.chat_options()):
+                if isinstance(event, ContentDelta):
+                    if not parts:
+                        entry.mark("first_delta")
+                        self._mark(FIRST_WORD)
+                    parts.append(event.text)
+                    self.output.delta(event.text)
+                    if on_text is not None:
+                        on_text(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    if self.settings.show_reasoning:
+                        self.output.reasoning(event.text)
+                elif isinstance(event, Usage):
+                    usage = dict(event.raw)
+        except asyncio.CancelledError:
+            self.clock = None  # a cut answer has no timing worth showing
+            self._keep_interrupted(conversation, question, "".join(parts), entry)
+            raise
+        except StreamInterrupted as exc:
+            self._keep_interrupted(conversation, question, exc.partial or "".join(parts), entry)
+            raise
+        answer = "".join(parts)
+        self.output.reply(answer, usage)
+        conversation.record(question, answer)
+        entry.mark("replied")
+        self._mark(ANSWER)
+        if on_text is None:  # a spoken answer is reported once its voice has started (first_audio_ms)
+            entry.timings.update(self.report_timing() or {})  # the user's figures, from the key release
+        self.log.update(entry, reply=answer, usage=usage, model=self.settings.chat_model,
+                        conversation=conversation.id, mode=entry.mode)
+        return answer
+
+    def _keep_interrupted(self, conversation: Conversation, question: str, partial: str, entry: Entry) -> None:
+        """What was shown stays visible and in the history (and the log), marked as interrupted."""
+        self.output.reply(partial, None, interrupted=True)
+        conversation.record(question, partial, interrupted=True)
+        entry.mark("replied")
+        self.log.update(entry, reply=partial, interrupted=1, model=self.settings.chat_model,
+                        conversation=conversation.id, mode=entry.mode)

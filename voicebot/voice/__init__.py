@@ -1,0 +1,6 @@
+"""Sound out: chimes and spoken answers through one speaker.
+
+output (the one sound output: chimes mixed, speech queued), chime (start/stop sounds),
+speakable (answer text cut into speakable pieces), speaking (answers read aloud while they
+stream).
+"""
