@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,44 @@ def test_locate_prefers_the_exact_match_nearest_the_estimate() -> None:
     assert locate(long_audio, pattern, estimate=400, search=420) == Join(420, 400, "exact")
     assert locate(long_audio, pattern, estimate=30, search=420) == Join(0, 30, "exact")
     assert locate(long_audio, np.zeros(320, np.int16), 100, 50).method == "timed"
+
+
+def _resampled_like(source: np.ndarray, seed: int) -> np.ndarray:
+    """The same sound with other samples, as a sound server's second resampler makes it."""
+    return (source + _noise(source.size, seed=seed) // 40).astype(np.int16)
+
+
+def _speechlike(n: int) -> np.ndarray:
+    return np.convolve(_noise(n), np.ones(8) / 8, mode="same").astype(np.int16)
+
+
+@pytest.mark.parametrize("time_error", [-0.2, -0.12, 0.12, 0.2, 0.4])
+def test_a_stream_whose_own_latency_skews_the_estimate_far_still_joins(time_error: float) -> None:
+    """PulseAudio gives each stream of a source its own latency: measured 30 ms more a take, up to
+    ~240 ms off. A clear best match anywhere in the wide window joins, once the long stream covers it."""
+    smooth = _speechlike(RATE * 3)
+    out, stitch = _run(smooth, 4800, 3200, 6000, 320, time_error, short_source=_resampled_like(smooth, 5))
+    assert stitch.join is not None and stitch.join.method == "correlated" and stitch.join.offset == 1200
+    assert abs(out.size - (smooth.size - 4800)) < 3200
+    _, exact = _run(_noise(RATE * 3), 4800, 3200, 6000, 320, time_error)
+    assert exact.join is not None and exact.join.method == "exact" and exact.join.offset == 1200
+
+
+def test_a_new_streams_warm_up_frames_do_not_spoil_the_join() -> None:
+    """A fresh resampler starts from silence: the short stream's first frames differ from the sound."""
+    smooth = _speechlike(RATE * 2)
+    short = smooth.copy()
+    short[5000: 5000 + 300] = short[5000: 5000 + 300] // 3  # its first block, as a warming filter leaves it
+    out, stitch = _run(smooth, 4800, 1600, 5000, 320, 0.004, short_source=short)
+    assert stitch.join is not None and stitch.join.method == "exact" and stitch.join.offset == 200
+    assert np.array_equal(out, smooth[4800: 4800 + out.size])  # the spoiled frames were the long stream's
+
+
+def test_a_repeating_sound_far_from_the_estimate_is_not_joined() -> None:
+    """A sound that repeats (a held vowel, a looped clip) fits in more than one place: far from the
+    estimate no single place is clear, so the take stays on the long stream rather than guess."""
+    period = _speechlike(1600)
+    looped = np.tile(period, 40)
+    _, stitch = _run(looped, 4800, 3200, 6000, 320, 0.2, short_source=_resampled_like(looped, 3))
+    assert not stitch.joined or abs(stitch.join.offset - stitch.join.estimate) <= RATE * 0.05
+    assert stitch.gave_up or stitch.join is not None

@@ -30,9 +30,11 @@ log = logging.getLogger("voicebot.mic.microphone")
 
 MATCH_SECONDS = 0.02  # how much of the short stream is looked up in the long one
 SEARCH_SECONDS = 0.05  # how far from the time estimate a best (not exact) match may lie, each way
-EXACT_SEARCH_SECONDS = 0.25  # and an exact one: a source that delivers in bursts skews the estimate (seen: 41 ms)
+EXACT_SEARCH_SECONDS = 0.5  # an exact or clear best one: streams of one source differ in latency (seen: 80 ms)
 GIVE_UP_SECONDS = 1.0  # short-stream audio held back at most while the long stream catches up
 MIN_CORRELATION = 0.98  # a best match below this is no match (a vowel shifted by one pitch period comes close)
+MIN_MARGIN = 0.02  # a best match far from the estimate must beat every other fit by this much
+PEAK_WIDTH = 3  # samples either side of a best match that belong to the same peak
 
 
 @dataclass(frozen=True)
@@ -44,34 +46,81 @@ class Join:
     method: str  # "exact", "correlated" or "timed"
 
 
+def _exact_offsets(long_audio: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Every offset at which `head` stands sample for sample in `long_audio`.
+
+    Candidates are narrowed a few samples at a time, so a long search costs little more than
+    one comparison of the long audio with the head's first sample.
+    """
+    n = head.size
+    candidates = np.flatnonzero(long_audio[: long_audio.size - n + 1] == head[0])
+    for i in (1, 2, 3, n // 2, n - 1):
+        if candidates.size == 0:
+            break
+        candidates = candidates[long_audio[candidates + i] == head[i]]
+    if candidates.size == 0:
+        return candidates
+    windows = np.lib.stride_tricks.sliding_window_view(long_audio, n)[candidates]
+    return candidates[(windows == head).all(axis=1)]
+
+
+def _correlation(long_audio: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """The normalised correlation of `head` with every window of `long_audio` (via FFT)."""
+    n = head.size
+    x = long_audio.astype(np.float64)
+    b = head.astype(np.float64) - head.mean()
+    size = 1 << (x.size + n - 1).bit_length()
+    dots = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(b, size)), size)[: x.size - n + 1]
+    sums = np.concatenate([[0.0], np.cumsum(x)])
+    squares = np.concatenate([[0.0], np.cumsum(x * x)])
+    window_sum = sums[n:] - sums[:-n]
+    energy = (squares[n:] - squares[:-n]) - window_sum * window_sum / n  # n × the window's variance
+    norms = np.sqrt(np.maximum(energy, 0.0) * float((b * b).sum()))
+    return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 1e-6 * max(1.0, float(norms.max(initial=0))))
+
+
+def _unique_peak(corr: np.ndarray, first: int, last: int) -> int | None:
+    """The best offset in corr[first:last + 1] if it is a clear winner, else None.
+
+    A vowel repeats every pitch period, so the head also fits one period off; a winner must
+    beat every fit farther than `PEAK_WIDTH` samples from it by `MIN_MARGIN`.
+    """
+    if last < first:
+        return None
+    part = corr[first: last + 1]
+    best = int(np.argmax(part))
+    if part[best] < MIN_CORRELATION:
+        return None
+    others = np.concatenate([part[: max(0, best - PEAK_WIDTH)], part[best + PEAK_WIDTH + 1:]])
+    if others.size and part[best] - others.max() < MIN_MARGIN:
+        return None
+    return best + first
+
+
 def locate(long_audio: np.ndarray, short_head: np.ndarray, estimate: int, search: int,
            exact_search: int | None = None) -> Join:
     """The offset in `long_audio` at which `short_head` starts, looked for around `estimate`.
 
-    An exact match counts within `exact_search` of the estimate (default `search`), a best
-    match only within `search`.
+    An exact match counts within `exact_search` of the estimate (default `search`; None or
+    negative: anywhere in `long_audio`), the nearest one winning. A best (not exact) match
+    counts within `search`, or anywhere `exact_search` reaches when it is a clear winner
+    there: each stream of a sound server can have its own latency, which skews the estimate.
     """
     n = short_head.size
     if n == 0 or n > long_audio.size or np.ptp(short_head) == 0:
         return Join(estimate, estimate, "timed")
     wide = search if exact_search is None else max(search, exact_search)
-    first, last = max(0, estimate - wide), min(long_audio.size - n, estimate + wide)
-    if last >= first:
-        windows = np.lib.stride_tricks.sliding_window_view(long_audio[first: last + n], n)
-        exact = np.flatnonzero((windows == short_head).all(axis=1)) + first
-        if exact.size:
-            return Join(int(exact[np.argmin(np.abs(exact - estimate))]), estimate, "exact")
-    first, last = max(0, estimate - search), min(long_audio.size - n, estimate + search)
-    if last < first:
-        return Join(estimate, estimate, "timed")
-    windows = np.lib.stride_tricks.sliding_window_view(long_audio[first: last + n], n)
-    a = windows.astype(np.float64) - windows.mean(axis=1, keepdims=True)
-    b = short_head.astype(np.float64) - short_head.mean()
-    norms = np.sqrt((a * a).sum(axis=1) * float((b * b).sum()))
-    corr = np.divide(a @ b, norms, out=np.zeros(len(a)), where=norms > 0)
-    best = int(np.argmax(corr))
-    if corr[best] >= MIN_CORRELATION:
-        return Join(best + first, estimate, "correlated")
+    exact = _exact_offsets(long_audio, short_head)
+    exact = exact[np.abs(exact - estimate) <= wide]
+    if exact.size:
+        return Join(int(exact[np.argmin(np.abs(exact - estimate))]), estimate, "exact")
+    corr = _correlation(long_audio, short_head)
+    top = corr.size - 1
+    found = _unique_peak(corr, max(0, estimate - wide), min(top, estimate + wide))
+    if found is None:
+        found = _unique_peak(corr, max(0, estimate - search), min(top, estimate + search))
+    if found is not None:
+        return Join(found, estimate, "correlated")
     return Join(estimate, estimate, "timed")
 
 
@@ -90,7 +139,7 @@ class Stitch:
         self._match = max(1, round(rate * MATCH_SECONDS))
         self._search = max(1, round(rate * SEARCH_SECONDS))
         self._exact_search = round(rate * EXACT_SEARCH_SECONDS)
-        keep = self._match + self._search
+        keep = self._match + self._exact_search  # a new stream may start with audio from before the key press
         self._history = np.asarray(history[-keep:], dtype=np.int16)
         self._long: list[np.ndarray] = []  # the newest of them, enough to look the short stream up in
         self._long_kept = 0
@@ -101,6 +150,7 @@ class Stitch:
         self._short_frames = 0
         self._short_start: float | None = None  # when the short stream's frame 0 was recorded
         self.gave_up = False  # no safe join: the take stays on the long stream
+        self._searched_until = -1  # the long stream's length at the last search
 
     @property
     def joined(self) -> bool:
@@ -144,21 +194,34 @@ class Stitch:
 
     def _try_join(self) -> list[np.ndarray]:
         estimate = self._estimate()
-        if estimate is None or self._short_frames < self._match:
+        lead = self._match  # a new stream's first frames pass through a resampler still warming up
+        if estimate is None or self._short_frames < lead + self._match:
             return []
+        estimate += lead  # where the head (the short stream's frames from `lead` on) should be
+        timed_out = self._short_frames >= self.rate * GIVE_UP_SECONDS
         if self._long_frames < estimate + self._match + self._search:
-            if self._short_frames < self.rate * GIVE_UP_SECONDS:
+            if not timed_out:
                 return []  # the long stream's next block will cover the short stream's start
             return self._give_up("the idle stream never reached the take's stream")
+        if self._long_frames == self._searched_until and not timed_out:
+            return []  # nothing new to look in since the last search
+        self._searched_until = self._long_frames
+        # Each stream of a sound server has its own latency, so the estimate can be off by more
+        # than `search`: until the long stream covers the whole wider window, only an exact match
+        # or a best one near the estimate is taken; after that, a clear best one anywhere in it.
+        complete = self._long_frames >= estimate + self._match + self._exact_search or timed_out
         base = self._history.size + self._long_kept - self._long_frames  # where long frame 0 is in `known`
         known = np.concatenate([self._history, *self._long])
-        head = np.concatenate(self._short)[: self._match]
+        head = np.concatenate(self._short)[lead: lead + self._match]
         found = locate(known, head, estimate + base, self._search, self._exact_search)
+        if not complete and (found.method == "timed" or (
+                found.method == "correlated" and abs(found.offset - found.estimate) > self._search)):
+            return []  # the match may still be on its way in the long stream
         if found.method == "timed":
             around = known[max(0, found.offset - self._search): found.offset + self._match + self._search]
             if not (around.size and np.all(around == head[0]) and np.all(head == head[0])):
                 return self._give_up("no match for the take's stream in the idle one")
-        self.join = Join(found.offset - base, estimate, found.method)
+        self.join = Join(found.offset - base - lead, estimate - lead, found.method)
         skip = self._long_frames - self.join.offset  # short-stream frames the take already has
         if skip < 0:  # only where both streams are one flat value: nothing of substance is lost
             log.debug("%d flat frames skipped where the input streams were joined", -skip)
