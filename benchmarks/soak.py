@@ -19,11 +19,10 @@ that was recorded must end with a transcript in its turn, or be kept (its id is 
     lost = uploaded takes - transcribed live - kept;  kept = resent + still on disk + missing
 and `missing` (a kept take gone from disk without a resend transcript) must be 0 too.
 
-Speech-to-text is asked for `response_format=text`: the fake server answers partial
-speech with Whisper's " Thank you.", which with verbose_json voicebot rightly drops as
-invented (no_speech_prob 0.87), so no chat request would follow. With `text` every take
-with speech is a transcript and every turn reaches the chat stream, where half the
-faults are aimed.
+Speech-to-text is asked for `response_format=text`: with verbose_json voicebot rightly
+drops the fake server's invented " Thank you." (no_speech_prob 0.87) for takes that hold
+no speech, so no chat request would follow. With `text` every take with sound is a
+transcript and every turn reaches the chat stream, where half the faults are aimed.
 
 Usage: python benchmarks/soak.py [--turns N] [--seed S] [--fault-rate P]
 Needs the test tools that `scripts/dev test` installs. Prints figures; asserts nothing

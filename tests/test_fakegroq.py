@@ -17,6 +17,7 @@ import soundfile as sf
 import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq, decode, recognise
+from tests.fakegroq.audio import UNKNOWN_SPEECH
 from tests.fakegroq.chat import split_words
 from tests.fakegroq.server import format_duration
 from tests.fakegroq.stt import active_span, envelope
@@ -131,6 +132,13 @@ def test_each_fixture_is_only_itself() -> None:
     assert [fixture_of((DATA / n).read_bytes()) for n in SPEECH] == SPEECH
 
 
+def test_murmur_is_known_but_real_words_in_the_same_upload_win() -> None:
+    murmur = load_mono16k("murmur.wav")
+    assert recognise(murmur).fixture == "murmur.wav" and recognise(murmur).invented
+    both = np.concatenate([load_mono16k("spider.flac"), np.zeros(16_000, np.float32), murmur, murmur])
+    assert recognise(both).fixture == "spider.flac" and not recognise(both).invented
+
+
 # ---- upload handling through HTTP ----------------------------------------------------------------------
 
 
@@ -176,6 +184,24 @@ def test_container_the_fake_cannot_decode_gets_plausible_answer(fake_groq: FakeG
     assert r.status_code == 200 and r.json()["text"] == " Thank you."
     audio = fake_groq.requests[0].audio
     assert audio is not None and audio.container == "mp4" and audio.samplerate is None
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_unknown_speech_says_so_while_murmur_and_silence_get_whispers_invention(
+        fake_groq: FakeGroq, tmp_path: Path) -> None:
+    """A newcomer's own sentence is not silence: it comes back as a transcript naming the fixtures."""
+    own = tmp_path / "own.wav"
+    subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(own), "Remind me to water the plants."],
+                   check=True)
+    answers = {name: transcribe(fake_groq, name, data, response_format="verbose_json").json()
+               for name, data in [("own.wav", own.read_bytes()), ("murmur.wav", (DATA / "murmur.wav").read_bytes()),
+                                  ("silence.wav", (DATA / "silence.wav").read_bytes())]}
+    own_answer = answers["own.wav"]
+    assert own_answer["text"] == UNKNOWN_SPEECH and "fixtures.json" in own_answer["text"]
+    assert own_answer["segments"][0]["no_speech_prob"] < 0.1  # a client keeps it: the user sees it
+    for name in ("murmur.wav", "silence.wav"):
+        assert answers[name]["text"] == " Thank you.", name
+        assert answers[name]["segments"][0]["no_speech_prob"] > 0.6, name
 
 
 def test_file_over_25_mb_is_413(fake_groq: FakeGroq) -> None:
@@ -344,6 +370,15 @@ def test_standalone_entry_point_prints_what_to_paste(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_standalone_without_the_test_dependencies_says_how_to_run_it() -> None:
+    """`python -m tests.fakegroq` from a Python without aiohttp & co. (here: -S, no site-packages)."""
+    done = subprocess.run([sys.executable, "-S", "-m", "tests.fakegroq"], cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert "lacks aiohttp" in done.stderr and "scripts/dev fakegroq" in done.stderr
 
 
 def test_standalone_help_shows_the_default_key() -> None:

@@ -513,11 +513,20 @@ async def _sse_ok(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def _no_models(request: web.Request) -> web.Response:
+    """Handlers are coroutine functions: aiohttp deprecates plain callables ("Bare functions")."""
+    return web.json_response({"data": []})
+
+
+async def _transcript_hi(request: web.Request) -> web.Response:
+    return await _json_after_read(request, {"text": "hi"})
+
+
 def test_one_keep_alive_connection_serves_warm_and_every_request() -> None:
     def routes(app: web.Application) -> None:
-        app.router.add_get("/openai/v1/models", lambda r: web.json_response({"data": []}))
+        app.router.add_get("/openai/v1/models", _no_models)
         app.router.add_post("/openai/v1/chat/completions", _sse_ok)
-        app.router.add_post("/openai/v1/audio/transcriptions", lambda r: _json_after_read(r, {"text": "hi"}))
+        app.router.add_post("/openai/v1/audio/transcriptions", _transcript_hi)
 
     async def go() -> LocalServer:
         server = LocalServer(routes)
@@ -652,8 +661,7 @@ def test_tls_is_verified_and_a_bad_certificate_is_not_retried(self_signed: ssl.S
         sleeps.append(s)
 
     async def go() -> None:
-        server = LocalServer(lambda app: app.router.add_get("/openai/v1/models",
-                                                            lambda r: web.json_response({"data": []})), self_signed)
+        server = LocalServer(lambda app: app.router.add_get("/openai/v1/models", _no_models), self_signed)
         async with server as base, GroqClient(api_key=KEY, chat_base=base, sleep=nap) as client:
             await client.list_models()
 

@@ -225,6 +225,7 @@ def test_any_rechunking_decodes_to_the_same_events(stream: tuple[list[dict[str, 
     assert asyncio.run(collect(split_at(data, cuts))) == expected_events(objs)
 
 
+@pytest.mark.slow
 def test_every_single_split_point_of_a_tricky_stream() -> None:
     """Exhaustive over cut positions: inside multi-byte characters, and between CR and LF."""
     objs = [chunk(reasoning="é😀"), chunk("Pa"), chunk("ris\u2028€"), chunk(finish="stop", usage=USAGE)]

@@ -499,6 +499,7 @@ def test_incremental_equals_one_shot_whatever_the_block_sizes(name: str, sizes: 
 # --------------------------------------------------------------------------- memory
 
 
+@pytest.mark.slow
 def test_long_file_is_prepared_in_bounded_memory(tmp_path: Path) -> None:
     """10 minutes of 48 kHz stereo (230 MB as float32) must never be held in memory."""
     speech, rate = read_fixture("capital.wav")

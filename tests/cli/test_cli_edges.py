@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,6 +265,17 @@ def test_no_speech_recognised_names_the_file(fake_groq: FakeGroq, home: Path) ->
     assert proc.returncode == 2
     assert proc.stderr == f"voicebot: error: no speech recognised in {babble}\n"
     assert fake_groq.requests_to("/audio/transcriptions")  # it was sent: the server heard nothing
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_speech_the_fake_server_does_not_know_is_shown_as_such(fake_groq: FakeGroq, home: Path) -> None:
+    """A newcomer's own sentence against the fake server: a transcript saying it is unknown, not "no speech"."""
+    own = home / "own.wav"
+    subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(own), "Remind me to water the plants."],
+                   check=True)
+    proc = run(["transcribe", str(own)], user_env(fake_groq, home))
+    assert proc.returncode == 0, proc.stderr
+    assert "unknown speech" in proc.stdout and "tests/data/fixtures.json" in proc.stdout
 
 
 def test_devices_without_any_input_says_what_to_check(fake_groq: FakeGroq, home: Path, no_mic: Path) -> None:

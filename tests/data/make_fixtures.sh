@@ -14,3 +14,6 @@ sox "$tmp/spider.wav" -r 44100 -c 2 spider.flac                       # FLAC 44.
 sox "$tmp/bonjour.wav" -r 48000 -c 1 -C 3 bonjour.ogg                 # Ogg Vorbis 48 kHz
 sox -n -r 16000 -c 1 -b 16 silence.wav trim 0 2                       # 2 s digital silence
 sox -n -r 16000 -c 1 -b 16 hiss.wav synth 2 whitenoise vol 0.002      # 2 s faint noise floor
+# Sound like speech that no one can understand (capital.wav backwards): the fake answers it
+# with Whisper's invented " Thank you." (no_speech_prob 0.87), as Whisper does for murmur.
+sox capital.wav murmur.wav reverse

@@ -13,7 +13,10 @@ ALLOWED_EXTENSIONS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "opus"
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MIN_DURATION = 0.01
 RESPONSE_FORMATS = ("json", "text", "verbose_json")
-HALLUCINATION = " Thank you."
+HALLUCINATION = " Thank you."  # Whisper's invented text for silence, noise and murmur
+# Speech that is none of the fixtures: said plainly, so a newcomer's own recording is not
+# mistaken for silence (it used to be answered with the hallucination above).
+UNKNOWN_SPEECH = " [fake Groq: unknown speech; it recognises only the recordings in tests/data/fixtures.json]"
 LANGUAGE_NAMES = {
     "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
     "pt": "Portuguese", "nl": "Dutch", "ja": "Japanese", "zh": "Chinese", "ru": "Russian",
@@ -91,9 +94,11 @@ def validate_stt(task: str, form: dict[str, str | list[str]]) -> SttRequest:
 
 def recognised_text(task: str, match: Match) -> tuple[str, str]:
     """(text with Whisper's leading space, ISO language) for a recognition outcome."""
+    if match.invented:
+        return HALLUCINATION, "en"
     meta = fixtures().get(match.fixture) if match.fixture else None
     if meta is None:
-        return HALLUCINATION, "en"
+        return UNKNOWN_SPEECH, "en"
     if task == "translate":
         return " " + meta["translation"], "en"
     return " " + meta["text"], meta["language"]
@@ -108,7 +113,7 @@ def _tokens(text: str, end: float) -> list[int]:
 def verbose_body(req: SttRequest, match: Match, *, duration: float, rid: str) -> dict[str, Any]:
     """verbose_json as Groq sends it: task, language name, duration, segments, words."""
     text, lang = recognised_text(req.task, match)
-    speech = match.fixture is not None
+    speech = not match.invented
     start = round(match.speech_start, 2) if speech else 0.0
     end = round(match.speech_end, 2) if speech else round(duration, 2)
     if req.task == "transcribe" and req.language:

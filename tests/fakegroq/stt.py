@@ -7,6 +7,10 @@ fixture's envelope by normalised cross-correlation over time offsets. That is ro
 containers, sample rates, gain, leading/trailing silence and a trip through a PulseAudio
 null sink, yet rejects silence, noise, other speech, truncated speech and audio whose
 sample rate was mislabelled (which stretches both time and spectrum).
+
+Besides the utterances in fixtures.json it knows INVENTED ones: sound Whisper would turn
+into invented text (murmur.wav, speech played backwards). Sound that is neither is
+"unknown speech", which the server answers with a transcript that says so.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ _SEGMENT_FRAMES = 30  # stretches of 0.3 s must each match...
 _MAX_SHIFT = 12  # ...give or take 120 ms
 MIN_COVERAGE = 0.70  # fraction of the fixture's active frames that must be present
 
+# Recognised like fixtures, but answered with Whisper's hallucination (see audio.recognised_text).
+INVENTED = ("murmur.wav",)
+
 
 @dataclass(frozen=True)
 class DecodedAudio:
@@ -61,6 +68,12 @@ class Match:
     coverage: float
     speech_start: float  # seconds into the upload where activity begins
     speech_end: float
+    sound: bool = True  # False: silence, a steady noise floor, or audio the fake could not decode
+
+    @property
+    def invented(self) -> bool:
+        """Whisper would invent text here: no sound at all, or a known murmur."""
+        return not self.sound or self.fixture in INVENTED
 
 
 class UndecodableAudio(ValueError):
@@ -175,11 +188,9 @@ def fixtures() -> dict[str, dict[str, str] | None]:
 
 @lru_cache(maxsize=1)
 def templates() -> tuple[Template, ...]:
-    """Envelopes of every speech fixture, computed the same way as for uploads."""
+    """Envelopes of every speech fixture and INVENTED sound, computed the same way as for uploads."""
     out = []
-    for name, meta in fixtures().items():
-        if meta is None:
-            continue
+    for name in [*(n for n, meta in fixtures().items() if meta is not None), *INVENTED]:
         decoded = decode((DATA_DIR / name).read_bytes())
         assert decoded.mono16k is not None
         env = envelope(decoded.mono16k)
@@ -248,18 +259,19 @@ def _best_alignment(template: np.ndarray, upload: np.ndarray) -> tuple[float, fl
 def recognise(mono16k: np.ndarray | None) -> Match:
     """Which fixture (if any) this 16 kHz mono audio is, with the evidence."""
     if mono16k is None or mono16k.size < _N_FFT or not np.any(mono16k):
-        return Match(None, 0.0, 0.0, 0.0, 0.0)
+        return Match(None, 0.0, 0.0, 0.0, 0.0, sound=False)
     env = envelope(mono16k)
     span = active_span(env)
     if span is None:
-        return Match(None, 0.0, 0.0, 0.0, 0.0)
+        return Match(None, 0.0, 0.0, 0.0, 0.0, sound=False)
     # Cropped exactly to the sound (like the templates): a capture that starts late then
     # simply overlaps less of the fixture instead of comparing silence with speech.
     upload = env[span[0] : span[1]]
     scored = [(cov >= MIN_COVERAGE, score, cov, tpl.name)
               for tpl in templates() for score, cov in [_best_alignment(tpl.env, upload)]]
-    _, best_score, best_cov, best_name = max(scored)
+    passing = [s for s in scored if s[1] >= MATCH_THRESHOLD and s[2] >= MIN_COVERAGE]
+    words = [s for s in passing if s[3] not in INVENTED]  # real words win over murmur in the same upload
+    _, best_score, best_cov, best_name = max(words or passing or scored)
     start, end = span[0] * _HOP / TARGET_RATE, (span[1] * _HOP + _N_FFT) / TARGET_RATE
     end = min(end, mono16k.size / TARGET_RATE)
-    fixture = best_name if best_score >= MATCH_THRESHOLD and best_cov >= MIN_COVERAGE else None
-    return Match(fixture, max(best_score, 0.0), best_cov, start, end)
+    return Match(best_name if passing else None, max(best_score, 0.0), best_cov, start, end)

@@ -1,7 +1,7 @@
 """Invented text: Whisper's no-speech segments dropped, sparse transcripts flagged.
 
 Pure rules first, then the assistant against the local Groq server, which answers
-" Thank you." with a high no_speech_prob for audio it does not recognise, like Whisper.
+" Thank you." with a high no_speech_prob for murmur (tests/data/murmur.wav), like Whisper.
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ def fixture16k(name: str) -> np.ndarray:
 
 
 def babble(count: int) -> np.ndarray:
-    """Speech-like sound the server does not recognise: the fixtures played backwards."""
-    names = ["capital.wav", "spider.flac", "bonjour.ogg"]
-    return np.concatenate([fixture16k(names[i % 3])[::-1] for i in range(count)])
+    """Speech-like sound no one understands (murmur.wav, speech played backwards), for which
+    the server invents " Thank you." with a high no_speech_prob, as Whisper does."""
+    return np.concatenate([fixture16k("murmur.wav")] * count)
 
 
 def gap(seconds: float) -> np.ndarray:
