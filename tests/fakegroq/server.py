@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import audio, chat, local, tts
+from . import audio, batches, chat, local, tts
 from .link import Link
 from .models import MODELS, GroqError, model_object
 from .stt import UndecodableAudio, decode, recognise
@@ -113,6 +113,7 @@ class RecordedRequest:
     chunks_sent: int = 0
     client_disconnected: bool = False
     completed: bool = False
+    upload: batches.Upload | None = None  # a /files upload (without its bytes)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -245,6 +246,7 @@ class FakeGroq:
     async def _start_site(self) -> None:
         self._decode_lock = asyncio.Lock()  # the local style decodes one request at a time
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("GET", "/_fake/media/{name}", self._serve_media)
         app.router.add_route("*", "/_fake/{action}", self._admin)
         app.router.add_route("*", "/{tail:.*}", self._api)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -287,6 +289,8 @@ class FakeGroq:
         self._tts_delay = self._tts_chunk_delay = 0.0
         self._generation = getattr(self, "_generation", 0) + 1
         self._buckets = {"requests": _Bucket(14_400, 86_400.0), "tokens": _Bucket(250_000, 60.0)}
+        self._book = batches.BatchBook()
+        self._media: dict[str, bytes] = {}
 
     def reset(self) -> None:
         """Forget requests, faults, replies, delays and rate-limit usage; stalled streams end."""
@@ -303,6 +307,22 @@ class FakeGroq:
         """Spend this long decoding each speech request (local style: one at a time, so they queue)."""
         with self._lock:
             self._decode_delay = max(0.0, seconds)
+    def set_batch_pace(self, polls_per_state: int) -> None:
+        """Batches created from now on stay this many retrieves in each state (default 1)."""
+        with self._lock:
+            self._book.polls_per_state = max(1, polls_per_state)
+
+    def expire_next_batch(self, after_lines: int = 0) -> None:
+        """The next batch created expires after answering `after_lines` of its lines."""
+        with self._lock:
+            self._book.expire_next = max(0, after_lines)
+
+    def host_media(self, name: str, data: bytes) -> str:
+        """Serve `data` at a URL (as a public web server would) for audio-by-URL requests."""
+        with self._lock:
+            self._media[name] = data
+        return f"{self.host_url}/_fake/media/{name}"
+
     def set_editor(self, mode: str) -> None:
         """How clean-up requests (an editing system prompt) are answered: "edit" fixes the
         transcript's punctuation; "answer" misbehaves like a model that answers the question."""
@@ -459,6 +479,13 @@ class FakeGroq:
             return web.json_response({"error": f"unknown admin action {request.method} {action}"}, status=404)
         return web.json_response({"ok": True})
 
+    async def _serve_media(self, request: web.Request) -> web.Response:
+        with self._lock:
+            data = self._media.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404, text="not found")
+        return web.Response(body=data, content_type="application/octet-stream")
+
     # ---- the API ---------------------------------------------------------------------------
 
     def _auth_state(self, header: str | None) -> str:
@@ -544,6 +571,15 @@ class FakeGroq:
         while (part := await reader.next()) is not None:
             if not hasattr(part, "read_chunk") or part.name is None:
                 continue
+            if part.name == "file" and rec.endpoint == "/files":
+                chunks, size = [], 0
+                while chunk := await part.read_chunk(1 << 20):  # up to 200 MB: kept only within the limit
+                    size += len(chunk)
+                    if size <= batches.MAX_FILE_BYTES:
+                        chunks.append(chunk)
+                rec.upload = batches.Upload(part.filename or "", None, None, size)
+                upload = b"".join(chunks) if size <= batches.MAX_FILE_BYTES else b""
+                continue
             if part.name == "file":
                 data = bytes(await part.read())
                 size = len(data)
@@ -605,6 +641,8 @@ class FakeGroq:
             return await self._speech_to_text(rec, rid, upload, "translate" if ep.endswith("translations") else "transcribe")
         if ep == "/audio/speech" and method == "POST":
             return await self._text_to_speech(request, rec, rid)
+        if ep.startswith(("/files", "/batches")):
+            return await self._files_and_batches(request, rec, rid, upload)
         if ep == "/models" and method == "GET":
             body = {"object": "list", "data": [model_object(m) for m in MODELS]}
             return self._json_response(rec, 200, body, self._charge(0, rid, "-"))
@@ -635,6 +673,71 @@ class FakeGroq:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    async def _files_and_batches(self, request: web.Request, rec: RecordedRequest, rid: str,
+                                 upload: bytes) -> web.StreamResponse:
+        """/files and /batches (tests/fakegroq/batches.py keeps the books)."""
+        up = rec.upload
+        if up is not None:
+            purpose = (rec.form or {}).get("purpose")
+            up = dataclasses.replace(up, purpose=purpose if isinstance(purpose, str) else None,
+                                     data=upload if up.size <= batches.MAX_FILE_BYTES else None)
+        elif request.method == "POST" and rec.endpoint == "/files":
+            purpose = (rec.form or {}).get("purpose")
+            up = batches.Upload(None, purpose if isinstance(purpose, str) else None, None, 0)
+        answered = await batches.route(self._book, request.method, rec.endpoint, body=rec.json, upload=up,
+                                       answer=self._batch_line)
+        if answered is None:
+            raise GroqError(404, f"Unknown request URL: {request.method} {rec.path}. Please check the URL for "
+                            "typos, or see the docs at https://console.groq.com/docs/", code="unknown_url")
+        status, body = answered
+        headers = self._charge(0, rid, "-")
+        if isinstance(body, bytes):
+            self._update(rec, status=status, completed=True)
+            return web.Response(body=body, status=status, headers=headers, content_type="application/octet-stream")
+        return self._json_response(rec, status, body, headers)
+
+    async def _batch_line(self, url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer one batch line as the synchronous endpoint would (chat, or audio by URL)."""
+        rid = "req_" + secrets.token_hex(13)
+        try:
+            if url == "/v1/chat/completions":
+                req = chat.validate_chat({**body, "stream": False})
+                reply = self._take_reply()
+                completion = chat.complete(req, reply if reply is not None else chat.default_reply(req.messages))
+                seed = req.seed if req.seed is not None else 0
+                return 200, chat.completion_body(req, completion, cid="chatcmpl-" + secrets.token_hex(16), rid=rid,
+                                                 created=int(time.time()), seed=seed)
+            return 200, await self._audio_by_url(url, body, rid)
+        except GroqError as err:
+            return err.status, err.body()
+
+    async def _audio_by_url(self, url: str, body: dict[str, Any], rid: str) -> dict[str, Any]:
+        """A transcription or translation line: the audio is fetched from body["url"]."""
+        task = "translate" if url.endswith("translations") else "transcribe"
+        form = {k: v if isinstance(v, str | list) else json.dumps(v) for k, v in body.items() if k != "url"}
+        req = audio.validate_stt(task, form)
+        source = body.get("url")
+        if not isinstance(source, str) or not source.startswith(("http://", "https://")):
+            raise GroqError(400, "url must be an http(s) URL of the audio file", param="url")
+        import aiohttp  # the client half of aiohttp, only needed here
+        try:
+            async with aiohttp.ClientSession() as session, session.get(source) as got:
+                if got.status != 200:
+                    raise GroqError(400, f"could not fetch the audio at url: HTTP {got.status}", param="url")
+                data = await got.read()
+        except aiohttp.ClientError:
+            raise GroqError(400, "could not fetch the audio at url", param="url") from None
+        try:
+            decoded = await asyncio.get_running_loop().run_in_executor(None, decode, data)
+        except UndecodableAudio:
+            raise GroqError(400, "could not process file - is it a valid media file?") from None
+        match = await asyncio.get_running_loop().run_in_executor(None, recognise, decoded.mono16k)
+        duration = decoded.duration if decoded.duration is not None else 10.0
+        if req.response_format == "verbose_json":
+            return audio.verbose_body(req, match, duration=duration, rid=rid)
+        text, _ = audio.recognised_text(task, match)
+        return {"text": text, "x_groq": {"id": rid}}
 
     def _charge(self, tokens: int, rid: str, model: str) -> dict[str, str]:
         """Rate-limit headers for an accepted request; GroqError 429 when over the limit."""
