@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,86 @@ def test_transcribe_keeps_the_take_until_its_text_is_back(store: PendingStore, c
     assert "kept at" in events(out)[-1]["message"]
     assert asyncio.run(kept.transcribe(capital, ASK, stopping=lambda: False)) == "hello"
     assert store.list() == [take]  # the new take came back and is gone; the failed one stays
+
+
+class SlowDisk(PendingStore):
+    """A store whose save waits for `done`: a disk busy with fsyncs at the key release."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.done = threading.Event()
+        self.saving = threading.Event()
+
+    def save(self, *args: Any, **kwargs: Any) -> Any:
+        self.saving.set()
+        if not self.done.wait(10):
+            raise AssertionError("the test never let the save finish")
+        return super().save(*args, **kwargs)
+
+
+class Gated(Assistant):
+    """Transcribes once it is let through; says whether the take was on disk when it began."""
+
+    def __init__(self, store: SlowDisk, *results: str | Exception) -> None:
+        super().__init__(*results)
+        self.store = store
+        self.began = asyncio.Event()
+        self.go = asyncio.Event()
+        self.on_disk_at_start: bool | None = None
+
+    async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
+        self.on_disk_at_start = self.store.done.is_set()
+        self.began.set()
+        await self.go.wait()
+        return await super().transcribe(audio, translate=translate, mode=mode)
+
+
+def test_the_upload_does_not_wait_for_the_disk(tmp_path: Path, capital: PreparedAudio) -> None:
+    """The release's upload starts while the take is still being written (the fsyncs cost 10-100 ms);
+    the take leaves the spool only once it was both written and transcribed."""
+    store = SlowDisk(tmp_path / "pending")
+    assistant = Gated(store, "hello")
+    kept = kept_takes(store, assistant, io.StringIO())
+
+    async def go() -> str | None:
+        job = asyncio.create_task(kept.transcribe(capital, ASK, stopping=lambda: False))
+        await asyncio.wait_for(assistant.began.wait(), 10)
+        assert assistant.on_disk_at_start is False  # the upload began before the disk was done
+        assistant.go.set()  # the text comes back first...
+        await asyncio.sleep(0)
+        assert not job.done()  # ...but the take is not forgotten before it was kept
+        store.done.set()
+        return await asyncio.wait_for(job, 10)
+
+    assert asyncio.run(go()) == "hello"
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("answered", [False, True])
+def test_a_take_cut_while_it_is_written_is_kept_unless_its_text_was_back(
+        tmp_path: Path, capital: PreparedAudio, answered: bool) -> None:
+    store = SlowDisk(tmp_path / "pending")
+    assistant = Gated(store, "hello")
+    out = io.StringIO()
+    kept = kept_takes(store, assistant, out)
+
+    async def go() -> None:
+        job = asyncio.create_task(kept.transcribe(capital, ASK, stopping=lambda: False))
+        await asyncio.wait_for(assistant.began.wait(), 10)
+        if answered:
+            assistant.go.set()
+            while not assistant.asked and assistant.results:  # the scripted text is taken
+                await asyncio.sleep(0.001)
+        job.cancel()  # Esc, or a new take, while the disk is still busy
+        await asyncio.sleep(0.01)
+        store.done.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(job, 10)
+
+    asyncio.run(go())
+    if answered:
+        assert store.list() == []  # delivered: nothing to send again
+    else:
+        (take,) = store.list()
+        assert take.error == SUPERSEDED
+        assert any("kept at" in e.get("text", "") for e in events(out))

@@ -77,6 +77,13 @@ def next_delay(delay: float, first: float, *, sent: bool) -> float:
     return first if sent else min(max(delay * 2, first), RETRY_MAX)
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark a task's outcome as seen: a send cut short while its take was still being saved
+    has nobody left to await it."""
+    if not task.cancelled():
+        task.exception()
+
+
 # --- the loop ----------------------------------------------------------------------------------
 
 
@@ -127,19 +134,29 @@ class KeptTakes:
 
         saving = asyncio.ensure_future(asyncio.to_thread(store.save, prepared, mode=mode.name,
                                                          then_ask=mode.then_ask))
+        # The upload does not wait for the disk: the take is written and fsynced while it goes
+        # up (waiting first cost 10-100 ms at every key release), and it leaves the spool only
+        # once both are done.
+        sending = asyncio.ensure_future(send())
+        sending.add_done_callback(_retrieved)
         try:
             kept = await asyncio.shield(saving)  # a cancelled wait must not leave an unmarked take behind
         except asyncio.CancelledError:
+            sending.cancel()
             if pieces is not None:
                 pieces.cancel()
             with contextlib.suppress(Exception):
-                store.mark_failed(await saving, STOPPED if stopping() else SUPERSEDED)
+                take = await saving
+                if sending.done() and not sending.cancelled() and sending.exception() is None:
+                    store.remove(take.id)  # its text came back before the disk was done: delivered
+                else:
+                    self.output.notice(kept_notice(store.mark_failed(take, STOPPED if stopping() else SUPERSEDED)))
                 if pieces is not None:
                     pieces.remove(pieces.forget())
             raise
         except OSError as exc:  # disk full, read-only home: still send it, from memory
             self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
-            text = await send()
+            text = await sending
             if pieces is not None:
                 pieces.remove(pieces.forget())
             return text
@@ -149,7 +166,7 @@ class KeptTakes:
             if pieces is not None else None
         with store.claim(kept.id):
             try:
-                text = await send()
+                text = await sending
             except NoSpeechError:
                 store.remove(kept.id)
                 raise
