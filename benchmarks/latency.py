@@ -32,15 +32,18 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import soundfile as sf
 import soxr
@@ -50,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq, Link  # noqa: E402
 from tests.harness.daemon import VOICEBOT, daemon_env, desktop, short_home  # noqa: E402
-from tests.harness.xvfb import keydown, keyup  # noqa: E402
+from tests.harness.pulse import pulse_server  # noqa: E402
+from tests.harness.xvfb import keydown, keyup, xvfb  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "data" / "capital.wav"
 COMBO = "ctrl+alt+space"
@@ -198,6 +202,9 @@ def main() -> int:
         if name.startswith("voicebot"):
             fw = median(rows, "first_word")
             rate = median(rows, "bytes") / median(rows, "audio_seconds") / 1000
+            starts = sorted(r["upload_start"] * 1000 for r in rows)
+            print(f"{name}: release -> upload start per take (ms): " + ", ".join(f"{s:.0f}" for s in starts)
+                  + f" (max {starts[-1]:.0f})")
             print(f"{name}: release -> first word {fw * 1000:.0f} ms = {fw / floor:.2f}x the floor, "
                   f"{fw / seed:.2f}x the seed-style client; upload {rate:.1f} KB/s of audio; "
                   f"its own timing event: take recorded {median(rows, 'own_take_end') * 1000:.0f} ms, "

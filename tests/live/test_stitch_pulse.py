@@ -67,9 +67,11 @@ def test_the_frames_the_take_drops_from_its_own_stream_are_those_it_has_from_the
     from the next frame on. The frames of its own stream it skips must be exactly the moment it
     already has (equal samples after an exact join, the same sound after a best-match one): no
     frame lost, none doubled."""
+    warm_up = 320  # a new stream's first 20 ms pass through a resampler still warming up: never used
     for j in joins:
         skipped, kept = np.array(j["skipped"], dtype=np.float64), np.array(j["kept"], dtype=np.float64)
-        assert skipped.size == kept.size and skipped.size >= 320, j["method"]
+        assert skipped.size == kept.size and skipped.size >= 2 * warm_up, j["method"]
+        skipped, kept = skipped[warm_up:], kept[warm_up:]
         if j["method"] == "exact":
             assert np.array_equal(skipped, kept)
         else:

@@ -324,7 +324,7 @@ def test_preroll_starts_the_take_with_audio_from_before_the_key_press() -> None:
 def test_a_take_moves_from_the_idle_stream_to_its_own_without_a_lost_or_doubled_frame(
         monkeypatch: pytest.MonkeyPatch) -> None:
     sd = FakeSoundDevice(_INFOS, default=4)
-    source = np.random.default_rng(5).integers(-3000, 3000, 16_000).astype(np.int16)
+    source = np.random.default_rng(5).integers(-3000, 3000, 24_000).astype(np.int16)
     clock = [100.0]
     monkeypatch.setattr(capture, "_now", lambda: clock[0])
 
@@ -341,7 +341,7 @@ def test_a_take_moves_from_the_idle_stream_to_its_own_without_a_lost_or_doubled_
             while not live.started:
                 await asyncio.sleep(0.002)
             assert live.kwargs["blocksize"] == 320
-            blocks = [(7000 + 320 * k, live) for k in range(1, 16)] + [(9600, idle), (12800, idle)]
+            blocks = [(7000 + 320 * k, live) for k in range(1, 31)] + [(9600, idle), (12800, idle), (16000, idle)]
             for end, stream in sorted(blocks, key=lambda b: b[0]):
                 clock[0] = 100.0 + end / 16_000 + (0.004 if stream is live else 0.0)
                 stream.emit(source[end - stream.kwargs["blocksize"]: end])
@@ -350,7 +350,7 @@ def test_a_take_moves_from_the_idle_stream_to_its_own_without_a_lost_or_doubled_
             audio = await collect(take)
         assert take.preroll_frames == 1600
         assert np.array_equal(audio, source[6400 - 1600: 6400 - 1600 + audio.size])
-        assert audio.size == 7000 + 320 * 15 - (6400 - 1600)  # up to the live stream's last block
+        assert audio.size == 7000 + 320 * 30 - (6400 - 1600)  # up to the live stream's last block
         assert live.closed and not idle.closed
         await mic.close()
 

@@ -146,3 +146,27 @@ def test_a_repeating_sound_far_from_the_estimate_is_not_joined() -> None:
     _, stitch = _run(looped, 4800, 3200, 6000, 320, 0.2, short_source=_resampled_like(looped, 3))
     assert not stitch.joined or abs(stitch.join.offset - stitch.join.estimate) <= RATE * 0.05
     assert stitch.gave_up or stitch.join is not None
+
+
+def _sound_of(take: np.ndarray) -> np.ndarray:
+    return take[int(np.flatnonzero(take)[0]):]
+
+
+@pytest.mark.parametrize("time_error", [-0.15, -0.06, 0.06, 0.15])
+@pytest.mark.parametrize("speech_after", [0.03, 0.1, 0.3, 1.5])
+def test_speech_that_begins_after_a_silent_key_press_is_whole(time_error: float, speech_after: float) -> None:
+    """Seen on PulseAudio: the key goes down in digital silence (a null source, a muted app), the
+    words start a moment later, and the arrival times are off by up to ~180 ms. A join by the
+    arrival times near the words cut or doubled 56-180 ms of them; the join is either where the
+    short stream's first sound really is, or in silence wide enough for any error of the estimate
+    (then only the silence before the words may be longer or shorter)."""
+    source = np.zeros(RATE * 4, np.int16)
+    onset = 6000 + round(speech_after * RATE)
+    source[onset:] = _speechlike(source.size - onset)
+    out, stitch = _run(source, 4800, 3200, 6000, 320, time_error)
+    assert stitch.joined
+    sound = _sound_of(out)
+    assert np.array_equal(sound, source[onset: onset + sound.size])
+    assert sound.size >= source.size - onset - 3200
+    if stitch.join is not None and stitch.join.method == "exact":
+        assert stitch.join.offset == 1200

@@ -28,13 +28,14 @@ import numpy as np
 
 log = logging.getLogger("voicebot.mic.microphone")
 
-MATCH_SECONDS = 0.02  # how much of the short stream is looked up in the long one
+MATCH_SECONDS = 0.02  # the short stream's first frames, left out of the look-up (a resampler warming up)
 SEARCH_SECONDS = 0.05  # how far from the time estimate a best (not exact) match may lie, each way
 EXACT_SEARCH_SECONDS = 0.5  # an exact or clear best one: streams of one source differ in latency (seen: 80 ms)
 GIVE_UP_SECONDS = 1.0  # short-stream audio held back at most while the long stream catches up
 MIN_CORRELATION = 0.98  # a best match below this is no match (a vowel shifted by one pitch period comes close)
 MIN_MARGIN = 0.02  # a best match far from the estimate must beat every other fit by this much
 PEAK_WIDTH = 3  # samples either side of a best match that belong to the same peak
+HEAD_SECONDS = 0.1  # how much of the short stream's first sound is looked up in the long one
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ class Stitch:
         self._match = max(1, round(rate * MATCH_SECONDS))
         self._search = max(1, round(rate * SEARCH_SECONDS))
         self._exact_search = round(rate * EXACT_SEARCH_SECONDS)
-        keep = self._match + self._exact_search  # a new stream may start with audio from before the key press
+        self._head = round(rate * HEAD_SECONDS)
+        keep = self._head + self._exact_search  # a new stream may start with audio from before the key press
         self._history = np.asarray(history[-keep:], dtype=np.int16)
         self._long: list[np.ndarray] = []  # the newest of them, enough to look the short stream up in
         self._long_kept = 0
@@ -197,11 +199,21 @@ class Stitch:
         lead = self._match  # a new stream's first frames pass through a resampler still warming up
         if estimate is None or self._short_frames < lead + self._match:
             return []
-        estimate += lead  # where the head (the short stream's frames from `lead` on) should be
         timed_out = self._short_frames >= self.rate * GIVE_UP_SECONDS
-        if self._long_frames < estimate + self._match + self._search:
+        short = np.concatenate(self._short)
+        sound = np.flatnonzero(short[lead:] != short[lead])
+        if not sound.size:
+            return self._try_flat_join(estimate, short, timed_out)
+        # The head looked up in the long stream starts at the short stream's first sound (a key
+        # pressed in digital silence has nothing to match until the words begin) and spans a few
+        # phonemes: one vowel, resampled by the sound server, fits a pitch period off as well.
+        at = lead + int(sound[0])
+        if self._short_frames < at + self._head:
+            return []  # the head is not whole yet
+        estimate += at  # where the head should be
+        if self._long_frames < estimate + self._head + self._search:
             if not timed_out:
-                return []  # the long stream's next block will cover the short stream's start
+                return []  # the long stream's next block will cover the head
             return self._give_up("the idle stream never reached the take's stream")
         if self._long_frames == self._searched_until and not timed_out:
             return []  # nothing new to look in since the last search
@@ -209,25 +221,41 @@ class Stitch:
         # Each stream of a sound server has its own latency, so the estimate can be off by more
         # than `search`: until the long stream covers the whole wider window, only an exact match
         # or a best one near the estimate is taken; after that, a clear best one anywhere in it.
-        complete = self._long_frames >= estimate + self._match + self._exact_search or timed_out
+        complete = self._long_frames >= estimate + self._head + self._exact_search or timed_out
         base = self._history.size + self._long_kept - self._long_frames  # where long frame 0 is in `known`
         known = np.concatenate([self._history, *self._long])
-        head = np.concatenate(self._short)[lead: lead + self._match]
-        found = locate(known, head, estimate + base, self._search, self._exact_search)
-        if not complete and (found.method == "timed" or (
-                found.method == "correlated" and abs(found.offset - found.estimate) > self._search)):
-            return []  # the match may still be on its way in the long stream
-        if found.method == "timed":
-            around = known[max(0, found.offset - self._search): found.offset + self._match + self._search]
-            if not (around.size and np.all(around == head[0]) and np.all(head == head[0])):
+        found = locate(known, short[at: at + self._head], estimate + base, self._search, self._exact_search)
+        far = found.method == "correlated" and abs(found.offset - found.estimate) > self._search
+        if found.method == "timed" or far:
+            if not complete:
+                return []  # the match may still be on its way in the long stream
+            if found.method == "timed":
                 return self._give_up("no match for the take's stream in the idle one")
-        self.join = Join(found.offset - base - lead, estimate - lead, found.method)
-        skip = self._long_frames - self.join.offset  # short-stream frames the take already has
+        return self._joined(Join(found.offset - base - at, estimate - at, found.method), short)
+
+    def _try_flat_join(self, estimate: int, short: np.ndarray, timed_out: bool) -> list[np.ndarray]:
+        """Join two streams that are one flat value (digital silence) by the arrival times.
+
+        The estimate may be off by up to `exact_search`, so around the join the take skips or
+        repeats up to that much: harmless only where both streams are flat all along it, and
+        the short stream is known (flat) up to the join, so no sound can fall in the gap.
+        """
+        value = short[self._match]
+        known = np.concatenate([self._history, *self._long])
+        if (self._long_frames - estimate <= short.size
+                and known.size and np.all(known[-self._exact_search:] == value)):
+            return self._joined(Join(estimate, estimate, "timed"), short)
+        if timed_out:
+            return self._give_up("no sound to find the take's stream by in the idle one")
+        return []  # wait for the words (or for more silence on the short stream)
+
+    def _joined(self, join: Join, short: np.ndarray) -> list[np.ndarray]:
+        self.join = join
+        skip = self._long_frames - join.offset  # short-stream frames the take already has
         if skip < 0:  # only where both streams are one flat value: nothing of substance is lost
             log.debug("%d flat frames skipped where the input streams were joined", -skip)
-        log.debug("input streams joined (%s) %+d frames from the time estimate",
-                  self.join.method, self.join.offset - self.join.estimate)
-        short = np.concatenate(self._short)
+        log.debug("input streams joined (%s) %+d frames from the time estimate", join.method,
+                  join.offset - join.estimate)
         self._skip = max(0, skip - short.size)
         short = short[max(0, skip):]
         self._long, self._short, self._history = [], [], self._history[:0]
