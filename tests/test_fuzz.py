@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from voicebot.api.client import MAX_MESSAGE, error_for_status, one_line, parse_error_body
 from voicebot.api.sse import BadStreamData, decode_data, events_from_chunk, stream_error
-from voicebot.audio.files import MAX_FILE_SECONDS, PreparedAudio, prepare_file
+from voicebot.audio.encoding import PreparedAudio
+from voicebot.audio.files import MAX_FILE_SECONDS, prepare_file
 from voicebot.config.loading import load_settings
 from voicebot.config.schema import FIELDS, Settings
 from voicebot.control.client import Command, ProtocolError, decode_reply, decode_request

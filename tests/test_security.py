@@ -32,7 +32,7 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.config import keystore
 from voicebot.config.loading import describe, load_settings
 from voicebot.config.schema import Secret
-from voicebot.desktop.dictation import copy_to_clipboard
+from voicebot.desktop.clipboard import copy_to_clipboard
 from voicebot.errors import UsageError
 
 REPO = Path(__file__).resolve().parent.parent

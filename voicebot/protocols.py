@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from voicebot.api.client import ModelInfo, Transcript
     from voicebot.api.sse import StreamEvent
-    from voicebot.audio.files import PreparedAudio
+    from voicebot.api.wire import ModelInfo, Transcript
+    from voicebot.audio.encoding import PreparedAudio
 
 
 class SpeechToText(Protocol):
@@ -94,11 +94,17 @@ class TurnAssistant(Transcriber, Answerer, Protocol):
     """What sending a kept take again needs from the assistant."""
 
 
+class Notices(Protocol):
+    """Where a part says something to the user in passing (the console's `notice`)."""
+
+    def notice(self, text: str, **fields: Any) -> None: ...
+
+
 class TranscriptView(Protocol):
     """Where a transcript is shown (the console's `transcript`)."""
 
     def transcript(self, text: str, *, label: bool) -> None: ...
 
 
-__all__ = ["Answerer", "AssistantClient", "Chat", "MicrophoneInput", "SpeechToText", "TakeAudio",
+__all__ = ["Answerer", "AssistantClient", "Chat", "MicrophoneInput", "Notices", "SpeechToText", "TakeAudio",
            "Transcriber", "TranscriptView", "TurnAssistant"]

@@ -27,7 +27,9 @@ from voicebot.audio.chunking import (
     sliding_max,
     split_upload,
 )
-from voicebot.audio.files import FRAME_SECONDS, TARGET_RATE, TakeEncoder, encode, prepare_file
+from voicebot.audio.encoding import PreparedAudio, TakeEncoder, encode
+from voicebot.audio.files import prepare_file
+from voicebot.audio.samples import FRAME_SECONDS, TARGET_RATE, frame_levels_dbfs, speech_present
 from voicebot.stt.piece_texts import continuation_prompt, join_texts, prompt_tail, transcribe_in_order
 
 DATA = Path(__file__).parents[1] / "data"
@@ -205,7 +207,7 @@ def test_silent_stretches_are_not_uploaded() -> None:
     split = split_upload(prepare_file_from(x).as_upload(), max_seconds=10)
     assert len(split.chunks) > len(split.uploads) == 2
     fixtures = [decode(data)[0] for _, data, _ in split.uploads]
-    assert all(audio.speech_present(audio.frame_levels_dbfs(f, TARGET_RATE)) for f in fixtures)
+    assert all(speech_present(frame_levels_dbfs(f, TARGET_RATE)) for f in fixtures)
 
 
 def test_audio_that_fits_goes_up_unchanged() -> None:
@@ -239,7 +241,7 @@ def test_a_take_longer_than_one_upload_is_no_longer_refused() -> None:
     assert len(split.uploads) > 1 and all(len(data) <= 10_000 for _, data, _ in split.uploads)
 
 
-def prepare_file_from(x: np.ndarray, codec: str = "opus") -> audio.PreparedAudio:
+def prepare_file_from(x: np.ndarray, codec: str = "opus") -> PreparedAudio:
     data = encode(x, TARGET_RATE, "flac")
     encoder = TakeEncoder(TARGET_RATE, source="long.flac", codec=codec)
     encoder.write(sf.read(io.BytesIO(data), dtype="int16")[0])

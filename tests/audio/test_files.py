@@ -17,20 +17,13 @@ import soundfile as sf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from voicebot.audio.files import (
-    MAX_UPLOAD_BYTES,
+from voicebot.audio.encoding import EncodedStream, PreparedAudio, TakeEncoder, encode, prepare_array
+from voicebot.audio.files import MAX_UPLOAD_BYTES, check_upload_size, prepare_file, sniff_passthrough
+from voicebot.audio.samples import (
     SILENCE_DBFS,
-    EncodedStream,
-    PreparedAudio,
-    TakeEncoder,
-    check_upload_size,
-    encode,
     frame_levels_dbfs,
     level_dbfs,
-    prepare_array,
-    prepare_file,
     resample,
-    sniff_passthrough,
     speech_present,
     to_mono,
     to_pcm16,

@@ -20,7 +20,8 @@ import soxr
 from tests.cli.test_cli import chat_requests, events, run
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
-from voicebot.audio.files import MAX_UPLOAD_BYTES, TARGET_RATE, prepare_file
+from voicebot.audio.files import MAX_UPLOAD_BYTES, prepare_file
+from voicebot.audio.samples import TARGET_RATE
 from voicebot.config.schema import Settings
 from voicebot.turns.assistant import Assistant, smaller_budget
 from voicebot.turns.console import JsonOutput

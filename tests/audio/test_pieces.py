@@ -11,8 +11,8 @@ import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicebot.audio.files import FRAME_SECONDS, TARGET_RATE, frame_levels_dbfs
 from voicebot.audio.pieces import FRAME, GUARD_FRAMES, PauseCutter, TakePieces
+from voicebot.audio.samples import FRAME_SECONDS, TARGET_RATE, frame_levels_dbfs
 
 DATA = Path(__file__).parents[1] / "data"
 FIXTURES = ["capital.wav", "spider.flac", "bonjour.ogg"]

@@ -24,7 +24,8 @@ from voicebot.api.client import GroqClient
 from voicebot.cli.commands import build_bindings
 from voicebot.config.schema import Settings
 from voicebot.control.client import Command
-from voicebot.daemon.core import Daemon, State
+from voicebot.daemon.core import Daemon
+from voicebot.daemon.recording import State
 from voicebot.errors import UsageError
 from voicebot.hotkeys.machine import Cancel, Discard, Start, Stop
 from voicebot.spool.resend import PIECE, SUPERSEDED
@@ -203,7 +204,7 @@ class FailingOnceMicrophone(ScriptedMicrophone):
 
     @asynccontextmanager
     async def take(self) -> AsyncIterator[ScriptedTake]:
-        from voicebot.mic.microphone import CaptureError
+        from voicebot.mic.input_devices import CaptureError
 
         if not self.takes:
             self.takes.append(ScriptedTake(self.audio))

@@ -149,7 +149,8 @@ async def _drive(plan: dict[str, Any]) -> None:
 
 async def _drive_vanish() -> None:
     """Record until the sound server dies, report the error, then reopen when told to."""
-    from voicebot.mic.microphone import CaptureError, Microphone
+    from voicebot.mic.input_devices import CaptureError
+    from voicebot.mic.microphone import Microphone
 
     def say(**event: Any) -> None:
         print(json.dumps(event), flush=True)

@@ -17,21 +17,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from voicebot.audio.samples import SILENCE_DBFS, level_dbfs
 from voicebot.errors import EXIT_USAGE, UsageError
 from voicebot.mic import microphone as capture
 from voicebot.mic import preroll
-from voicebot.mic.microphone import (
-    SILENCE_DBFS,
+from voicebot.mic.input_devices import (
     CaptureError,
     InputDevice,
-    Microphone,
-    Take,
     choose_format,
     input_devices,
-    level_dbfs,
+    list_input_devices,
     match_device,
-    to_mono,
 )
+from voicebot.mic.microphone import Microphone
+from voicebot.mic.take import Take, to_mono
 
 # --- Pre-roll ring ----------------------------------------------------------------------------
 
@@ -560,7 +559,7 @@ def test_missing_portaudio_says_which_package_to_install(monkeypatch: pytest.Mon
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(sys, "meta_path", [NoPortAudio(), *sys.meta_path])
     with pytest.raises(UsageError, match="PortAudio") as caught:
-        capture.list_input_devices()
+        list_input_devices()
     assert "libportaudio2" in str(caught.value)
     assert caught.value.exit_code == EXIT_USAGE
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicebot.mic.microphone import Take
 from voicebot.mic.tail import QUIET_FRAMES, LevelTrack, tail_is_over
+from voicebot.mic.take import Take
 
 SPEECH, QUIET, HISS = -20.0, -120.0, -50.0
 

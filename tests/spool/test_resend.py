@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from voicebot.audio.files import PreparedAudio, prepare_file
+from voicebot.audio.encoding import PreparedAudio
+from voicebot.audio.files import prepare_file
 from voicebot.errors import ApiError, NoSpeechError, VoicebotError
 from voicebot.modes import ASK, TRANSLATE
 from voicebot.spool.resend import (

@@ -24,7 +24,8 @@ import soundfile
 
 from tests.cli.test_cli import DATA, VOICEBOT, base_env, events, run
 from tests.fakegroq import FakeGroq
-from voicebot.audio.files import PreparedAudio, prepare_file
+from voicebot.audio.encoding import PreparedAudio
+from voicebot.audio.files import prepare_file
 from voicebot.errors import ApiError
 from voicebot.spool.kept_take import decode_sidecar, encode_sidecar, is_take_id, make_take_id, time_of_id
 from voicebot.spool.store import PendingStore, TakeBusy, UnknownTake, pending_dir, resend

@@ -20,7 +20,8 @@ import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
-from voicebot.audio.files import TARGET_RATE, prepare_array
+from voicebot.audio.encoding import prepare_array
+from voicebot.audio.samples import TARGET_RATE
 from voicebot.config.schema import Settings
 from voicebot.errors import NoSpeechError
 from voicebot.stt.hallucination import (
@@ -30,7 +31,8 @@ from voicebot.stt.hallucination import (
     is_hallucinated,
     sparse_text,
 )
-from voicebot.turns.assistant import Assistant, HeardText
+from voicebot.stt.hearing import HeardText
+from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import HumanOutput, JsonOutput, Output
 
 DATA = Path(__file__).parents[1] / "data"

@@ -27,7 +27,8 @@ from voicebot.config.loading import load_settings
 from voicebot.config.schema import Secret, Settings
 from voicebot.errors import ApiError, NoSpeechError
 from voicebot.stt.hallucination import filter_segments, is_repetition
-from voicebot.turns.assistant import Assistant, HeardText
+from voicebot.stt.hearing import HeardText
+from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import JsonOutput
 
 DATA = Path(__file__).parents[1] / "data"

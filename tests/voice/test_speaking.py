@@ -22,9 +22,9 @@ from tests.daemon.test_daemon_unit import ScriptedMicrophone, speak, speech
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
 from voicebot.cli.commands import build_bindings
-from voicebot.config.bindings import normalise_bindings
 from voicebot.config.schema import Settings
 from voicebot.daemon.core import Daemon
+from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Cancel, Start, bindings_from_config
 from voicebot.modes import ASK, DICTATE, mode_named
 from voicebot.spool.store import PendingStore

@@ -3,6 +3,6 @@
 client (GroqClient: speech to text, streamed chat, models), tts (text to speech), stream (one
 streamed chat attempt, in layers), sse (what a stream's events mean), wire (request bodies and
 results as pure functions), errors (statuses and exceptions as one line), error_body (servers'
-error bodies read safely), connection (TLS, base URLs, which key goes where), retry (when to
-retry, how long to wait).
+error bodies read safely), connection (TLS, base URLs, which key goes where), key_text (which
+keys can be sent at all), retry (when to retry, how long to wait).
 """

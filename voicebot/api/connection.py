@@ -16,7 +16,7 @@ import httpx
 
 from voicebot import __version__
 from voicebot.api.error_body import one_line, scrub_text
-from voicebot.config.keystore import key_is_sendable
+from voicebot.api.key_text import key_is_sendable
 from voicebot.errors import UsageError
 
 __all__ = ["KEY_NAMES", "Keys", "check_base", "check_key", "http_client", "same_host", "tls_context"]

@@ -24,15 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from voicebot.audio.files import (
-    CODECS,
+from voicebot.audio.encoding import CODECS, EncodedStream, codec_of_container
+from voicebot.audio.files import MAX_UPLOAD_BYTES, check_upload_size
+from voicebot.audio.samples import (
     FRAME_SECONDS,
-    MAX_UPLOAD_BYTES,
     MIN_VOICED_SECONDS,
     TARGET_RATE,
-    EncodedStream,
-    check_upload_size,
-    codec_of_container,
     frame_levels_dbfs,
     speech_threshold_dbfs,
 )

@@ -22,36 +22,10 @@ from typing import BinaryIO
 
 import soundfile as sf
 
-from voicebot.audio.encoding import (  # re-exported: the upload's codecs and encoders live there
-    CODECS,
+from voicebot.audio.encoding import (
     DEFAULT_CODEC,
-    Codec,
-    EncodedStream,
     PreparedAudio,
     TakeEncoder,
-    codec_named,
-    codec_of_container,
-    encode,
-    prepare_array,
-)
-from voicebot.audio.samples import (  # re-exported: the pure sample and level functions live there
-    ABSOLUTE_FLOOR_DBFS,
-    FRAME_SECONDS,
-    MIN_VOICED_SECONDS,
-    NOISE_MARGIN_DB,
-    NOISE_PERCENTILE,
-    RESAMPLE_QUALITY,
-    SILENCE_DBFS,
-    TARGET_RATE,
-    frame_levels_dbfs,
-    level_dbfs,
-    resample,
-    speech_present,
-    speech_threshold_dbfs,
-    to_float,
-    to_mono,
-    to_pcm16,
-    voiced_seconds,
 )
 from voicebot.errors import UsageError
 
@@ -191,10 +165,12 @@ def _decode(handle: BinaryIO, name: str, codec: str, whole_seconds: float | None
 
 
 __all__ = [
-    "ABSOLUTE_FLOOR_DBFS", "CODECS", "DEFAULT_CODEC", "FRAME_SECONDS", "MAX_FILE_SECONDS", "MAX_UPLOAD_BYTES",
-    "MIN_VOICED_SECONDS", "NOISE_MARGIN_DB", "NOISE_PERCENTILE", "PASSTHROUGH_TYPES", "READ_BLOCK_FRAMES",
-    "RESAMPLE_QUALITY", "SILENCE_DBFS", "TARGET_RATE", "Codec", "EncodedStream", "PreparedAudio", "TakeEncoder",
-    "check_file_duration", "check_upload_size", "codec_named", "codec_of_container", "encode",
-    "frame_levels_dbfs", "level_dbfs", "prepare_array", "prepare_file", "resample", "sniff_passthrough",
-    "speech_present", "speech_threshold_dbfs", "to_float", "to_mono", "to_pcm16", "voiced_seconds",
+    "MAX_FILE_SECONDS",
+    "MAX_UPLOAD_BYTES",
+    "PASSTHROUGH_TYPES",
+    "READ_BLOCK_FRAMES",
+    "check_file_duration",
+    "check_upload_size",
+    "prepare_file",
+    "sniff_passthrough",
 ]

@@ -24,13 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicebot.audio.files import (
-    DEFAULT_CODEC,
+from voicebot.audio.encoding import DEFAULT_CODEC, EncodedStream, PreparedAudio
+from voicebot.audio.samples import (
     FRAME_SECONDS,
     MIN_VOICED_SECONDS,
     TARGET_RATE,
-    EncodedStream,
-    PreparedAudio,
     frame_levels_dbfs,
     speech_threshold_dbfs,
 )

@@ -15,7 +15,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NoReturn
 
 from voicebot import __version__
-from voicebot.config.loading import FIELDS, Settings, kind_of, load_settings, parse_text, warn
+from voicebot.config.loading import load_settings, parse_text, warn
+from voicebot.config.schema import FIELDS, Settings, kind_of
 from voicebot.control.client import COMMAND_HELP, COMMANDS, run_client
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError, report_error
 from voicebot.modes import RECORDING_NAMES

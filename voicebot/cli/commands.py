@@ -14,11 +14,14 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.api.client import GroqClient, RetryNotice
-from voicebot.audio.files import PreparedAudio, prepare_file
+from voicebot.api.client import GroqClient
+from voicebot.api.retry import RetryNotice
+from voicebot.audio.encoding import PreparedAudio
+from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
-from voicebot.config.loading import Secret, Settings, normalise_bindings
+from voicebot.config.schema import Secret, Settings
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
+from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Binding, bindings_from_config
 from voicebot.modes import ASK
 from voicebot.turns.assistant import Assistant
@@ -226,7 +229,7 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     named = settings.device
     device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
     if device is not None:
-        from voicebot.mic.microphone import list_input_devices, match_device
+        from voicebot.mic.input_devices import list_input_devices, match_device
         devices = list_input_devices()
         if devices:  # a --device that names nothing is a typo: exit 2 now, listing the inputs
             match_device(device, devices)  # (with no device at all the daemon waits for one)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.audio.files import PreparedAudio
+from voicebot.audio.encoding import PreparedAudio
 from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
 from voicebot.log import store as turnlog

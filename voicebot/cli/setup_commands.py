@@ -10,9 +10,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from voicebot.api.client import ModelInfo, NoModelList
+from voicebot.api.client import NoModelList
+from voicebot.api.wire import ModelInfo
 from voicebot.cli.commands import make_client, output_for
-from voicebot.config.loading import Settings, config_path_for_display, describe
+from voicebot.config.loading import config_path_for_display, describe
+from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, VoicebotError
 
 
@@ -57,7 +59,7 @@ NO_DEVICES_HINT = ("check that a microphone is plugged in and not muted, and tha
 
 async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
     """Audio inputs, the default marked; with none, what to check."""
-    from voicebot.mic.microphone import list_input_devices
+    from voicebot.mic.input_devices import list_input_devices
 
     output = output_for(settings, rest)
     found = list_input_devices()

@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from voicebot.api.key_text import key_is_sendable
 from voicebot.errors import UsageError
 
 SERVICE = "voicebot"
@@ -74,15 +75,6 @@ def get_key(username: str = USERNAME) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return value.strip()
-
-
-def key_is_sendable(key: str) -> bool:
-    """Whether a (stripped) key can go in an Authorization header: printable ASCII, no spaces.
-
-    The one check of a key's characters, used where a key is stored and where it is sent;
-    its callers word the refusal, never echoing the key.
-    """
-    return all("\x21" <= ch <= "\x7e" for ch in key)
 
 
 def check_key_text(text: str) -> str:
@@ -158,7 +150,6 @@ __all__ = [
     "delete_key",
     "get_key",
     "get_stt_key",
-    "key_is_sendable",
     "read_key",
     "require_backend",
     "set_key",

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from voicebot.config.bindings import BadEntry, normalise_bindings
 from voicebot.config.checks import (
     check_bool,
     check_bounds,
@@ -29,6 +28,7 @@ from voicebot.config.checks import (
 )
 from voicebot.config.schema import FIELDS, Secret, Settings, env_name, is_optional, kind_of
 from voicebot.errors import UsageError
+from voicebot.hotkeys.bindings import BadEntry, normalise_bindings
 
 GROQ_PATH = "/openai/v1"
 
@@ -267,6 +267,12 @@ def warn(lines: list[str]) -> None:
 
 # The schema's names that callers long imported from here stay importable from here.
 __all__ = [
-    "FIELDS", "Secret", "Settings", "check_value", "config_path_for_display", "default_config_path", "describe",
-    "kind_of", "load_settings", "normalise_bindings", "parse_text", "read_config", "warn",
+    "check_value",
+    "config_path_for_display",
+    "default_config_path",
+    "describe",
+    "load_settings",
+    "parse_text",
+    "read_config",
+    "warn",
 ]

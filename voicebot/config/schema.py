@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 from voicebot.errors import UsageError
 from voicebot.modes import NAMES as MODE_NAMES
+from voicebot.stt.piece_texts import pieces_in_flight
 from voicebot.stt.vocabulary import SpeechPrompt, speech_prompt
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
-GROQ_STT_CONCURRENCY = 3  # speech requests in flight per long recording at Groq
 VOICES = ("autumn", "diana", "hannah", "austin", "daniel", "troy")  # canopylabs/orpheus-v1-english
 
 class Secret:
@@ -192,13 +191,8 @@ class Settings:
         return self.stt_api_base or self.api_base
 
     def stt_pieces_in_flight(self) -> int:
-        """`stt_concurrency`, or its default: 3 where speech goes to Groq (or to the chat server: the
-        free tier allows 20 requests a minute), 1 for another server, which may decode one at a time
-        and would only queue the rest until they time out."""
-        if self.stt_concurrency is not None:
-            return self.stt_concurrency
-        host = (urllib.parse.urlsplit(self.stt_api_base).hostname or "") if self.stt_api_base else "groq.com"
-        return GROQ_STT_CONCURRENCY if host == "groq.com" or host.endswith(".groq.com") else 1
+        """`stt_concurrency`, or its default (voicebot.stt.piece_texts.pieces_in_flight)."""
+        return pieces_in_flight(self.stt_concurrency, self.stt_api_base)
 
     def chat_options(self) -> dict[str, Any]:
         """The chat request's optional fields, with unset ones left out."""
@@ -270,7 +264,6 @@ def is_optional(name: str) -> bool:
 __all__ = [
     "DEFAULT_API_BASE",
     "FIELDS",
-    "GROQ_STT_CONCURRENCY",
     "VOICES",
     "Secret",
     "Settings",

@@ -19,8 +19,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from voicebot.api.client import GroqClient
-from voicebot.audio.files import PreparedAudio
-from voicebot.config.loading import Settings
+from voicebot.audio.encoding import PreparedAudio
+from voicebot.config.schema import Settings
 from voicebot.control.client import Command
 from voicebot.control.server import serve_control
 from voicebot.daemon.live_pieces import LivePieces
@@ -38,7 +38,7 @@ from voicebot.hotkeys.machine import (
     Stop,
     Trigger,
 )
-from voicebot.mic.microphone import load_sounddevice
+from voicebot.mic.input_devices import load_sounddevice
 from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recording_mode
 from voicebot.protocols import MicrophoneInput
 from voicebot.spool.resend import KeptTakes

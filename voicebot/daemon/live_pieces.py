@@ -25,7 +25,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from voicebot.audio.files import PreparedAudio
+from voicebot.audio.encoding import PreparedAudio
 from voicebot.errors import VoicebotError
 from voicebot.spool.resend import PIECE
 from voicebot.spool.store import PendingStore, UnknownTake

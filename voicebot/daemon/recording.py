@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voicebot.audio.files import PreparedAudio, TakeEncoder
+from voicebot.audio.encoding import PreparedAudio, TakeEncoder
 from voicebot.audio.pieces import TakePieces
-from voicebot.config.loading import Settings
+from voicebot.config.schema import Settings
 from voicebot.daemon.live_pieces import LivePieces
 from voicebot.errors import VoicebotError
 from voicebot.modes import Mode

@@ -23,7 +23,6 @@ from voicebot.config.schema import Settings
 from voicebot.desktop.cleanup import clean
 from voicebot.desktop.clipboard import (
     Saved,
-    clipboard_command,
     copy_to_clipboard,
     put_back,
     read_clipboard,
@@ -33,7 +32,7 @@ from voicebot.desktop.keystrokes import Keyboard, NotTyped, keyboard_for
 from voicebot.errors import UsageError
 from voicebot.turns.console import Output
 
-__all__ = ["TARGETS", "Dictation", "clipboard_command", "copy_to_clipboard", "deliver"]
+__all__ = ["TARGETS", "Dictation", "deliver"]
 
 log = logging.getLogger("voicebot.desktop.dictation")
 TARGETS = ("print", "type", "clipboard")

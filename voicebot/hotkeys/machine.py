@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from voicebot.config.bindings import STYLES, Style
 from voicebot.errors import UsageError
+from voicebot.hotkeys.bindings import STYLES, Style
 from voicebot.hotkeys.combo import Combo, KeyId, modifier_of, parse_combo
 from voicebot.modes import CANCEL, Mode, mode_named
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from voicebot.audio.files import PreparedAudio
+from voicebot.audio.encoding import PreparedAudio
 from voicebot.errors import VoicebotError
 from voicebot.log import store as turnlog
 from voicebot.private_files import ensure_data_dir, write_atomic

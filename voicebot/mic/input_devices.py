@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voicebot.audio.files import TARGET_RATE
+from voicebot.audio.samples import TARGET_RATE
 from voicebot.errors import UsageError
 from voicebot.mic.device_names import match_named
 

@@ -21,16 +21,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from voicebot.audio.files import SILENCE_DBFS, level_dbfs  # one meter definition for file and microphone
+from voicebot.audio.samples import SILENCE_DBFS, level_dbfs
 from voicebot.errors import UsageError
 from voicebot.mic import preroll
 from voicebot.mic.input_devices import (
     CaptureError,
-    InputDevice,
     choose_format,
     default_input,
-    input_devices,
-    list_input_devices,
     list_inputs,
     load_sounddevice,
     match_device,
@@ -400,9 +397,7 @@ class Microphone:
             self._take._finish(error)
 
 
-__all__ = ["BLOCK_MS", "SILENCE_DBFS", "STALL_SECONDS", "CaptureError", "InputDevice", "Microphone", "Take",
-           "choose_format", "input_devices", "level_dbfs", "list_input_devices", "load_sounddevice",
-           "match_device", "to_mono"]
+__all__ = ["BLOCK_MS", "STALL_SECONDS", "Microphone"]
 
 
 def _shut(stream: Any) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from voicebot.audio.files import FRAME_SECONDS, frame_levels_dbfs, speech_threshold_dbfs
+from voicebot.audio.samples import FRAME_SECONDS, frame_levels_dbfs, speech_threshold_dbfs
 
 QUIET_SECONDS = 0.1  # longer than a stop closure or the gap between two words in a phrase
 QUIET_FRAMES = round(QUIET_SECONDS / FRAME_SECONDS)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voicebot.audio.files import FRAME_SECONDS
+from voicebot.audio.samples import FRAME_SECONDS
 from voicebot.mic import tail
 from voicebot.mic.input_devices import CaptureError
 

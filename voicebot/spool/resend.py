@@ -20,10 +20,11 @@ from voicebot.api.retry import retryable_status
 from voicebot.errors import ApiError, NoSpeechError, VoicebotError
 from voicebot.modes import Mode
 from voicebot.protocols import TurnAssistant
-from voicebot.spool.store import PendingStore, PendingTake, TakeBusy, UnknownTake, kept_notice, resend
+from voicebot.spool.kept_take import PendingTake
+from voicebot.spool.store import PendingStore, TakeBusy, UnknownTake, kept_notice, resend
 
 if TYPE_CHECKING:
-    from voicebot.audio.files import PreparedAudio
+    from voicebot.audio.encoding import PreparedAudio
     from voicebot.daemon.live_pieces import LivePieces
     from voicebot.turns.console import Output
 

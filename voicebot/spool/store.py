@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voicebot.audio.files import CODECS, TARGET_RATE, PreparedAudio
+from voicebot.audio.encoding import CODECS, PreparedAudio
+from voicebot.audio.samples import TARGET_RATE
 from voicebot.errors import UsageError, VoicebotError
 from voicebot.modes import after_transcript, recording_mode
 from voicebot.private_files import TEMP_PREFIX, ensure_data_dir, fsync_dir, write_atomic
@@ -270,13 +271,4 @@ async def resend(store: PendingStore, take: PendingTake, assistant: TurnAssistan
     return text
 
 
-__all__ = [
-    "PendingStore",
-    "PendingTake",
-    "TakeBusy",
-    "UnknownTake",
-    "ensure_private_root",
-    "kept_notice",
-    "pending_dir",
-    "resend",
-]
+__all__ = ["PendingStore", "TakeBusy", "UnknownTake", "ensure_private_root", "kept_notice", "pending_dir", "resend"]

@@ -20,13 +20,11 @@ from voicebot.audio import chunking
 from voicebot.errors import ApiError, NoSpeechError
 from voicebot.stt.hallucination import COMPRESSION_RATIO_CEILING, SparseText, filter_segments, sparse_text
 from voicebot.stt.piece_texts import join_texts
-from voicebot.turns.timing import TRANSCRIPT
 
 if TYPE_CHECKING:
-    from voicebot.api.client import Transcript
-    from voicebot.config.loading import Settings
-    from voicebot.protocols import SpeechToText
-    from voicebot.turns.console import Output
+    from voicebot.api.wire import Transcript
+    from voicebot.config.schema import Settings
+    from voicebot.protocols import Notices, SpeechToText
 
 log = logging.getLogger("voicebot.stt.hearing")
 
@@ -46,13 +44,13 @@ class HeardText:
 class Hearing:
     """The speech requests of one recording, piece by piece, and the verdict on their texts."""
 
-    def __init__(self, client: SpeechToText, settings: Settings, output: Output, *, translate: bool,
-                 mark: Callable[[str], None]) -> None:
+    def __init__(self, client: SpeechToText, settings: Settings, output: Notices, *, translate: bool,
+                 on_heard: Callable[[], None]) -> None:
         self.client = client
         self.settings = settings
         self.output = output
         self.translate = translate
-        self._mark = mark
+        self._on_heard = on_heard  # the text is back and checked (the turn's clock notes it)
         options = settings.stt_options(translate=translate)
         self.base_prompt: str | None = options.pop("prompt")
         if options["response_format"] != "text":  # text cannot carry segments: the user's choice
@@ -94,7 +92,7 @@ class Hearing:
             self.output.notice(sparse.message(), check="sparse_transcript", words=sparse.words,
                                speech_seconds=round(sparse.seconds, 1),
                                words_per_second=round(sparse.words_per_second, 3))
-        self._mark(TRANSCRIPT)
+        self._on_heard()
         return HeardText(text, len(texts), self.dropped, sparse, server, self.fallback)
 
     async def _send(self, request: dict[str, Any]) -> Transcript:

@@ -16,14 +16,25 @@ Nothing here knows about HTTP or audio: the transcription call is passed in.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
-
-from voicebot.config.schema import GROQ_STT_CONCURRENCY
 
 T = TypeVar("T")
 
 PROMPT_BYTES = 220  # Whisper keeps 224 prompt tokens; a token is at least one UTF-8 byte
+GROQ_STT_CONCURRENCY = 3  # speech requests in flight per long recording at Groq
+
+
+def pieces_in_flight(concurrency: int | None, stt_api_base: str | None) -> int:
+    """`concurrency` (the `stt_concurrency` setting), or its default: 3 where speech goes to Groq
+    (`stt_api_base` None: the chat server; the free tier allows 20 requests a minute), 1 for
+    another server, which may decode one at a time and would only queue the rest until they
+    time out."""
+    if concurrency is not None:
+        return concurrency
+    host = (urllib.parse.urlsplit(stt_api_base).hostname or "") if stt_api_base else "groq.com"
+    return GROQ_STT_CONCURRENCY if host == "groq.com" or host.endswith(".groq.com") else 1
 
 
 def prompt_tail(text: str, max_bytes: int) -> str:

@@ -21,10 +21,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from voicebot.api.client import ContentDelta, ReasoningDelta, Usage
+from voicebot.api.sse import ContentDelta, ReasoningDelta, Usage
 from voicebot.audio import chunking
-from voicebot.audio.files import PreparedAudio
-from voicebot.config.loading import Settings
+from voicebot.audio.encoding import PreparedAudio
+from voicebot.config.schema import Settings
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
 from voicebot.log.writer import Entry, TurnRecorder
 from voicebot.protocols import AssistantClient
@@ -130,7 +130,8 @@ class Assistant:
         if not self._prompt_noticed and (prompt := self.settings.speech_prompt()).trimmed:
             self._prompt_noticed = True  # once per conversation holder, not at every take
             self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
-        return Hearing(self.client, self.settings, self.output, translate=translate, mark=self._mark)
+        return Hearing(self.client, self.settings, self.output, translate=translate,
+                       on_heard=lambda: self._mark(TRANSCRIPT))
 
     async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
         """Transcribe (or translate) one recording of any length, with the hallucination checks.

@@ -230,7 +230,7 @@ class Speaker:
     def _resolve(self) -> tuple[int | None, int]:
         if self._factory is not None:
             return None, self._rate or FALLBACK_RATE
-        from voicebot.mic.microphone import load_sounddevice
+        from voicebot.mic.input_devices import load_sounddevice
 
         sd = load_sounddevice()
         self._device = match_output_device(self._spec, list_output_devices(sd))

@@ -24,9 +24,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from voicebot.audio.wav_stream import BadWav, WavStream
-from voicebot.config.bindings import normalise_bindings
 from voicebot.config.schema import Settings
 from voicebot.errors import ApiError, VoicebotError
+from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.modes import After, Mode
 from voicebot.turns.console import Output
 from voicebot.voice.output import SoundOutput, Utterance
