@@ -22,8 +22,9 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
 from voicebot.audio.files import MAX_UPLOAD_BYTES, prepare_file
 from voicebot.audio.samples import TARGET_RATE
+from voicebot.cli.wiring import make_assistant
 from voicebot.config.schema import Settings
-from voicebot.turns.assistant import Assistant, smaller_budget
+from voicebot.turns.assistant import smaller_budget
 from voicebot.turns.console import JsonOutput
 
 DATA = Path(__file__).parents[1] / "data"
@@ -90,7 +91,7 @@ def test_one_piece_at_a_time_each_prompt_carries_the_previous_text(fake_groq: Fa
     async def go() -> str:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
             settings = Settings(max_chunk_seconds=15, stt_prompt="Paris", stt_concurrency=1)
-            return await Assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
+            return await make_assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
                 prepare_file(path))
 
     assert asyncio.run(asyncio.wait_for(go(), 30)) == " ".join(TEXTS[n] for n in spoken)

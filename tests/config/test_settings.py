@@ -12,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from voicebot.config.loading import check_value, describe, load_settings, parse_text
-from voicebot.config.schema import DEFAULT_API_BASE, FIELDS, Secret, Settings, env_name, kind_of
+from voicebot.config.schema import DEFAULT_API_BASE, FIELDS, Secret, env_name, kind_of
 from voicebot.errors import UsageError
 
 KEY = "gsk_settings_test_key_0123456789abcdef"
@@ -132,27 +132,6 @@ def test_missing_key_is_a_usage_error_naming_the_variable(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="GROQ_API_KEY") as err:
         s.require_key()
     assert err.value.exit_code == 2
-
-
-def test_chat_options_leave_out_unset_and_keep_reasoning_hidden() -> None:
-    s = Settings()
-    assert s.chat_options() == {"reasoning_effort": "low", "include_reasoning": False}
-    s = Settings(temperature=0.3, stop=["END"], seed=1, response_format="json_object", service_tier="flex",
-                 reasoning_effort="none", max_completion_tokens=50, top_p=0.9)
-    assert s.chat_options() == {"temperature": 0.3, "top_p": 0.9, "max_completion_tokens": 50, "stop": ["END"],
-                                "seed": 1, "service_tier": "flex", "response_format": {"type": "json_object"}}
-    assert Settings(reasoning_format="parsed").chat_options()["reasoning_format"] == "parsed"
-    assert "include_reasoning" not in Settings(reasoning_format="parsed").chat_options()
-    assert Settings(show_reasoning=True).chat_options()["include_reasoning"] is True
-
-
-def test_stt_options_translation_drops_language() -> None:
-    s = Settings(language="fr", stt_prompt="Groq, Whisper")
-    assert s.stt_options(translate=False)["model"] == "whisper-large-v3-turbo"
-    assert s.stt_options(translate=False)["language"] == "fr"
-    assert s.stt_options(translate=True) == {"model": "whisper-large-v3", "language": None,
-                                             "prompt": "Groq, Whisper", "temperature": None,
-                                             "response_format": "json"}
 
 
 def test_secret_is_not_picklable() -> None:

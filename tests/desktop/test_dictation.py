@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
 from voicebot.audio.files import prepare_file
+from voicebot.cli.wiring import dictation_options, make_assistant, speech_options
 from voicebot.config.loading import load_settings
 from voicebot.config.schema import Settings
 from voicebot.desktop import keystrokes
 from voicebot.desktop.cleanup import EDIT_PROMPT, drift, words
 from voicebot.desktop.dictation import Dictation
 from voicebot.stt.vocabulary import PROMPT_LIMIT, speech_prompt
-from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import JsonOutput
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -83,7 +83,7 @@ def notices(out: io.StringIO) -> list[dict[str, Any]]:
 
 def land(text: str, env: dict[str, str], client: GroqClient | None = None, **options: Any) -> tuple[str, io.StringIO]:
     out = io.StringIO()
-    dictation = Dictation(Settings(**options), JsonOutput(out, io.StringIO()), client, env)
+    dictation = Dictation(dictation_options(Settings(**options)), JsonOutput(out, io.StringIO()), client, env)
     return asyncio.run(asyncio.wait_for(dictation.land(text), 30)), out
 
 
@@ -204,7 +204,7 @@ def cleaned(fake_groq: FakeGroq, text: str, tools: Tools, **options: Any) -> tup
     async def go() -> tuple[str, io.StringIO]:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url, max_retries=0) as client:
             out = io.StringIO()
-            dictation = Dictation(Settings(dictate_output="type", dictate_cleanup=True, **options),
+            dictation = Dictation(dictation_options(Settings(dictate_output="type", dictate_cleanup=True, **options)),
                                   JsonOutput(out, io.StringIO()), client, tools.env())
             return await dictation.land(text), out
 
@@ -254,7 +254,7 @@ def test_a_cleanup_cut_short_still_shows_the_words(fake_groq: FakeGroq, tools: T
     async def go() -> io.StringIO:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
             out = io.StringIO()
-            dictation = Dictation(Settings(dictate_output="type", dictate_cleanup=True),
+            dictation = Dictation(dictation_options(Settings(dictate_output="type", dictate_cleanup=True)),
                                   JsonOutput(out, io.StringIO()), client, tools.env())
             task = asyncio.create_task(dictation.land("hello there"))
             await asyncio.sleep(0.3)  # a stimulus: the clean-up request is under way
@@ -321,7 +321,7 @@ def test_vocabulary_joins_the_stt_prompt() -> None:
     assert speech_prompt(None, []).text is None
     assert speech_prompt("Meeting notes.", ["Kubernetes", " Groq ", ""]).text == "Meeting notes. Kubernetes, Groq"
     assert speech_prompt(None, ["Kubernetes", "Groq"]).text == "Kubernetes, Groq"
-    assert Settings(stt_prompt="Notes.", vocabulary=["Groq"]).stt_options(translate=False)["prompt"] == "Notes. Groq"
+    assert speech_options(Settings(stt_prompt="Notes.", vocabulary=["Groq"])).prompt.text == "Notes. Groq"
 
 
 @QUICK
@@ -345,7 +345,7 @@ def test_a_long_vocabulary_is_trimmed_accepted_and_told_once(fake_groq: FakeGroq
     async def go() -> io.StringIO:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
             out = io.StringIO()
-            assistant = Assistant(client, settings_, JsonOutput(out, io.StringIO()))
+            assistant = make_assistant(client, settings_, JsonOutput(out, io.StringIO()))
             assert await assistant.transcribe(audio) == "What is the capital of France?"
             await assistant.transcribe(audio)
             return out

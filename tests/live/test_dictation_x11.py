@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.harness.xvfb import missing_tools, xvfb
+from voicebot.cli.wiring import dictation_options
 from voicebot.config.schema import Settings
 from voicebot.desktop.dictation import Dictation
 from voicebot.turns.console import JsonOutput
@@ -124,7 +125,7 @@ def field(x11: str) -> Iterator[TextField]:
 
 
 def dictation(out: io.StringIO, **options: Any) -> Dictation:
-    return Dictation(Settings(**options), JsonOutput(out, io.StringIO()), None, os.environ)
+    return Dictation(dictation_options(Settings(**options)), JsonOutput(out, io.StringIO()), None, os.environ)
 
 
 def notices(out: io.StringIO) -> list[dict[str, Any]]:

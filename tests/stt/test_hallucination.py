@@ -22,6 +22,7 @@ from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
 from voicebot.audio.encoding import prepare_array
 from voicebot.audio.samples import TARGET_RATE
+from voicebot.cli.wiring import make_assistant
 from voicebot.config.schema import Settings
 from voicebot.errors import NoSpeechError
 from voicebot.stt.hallucination import (
@@ -32,7 +33,6 @@ from voicebot.stt.hallucination import (
     sparse_text,
 )
 from voicebot.stt.hearing import HeardText
-from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import HumanOutput, JsonOutput, Output
 
 DATA = Path(__file__).parents[1] / "data"
@@ -111,7 +111,7 @@ def hear(fake: FakeGroq, samples: np.ndarray, output: Output | None = None, **se
     async def go() -> HeardText:
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake.base_url, max_retries=0) as client:
             out = output or JsonOutput(io.StringIO(), io.StringIO())
-            assistant = Assistant(client, Settings(**settings), out)
+            assistant = make_assistant(client, Settings(**settings), out)
             return await assistant.hear(prepare_array(samples, TARGET_RATE, source="test"))
     return run(go())
 

@@ -23,12 +23,12 @@ from tests.fakegroq import DEFAULT_LOCAL_MODEL, TEST_API_KEY, TEST_STT_API_KEY, 
 from voicebot.api.client import GroqClient, parse_error_body, same_host
 from voicebot.api.retry import UPLOAD_SECONDS_PER_AUDIO_SECOND, upload_timeout
 from voicebot.audio.files import prepare_file
+from voicebot.cli.wiring import make_assistant
 from voicebot.config.loading import load_settings
 from voicebot.config.schema import Secret, Settings
 from voicebot.errors import ApiError, NoSpeechError
 from voicebot.stt.hallucination import filter_segments, is_repetition
 from voicebot.stt.hearing import HeardText
-from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import JsonOutput
 
 DATA = Path(__file__).parents[1] / "data"
@@ -172,7 +172,7 @@ def test_pieces_in_flight_follow_stt_concurrency(local: FakeGroq, tmp_path: Path
                               stt_base=local.base_url) as client:
             settings = Settings(max_chunk_seconds=15, stt_concurrency=concurrency,
                                 transcription_model=DEFAULT_LOCAL_MODEL)
-            return await Assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
+            return await make_assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
                 prepare_file(path))
 
     local.set_decode_delay(0.2)
@@ -182,13 +182,6 @@ def test_pieces_in_flight_follow_stt_concurrency(local: FakeGroq, tmp_path: Path
     local.set_decode_delay(0.2)
     assert arun(go(3)) == " ".join(TEXTS[n] for n in spoken)
     assert local.peak_in_flight == 3  # they queue at the server, which still decodes one at a time
-
-
-def test_pieces_in_flight_default_to_one_for_a_server_other_than_groq() -> None:
-    assert Settings().stt_pieces_in_flight() == 3
-    assert Settings(stt_api_base="https://api.groq.com/openai/v1").stt_pieces_in_flight() == 3
-    assert Settings(stt_api_base="http://127.0.0.1:8000/v1").stt_pieces_in_flight() == 1
-    assert Settings(stt_api_base="http://127.0.0.1:8000/v1", stt_concurrency=2).stt_pieces_in_flight() == 2
 
 
 def test_the_upload_deadline_grows_with_the_audio() -> None:
@@ -259,7 +252,7 @@ def test_a_looping_transcript_is_dropped_and_the_user_told() -> None:
 
     async def go() -> str:
         async with _speech_client({"text": LOOP, "segments": [segment]}) as client:
-            return await Assistant(client, Settings(), JsonOutput(out, io.StringIO())).transcribe(
+            return await make_assistant(client, Settings(), JsonOutput(out, io.StringIO())).transcribe(
                 prepare_file(DATA / "capital.wav"))
 
     with pytest.raises(NoSpeechError):
@@ -282,7 +275,7 @@ def test_the_fallback_transcribes_once_the_primary_is_down(local: FakeGroq) -> N
             async with GroqClient(api_key=TEST_API_KEY, chat_base=primary.base_url, max_retries=1,
                                   stt_fallback_base=local.base_url) as client:
                 settings = Settings(stt_fallback_api_base=local.base_url, stt_fallback_model=DEFAULT_LOCAL_MODEL)
-                assistant = Assistant(client, settings, JsonOutput(out, io.StringIO()))
+                assistant = make_assistant(client, settings, JsonOutput(out, io.StringIO()))
                 take = prepare_file(DATA / "capital.wav")
                 first = await assistant.hear(take)
                 await asyncio.to_thread(primary.stop)

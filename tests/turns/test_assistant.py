@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
+from voicebot.cli.wiring import make_assistant
 from voicebot.config.schema import Settings
 from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import JsonOutput
@@ -16,7 +17,7 @@ from voicebot.turns.console import JsonOutput
 
 def make(client: GroqClient) -> tuple[Assistant, io.StringIO]:
     out = io.StringIO()
-    return Assistant(client, Settings(), JsonOutput(out, io.StringIO())), out
+    return make_assistant(client, Settings(), JsonOutput(out, io.StringIO())), out
 
 
 def test_a_turn_cancelled_while_the_budget_is_looked_up_does_not_break_the_next(fake_groq: FakeGroq) -> None:

@@ -22,18 +22,18 @@ from tests.daemon.test_daemon_unit import ScriptedMicrophone, speak, speech
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
 from voicebot.cli.commands import build_bindings
+from voicebot.cli.wiring import daemon_options, make_assistant
 from voicebot.config.schema import Settings
 from voicebot.daemon.core import Daemon
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Cancel, Start, bindings_from_config
 from voicebot.modes import ASK, DICTATE, mode_named
 from voicebot.spool.store import PendingStore
-from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import JsonOutput
 from voicebot.turns.timing import timing_line
 from voicebot.voice.chime import Chimes
 from voicebot.voice.output import Speaker
-from voicebot.voice.speaking import Narrator, SpokenAnswers, speaks, wants_voice
+from voicebot.voice.speaking import Narrator, SpokenAnswers, speaks
 
 RATE = 24_000
 BLOCK = RATE // 100
@@ -102,7 +102,7 @@ def client_for(fake: FakeGroq, **kwargs: Any) -> GroqClient:
 
 
 async def ask_aloud(rig: Rig, client: GroqClient, question: str, settings: Settings | None = None) -> str:
-    assistant = Assistant(client, settings or Settings(), rig.output)
+    assistant = make_assistant(client, settings or Settings(), rig.output)
     narrator = Narrator(client, rig.speaker, rig.output, model=TTS_MODEL, voice="troy")
     return await narrator.answer(lambda feed: assistant.ask(question, on_text=feed))
 
@@ -233,14 +233,13 @@ def test_a_server_error_is_retried_quietly_and_then_spoken(fake_groq: FakeGroq) 
 
 
 def test_who_speaks_dictation_never_bindings_override_the_setting() -> None:
-    assert not speaks(Settings(speak=True), DICTATE)
-    assert not speaks(Settings(), mode_named("dictate", speak=True))
-    assert speaks(Settings(speak=True), ASK) and not speaks(Settings(), ASK)
+    assert not speaks(True, DICTATE)
+    assert not speaks(False, mode_named("dictate", speak=True))
+    assert speaks(True, ASK) and not speaks(False, ASK)
     table = {"ask": {"keys": "f9", "speak": True}, "translate": {"keys": "f10", "speak": False, "then_ask": True}}
     modes = {b.mode.name: b.mode for b in bindings_from_config(normalise_bindings(table))}
-    assert speaks(Settings(hotkeys=table), modes["ask"])
-    assert not speaks(Settings(speak=True, hotkeys=table), modes["translate"])
-    assert wants_voice(Settings(hotkeys=table)) and not wants_voice(Settings())
+    assert speaks(False, modes["ask"])
+    assert not speaks(True, modes["translate"])
 
 
 def test_daemon_barge_in_stops_the_voice_and_the_next_take_runs(fake_groq: FakeGroq, tmp_path: Path) -> None:
@@ -253,7 +252,7 @@ def test_daemon_barge_in_stops_the_voice_and_the_next_take_runs(fake_groq: FakeG
         bindings = build_bindings(settings, None, None, False)
         async with client_for(fake_groq, max_retries=0) as client:
             narrator = Narrator(client, rig.speaker, rig.output, model=TTS_MODEL, voice="troy")
-            d = Daemon(settings, rig.output, client, assistant=Assistant(client, settings, rig.output),
+            d = Daemon(daemon_options(settings), rig.output, client, assistant=make_assistant(client, settings, rig.output),
                        bindings=bindings, microphone=mic, chimes=Chimes(False, rig.speaker),
                        store=PendingStore(tmp_path / "pending"), narrator=narrator)
             try:
@@ -291,7 +290,7 @@ def test_a_spoken_turn_times_its_first_sound_after_its_first_word(fake_groq: Fak
 
     async def main() -> None:
         async with client_for(fake_groq) as client:
-            assistant = Assistant(client, Settings(), rig.output)
+            assistant = make_assistant(client, Settings(), rig.output)
             narrator = Narrator(client, rig.speaker, rig.output, model=TTS_MODEL, voice="troy")
             assistant.start_clock()
             assistant._mark("transcript")  # as if the question had just been heard

@@ -19,6 +19,7 @@ from voicebot.api.retry import RetryNotice
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
+from voicebot.cli.wiring import daemon_options, make_assistant, wants_voice
 from voicebot.config.schema import Secret, Settings
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
@@ -56,7 +57,6 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
 def make_speaker(settings: Settings, output: Output) -> Speaker:
     """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now."""
     from voicebot.voice.output import Speaker
-    from voicebot.voice.speaking import wants_voice
 
     speaker = Speaker(_device_spec(settings.output_device))
     if wants_voice(settings) or settings.output_device is not None:
@@ -97,7 +97,7 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     recorder = make_recorder(settings, output)
     speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
-        assistant = Assistant(client, settings, output, log=recorder)
+        assistant = make_assistant(client, settings, output, log=recorder)
         resume(assistant, rest, output)
         narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
         try:
@@ -148,7 +148,7 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
     recorder = make_recorder(settings, output)
     with asyncio.Runner() as runner:
         client = make_client(settings, output)
-        assistant = Assistant(client, settings, output, log=recorder)
+        assistant = make_assistant(client, settings, output, log=recorder)
         speaker = make_speaker(settings, output) if settings.speak else None
         narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
 
@@ -237,11 +237,11 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
     client = make_client(settings, output)
     from voicebot.spool.store import PendingStore
     recorder = make_recorder(settings, output)
-    assistant = Assistant(client, settings, output, log=recorder)
+    assistant = make_assistant(client, settings, output, log=recorder)
     if carried_on is not None:
         assistant.conversation = carried_on
     speaker = make_speaker(settings, output)
-    daemon = Daemon(settings, output, client, assistant=assistant, bindings=bindings, microphone=mic,
+    daemon = Daemon(daemon_options(settings), output, client, assistant=assistant, bindings=bindings, microphone=mic,
                     chimes=Chimes(not settings.quiet, speaker), store=PendingStore(),
                     narrator=make_narrator(settings, client, speaker, output))
     try:
@@ -307,7 +307,7 @@ async def retry(settings: Settings, rest: Mapping[str, Any]) -> int:
     settings.require_key()
     recorder = make_recorder(settings, output)
     async with make_client(settings, output) as client:
-        assistant = Assistant(client, settings, output, log=recorder)
+        assistant = make_assistant(client, settings, output, log=recorder)
         try:
             for index, take in enumerate(takes):
                 try:
@@ -348,4 +348,4 @@ async def history(settings: Settings, rest: Mapping[str, Any]) -> int:
         return log_commands.history(settings, rest, output)
     settings.require_key()
     async with make_client(settings, output) as client:
-        return await log_commands.retranscribe(Assistant(client, settings, output), rest, output)
+        return await log_commands.retranscribe(make_assistant(client, settings, output), rest, output)

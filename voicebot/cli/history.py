@@ -94,7 +94,7 @@ def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
 
 def resume(assistant: Assistant, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> None:
     """`resumed`, put straight into `assistant`."""
-    conversation = resumed(rest, assistant.settings.system_prompt, output, env)
+    conversation = resumed(rest, assistant.options.system_prompt, output, env)
     if conversation is not None:
         assistant.conversation = conversation
 
@@ -195,7 +195,7 @@ async def retranscribe(assistant: Assistant, rest: Mapping[str, Any], output: Ou
     audio = kept_audio(turn, env)
     translate = turn.mode == "translate"
     text = (await assistant.hear(audio, translate=translate)).text  # hear: not logged as a new turn
-    model = assistant.settings.stt_options(translate=translate)["model"]
+    model = assistant.options.speech.model(translate=translate)
     if rest.get("json"):
         output.event("retranscribed", id=turn_id, transcript=text, previous=turn.transcript, stt_model=model)
     else:

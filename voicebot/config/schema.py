@@ -3,8 +3,8 @@
 Each field's metadata names its flag and help, its environment variable is
 `VOICEBOT_<NAME>` (or the field's own `env`), and its config-file key is its name. The
 CLI builds its option flags from the same fields and `voicebot.config.loading` loads them from
-flags, environment and config file, so the four sources cannot drift apart. The
-dataclass also builds the chat and speech requests' optional fields from itself.
+flags, environment and config file, so the four sources cannot drift apart. Only the CLI
+reads it: voicebot.cli.wiring turns it into each part's own typed options.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from typing import Any, get_type_hints
 
 from voicebot.errors import UsageError
 from voicebot.modes import NAMES as MODE_NAMES
-from voicebot.stt.piece_texts import pieces_in_flight
-from voicebot.stt.vocabulary import SpeechPrompt, speech_prompt
 
 DEFAULT_API_BASE = "https://api.groq.com/openai/v1"
 VOICES = ("autumn", "diana", "hannah", "austin", "daniel", "troy")  # canopylabs/orpheus-v1-english
@@ -189,45 +187,6 @@ class Settings:
     def stt_base(self) -> str:
         """Where speech goes: its own root if set, else the chat root."""
         return self.stt_api_base or self.api_base
-
-    def stt_pieces_in_flight(self) -> int:
-        """`stt_concurrency`, or its default (voicebot.stt.piece_texts.pieces_in_flight)."""
-        return pieces_in_flight(self.stt_concurrency, self.stt_api_base)
-
-    def chat_options(self) -> dict[str, Any]:
-        """The chat request's optional fields, with unset ones left out."""
-        opts: dict[str, Any] = {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_completion_tokens": self.max_completion_tokens,
-            "stop": list(self.stop) or None,
-            "seed": self.seed,
-            "service_tier": self.service_tier,
-        }
-        if self.response_format == "json_object":
-            opts["response_format"] = {"type": "json_object"}
-        if self.reasoning_effort not in (None, "none"):
-            opts["reasoning_effort"] = self.reasoning_effort
-        if self.reasoning_format is not None:
-            opts["reasoning_format"] = self.reasoning_format
-        elif self.reasoning_effort not in (None, "none"):
-            # gpt-oss takes include_reasoning rather than reasoning_format; hidden unless asked.
-            opts["include_reasoning"] = self.show_reasoning
-        return {k: v for k, v in opts.items() if v is not None}
-
-    def stt_options(self, *, translate: bool) -> dict[str, Any]:
-        """The speech request's fields; translation takes no language (it is always English out)."""
-        return {
-            "model": self.translation_model if translate else self.transcription_model,
-            "language": None if translate else self.language,
-            "prompt": self.speech_prompt().text,
-            "temperature": self.stt_temperature,
-            "response_format": self.stt_response_format,
-        }
-
-    def speech_prompt(self) -> SpeechPrompt:
-        """stt_prompt and the vocabulary, within the API's prompt limit (see voicebot.stt.vocabulary)."""
-        return speech_prompt(self.stt_prompt, self.vocabulary)
 
     def require_key(self) -> str:
         """The key for a command that needs the network, or exit 2 naming GROQ_API_KEY."""

@@ -16,16 +16,16 @@ import os
 import signal
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 from voicebot.api.client import GroqClient
 from voicebot.audio.encoding import PreparedAudio
-from voicebot.config.schema import Settings
 from voicebot.control.client import Command
 from voicebot.control.server import serve_control
 from voicebot.daemon.live_pieces import LivePieces
-from voicebot.daemon.recording import Recording, State, record
-from voicebot.desktop.dictation import Dictation
+from voicebot.daemon.recording import Recording, RecordOptions, State, record
+from voicebot.desktop.dictation import Dictation, DictationOptions
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, NoSpeechError, UsageError, VoicebotError
 from voicebot.hotkeys.listener import HotkeyListener
 from voicebot.hotkeys.machine import (
@@ -56,19 +56,32 @@ ANNOUNCE_WAIT = 1.0  # seconds a barge-in's `recording` event waits for the cut 
 OPEN_WAIT = 1.0  # seconds a `voicebot toggle|start` waits to learn whether the microphone opened
 
 
+@dataclass(frozen=True, kw_only=True)
+class DaemonOptions:
+    """What the daemon itself reads: key timing, the kept takes' first retry, the microphone, the voice."""
+
+    min_hold_seconds: float = 0.3  # shorter key taps are ignored
+    retry_pending_seconds: float = 10.0  # first wait before kept takes are sent again
+    open_microphone: bool = True  # open it at start (a pre-roll is kept); else only for each take
+    pieces_in_flight: int = 3  # a long take's pieces sent at once while it is recorded
+    speak: bool = False  # answers are read aloud unless a binding says otherwise (voice.speaking.speaks)
+    record: RecordOptions = field(default_factory=RecordOptions)
+    dictation: DictationOptions = field(default_factory=DictationOptions)
+
+
 class Daemon:
     """Owns the microphone, the conversation and the current take; answers hotkeys and the socket."""
 
-    def __init__(self, settings: Settings, output: Output, client: GroqClient, *, assistant: Assistant,
+    def __init__(self, options: DaemonOptions, output: Output, client: GroqClient, *, assistant: Assistant,
                  bindings: list[Binding], microphone: MicrophoneInput, chimes: Chimes,
                  store: PendingStore, narrator: Narrator | None = None) -> None:
-        self.settings = settings
+        self.options = options
         self.output = output
         self.client = client  # for warming the connection on key-down, and closing it
         self.assistant = assistant
-        self.dictation = Dictation(settings, output, client)
+        self.dictation = Dictation(options.dictation, output, client)
         self.bindings = bindings
-        self.machine = HotkeyMachine(bindings, min_hold=settings.min_hold_ms / 1000)
+        self.machine = HotkeyMachine(bindings, min_hold=options.min_hold_seconds)
         self.mic = microphone
         self.chimes = chimes
         self.narrator = narrator  # reads answers aloud where `speaks` says so
@@ -77,7 +90,7 @@ class Daemon:
         self.state = State.STARTING
         self.started = time.monotonic()
         self.store = store
-        self.kept = KeptTakes(store, assistant, output, first_delay=settings.retry_pending_seconds)
+        self.kept = KeptTakes(store, assistant, output, first_delay=options.retry_pending_seconds)
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._use_hotkeys = True
@@ -100,7 +113,7 @@ class Daemon:
                 listener = HotkeyListener(self.machine, self.on_action)
                 await listener.start()
                 stack.callback(listener.stop)
-            if self.settings.preroll_ms:
+            if self.options.open_microphone:
                 await self._open_microphone()
             self.assistant.prefetch()
             if await asyncio.to_thread(self.store.list):  # takes kept by an earlier run
@@ -338,15 +351,15 @@ class Daemon:
 
     async def _record(self, rec: Recording) -> PreparedAudio:
         """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile."""
-        return await record(rec, self.mic, self.settings, self.output, lambda: LivePieces(
-            self.store, self.assistant, self.output, rec.mode, concurrency=self.settings.stt_pieces_in_flight()))
+        return await record(rec, self.mic, self.options.record, self.output, lambda: LivePieces(
+            self.store, self.assistant, self.output, rec.mode, concurrency=self.options.pieces_in_flight))
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
         self._set_state(State.TRANSCRIBING)
         self.output.status("transcribing…")
         text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
         if text is not None:
-            spoken = self.narrator is not None and speaks(self.settings, rec.mode)
+            spoken = self.narrator is not None and speaks(self.options.speak, rec.mode)
             answerer = SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken else self.assistant
             await after_transcript(rec.mode, text, output=self.output, assistant=answerer,
                                    dictate=self.dictation.land, answering=self._answering)

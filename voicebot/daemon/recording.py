@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from voicebot.audio.encoding import PreparedAudio, TakeEncoder
 from voicebot.audio.pieces import TakePieces
-from voicebot.config.schema import Settings
 from voicebot.daemon.live_pieces import LivePieces
 from voicebot.errors import VoicebotError
 from voicebot.modes import Mode
@@ -40,6 +39,15 @@ class State(enum.Enum):
     RECORDING = "recording"
     TRANSCRIBING = "transcribing"
     ANSWERING = "answering"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordOptions:
+    """How a take is recorded: its codec, its longest length, and the pieces a long one is sent in."""
+
+    codec: str = "opus"
+    max_take_seconds: float = 300.0  # a take stops by itself after this long
+    piece_seconds: float = 10.0  # a longer take is sent in pieces at least this long; 0: whole
 
 
 @dataclass
@@ -68,17 +76,17 @@ class Recording:
             self.take.stop()
 
 
-async def record(rec: Recording, mic: MicrophoneInput, settings: Settings, output: Output,
+async def record(rec: Recording, mic: MicrophoneInput, options: RecordOptions, output: Output,
                  new_pieces: Callable[[], LivePieces]) -> PreparedAudio:
     """Record and encode the take; a long one is cut at pauses and its pieces sent meanwhile."""
-    limit = settings.max_take_seconds
+    limit = options.max_take_seconds
     async with mic.take() as take:
         rec.take = take
         rec.opening_done(None)
         if rec.stop_requested:
             take.stop()
-        encoder = TakeEncoder(take.rate, codec=settings.audio_format)
-        cutter = TakePieces(settings.piece_seconds, codec=settings.audio_format) if settings.piece_seconds > 0 else None
+        encoder = TakeEncoder(take.rate, codec=options.codec)
+        cutter = TakePieces(options.piece_seconds, codec=options.codec) if options.piece_seconds > 0 else None
 
         def send(closed: list[tuple[PreparedAudio, bool]]) -> None:
             for piece, has_speech in closed:
@@ -115,4 +123,4 @@ async def record(rec: Recording, mic: MicrophoneInput, settings: Settings, outpu
     return prepared
 
 
-__all__ = ["METER_INTERVAL", "Recording", "State", "meter", "record"]
+__all__ = ["METER_INTERVAL", "RecordOptions", "Recording", "State", "meter", "record"]

@@ -17,9 +17,9 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voicebot.api.client import GroqClient
-from voicebot.config.schema import Settings
 from voicebot.desktop.cleanup import clean
 from voicebot.desktop.clipboard import (
     Saved,
@@ -32,11 +32,24 @@ from voicebot.desktop.keystrokes import Keyboard, NotTyped, keyboard_for
 from voicebot.errors import UsageError
 from voicebot.turns.console import Output
 
-__all__ = ["TARGETS", "Dictation", "deliver"]
+if TYPE_CHECKING:
+    from voicebot.turns.options import ChatOptions
+
+__all__ = ["TARGETS", "Dictation", "DictationOptions", "deliver"]
 
 log = logging.getLogger("voicebot.desktop.dictation")
 TARGETS = ("print", "type", "clipboard")
 CLOSE_WAIT = 0.5  # seconds a stopping daemon gives the clipboard restore (within its 2 s promise)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DictationOptions:
+    """Where dictated text goes, how the clipboard is handled, and the optional clean-up."""
+
+    target: str = "print"  # print, type or clipboard (besides the console)
+    restore_clipboard: bool = False  # with clipboard: paste, then put the previous clipboard back
+    restore_seconds: float = 1.5  # the paste window before the previous clipboard goes back
+    cleanup: ChatOptions | None = None  # the chat model and fields for the clean-up; None: no clean-up
 
 
 @dataclass
@@ -61,9 +74,9 @@ def restore_if_unchanged(previous: Saved | None, ours: str, env: Mapping[str, st
 class Dictation:
     """Delivers dictated text for one daemon (or command); owns the pending clipboard restore."""
 
-    def __init__(self, settings: Settings, output: Output, client: GroqClient | None = None,
+    def __init__(self, options: DictationOptions, output: Output, client: GroqClient | None = None,
                  env: Mapping[str, str] | None = None) -> None:
-        self.settings = settings
+        self.options = options
         self.output = output
         self.client = client
         self.env = os.environ if env is None else env
@@ -71,21 +84,21 @@ class Dictation:
 
     async def land(self, text: str) -> str:
         """Clean up (if asked), print, deliver; returns the text delivered."""
-        if self.settings.dictate_cleanup and self.client is not None:
+        if self.options.cleanup is not None and self.client is not None:
             try:
                 text = await self._cleaned(text)
             except asyncio.CancelledError:
                 self.output.transcript(text, label=False)  # cut short: what was said is still shown
                 raise
         self.output.transcript(text, label=False)
-        await deliver(text, self.settings.dictate_output, self)
+        await deliver(text, self.options.target, self)
         return text
 
     async def _cleaned(self, text: str) -> str:
-        assert self.client is not None
+        assert self.client is not None and self.options.cleanup is not None
         self.output.status("cleaning up…")
-        result = await clean(self.client, text, model=self.settings.chat_model,
-                             chat_options=self.settings.chat_options())
+        chat = self.options.cleanup
+        result = await clean(self.client, text, model=chat.model, chat_options=chat.body())
         if result.fallback is not None:
             self.output.notice(f"dictation not cleaned up: {result.fallback}; using the words as heard",
                                check="dictate_cleanup", reason=result.fallback)
@@ -113,7 +126,7 @@ class Dictation:
 
     async def copy(self, text: str) -> None:
         """Put on the clipboard; with restore_clipboard, paste it and put the old clipboard back later."""
-        if not self.settings.restore_clipboard:
+        if not self.options.restore_clipboard:
             try:
                 await asyncio.to_thread(copy_to_clipboard, text, self.env)
             except UsageError as exc:
@@ -157,7 +170,7 @@ class Dictation:
         return True
 
     async def _restore_later(self, restore: _Restore) -> None:
-        await asyncio.sleep(self.settings.restore_clipboard_seconds)
+        await asyncio.sleep(self.options.restore_seconds)
         await self._put_back(restore)
 
     async def _put_back(self, restore: _Restore) -> None:

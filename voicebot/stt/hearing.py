@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from voicebot.api.retry import server_unavailable
 from voicebot.audio import chunking
@@ -23,8 +23,8 @@ from voicebot.stt.piece_texts import join_texts
 
 if TYPE_CHECKING:
     from voicebot.api.wire import Transcript
-    from voicebot.config.schema import Settings
     from voicebot.protocols import Notices, SpeechToText
+    from voicebot.stt.options import SpeechToTextOptions
 
 log = logging.getLogger("voicebot.stt.hearing")
 
@@ -44,27 +44,23 @@ class HeardText:
 class Hearing:
     """The speech requests of one recording, piece by piece, and the verdict on their texts."""
 
-    def __init__(self, client: SpeechToText, settings: Settings, output: Notices, *, translate: bool,
+    def __init__(self, client: SpeechToText, options: SpeechToTextOptions, output: Notices, *, translate: bool,
                  on_heard: Callable[[], None]) -> None:
         self.client = client
-        self.settings = settings
+        self.options = options
         self.output = output
         self.translate = translate
         self._on_heard = on_heard  # the text is back and checked (the turn's clock notes it)
-        options = settings.stt_options(translate=translate)
-        self.base_prompt: str | None = options.pop("prompt")
-        if options["response_format"] != "text":  # text cannot carry segments: the user's choice
-            options["response_format"] = "verbose_json"
-        self.options = options
+        self.base_prompt: str | None = options.prompt.text
+        # "text" cannot carry segments (the user's choice); otherwise ask for them, to check them.
+        self.response_format = "text" if options.response_format == "text" else "verbose_json"
         self.fallback = False  # the primary failed for good: the rest goes to the fallback
         self.dropped = 0
         self.repeated = 0
 
     async def piece(self, upload: chunking.Upload, prompt: str | None, seconds: float | None) -> str:
         """One piece's text, without the segments Whisper itself judged invented."""
-        filename, data, content_type = upload
-        result = await self._send(dict(self.options, filename=filename, data=data, content_type=content_type,
-                                       translate=self.translate, prompt=prompt, audio_seconds=seconds))
+        result = await self._send(upload, prompt, seconds)
         kept = filter_segments(result.text, result.segments)
         if kept.dropped:
             log.debug("dropped %d segment(s) that Whisper itself judged as no speech or a failed decode",
@@ -95,23 +91,31 @@ class Hearing:
         self._on_heard()
         return HeardText(text, len(texts), self.dropped, sparse, server, self.fallback)
 
-    async def _send(self, request: dict[str, Any]) -> Transcript:
+    async def _send(self, upload: chunking.Upload, prompt: str | None, seconds: float | None) -> Transcript:
         """One upload to the primary speech server or, once it cannot serve (down, or failing after
         the safe retries), to the fallback, with the fallback's own model when one is set."""
-        fallback_base = self.settings.stt_fallback_api_base
         if not self.fallback:
             try:
-                return await self.client.transcribe(**request)
+                return await self._transcribe(upload, prompt, seconds, self.options.model(translate=self.translate))
             except ApiError as exc:
-                if fallback_base is None or not server_unavailable(exc.status):
+                if not self.options.has_fallback or not server_unavailable(exc.status):
                     raise
                 if not self.fallback:
                     self.fallback = True
                     self.output.notice(f"speech server {self.client.speech_host()} failed ({exc.message}); "
                                        f"using the fallback {self.client.speech_host(fallback=True)}",
                                        stt_server=self.client.speech_host(fallback=True), fallback=True)
-        model = self.settings.stt_fallback_model or request["model"]
-        return await self.client.transcribe(**dict(request, model=model), fallback=True)
+        model = self.options.fallback_model or self.options.model(translate=self.translate)
+        return await self._transcribe(upload, prompt, seconds, model, fallback=True)
+
+    async def _transcribe(self, upload: chunking.Upload, prompt: str | None, seconds: float | None, model: str, *,
+                          fallback: bool = False) -> Transcript:
+        filename, data, content_type = upload
+        return await self.client.transcribe(
+            filename=filename, data=data, content_type=content_type, model=model, translate=self.translate,
+            language=self.options.language_for(translate=self.translate), prompt=prompt,
+            temperature=self.options.temperature, response_format=self.response_format, audio_seconds=seconds,
+            fallback=fallback)
 
 
 __all__ = ["HeardText", "Hearing"]

@@ -24,7 +24,6 @@ from typing import Any
 from voicebot.api.sse import ContentDelta, ReasoningDelta, Usage
 from voicebot.audio import chunking
 from voicebot.audio.encoding import PreparedAudio
-from voicebot.config.schema import Settings
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
 from voicebot.log.writer import Entry, TurnRecorder
 from voicebot.protocols import AssistantClient
@@ -33,6 +32,7 @@ from voicebot.stt.hearing import HeardText, Hearing
 from voicebot.stt.piece_texts import transcribe_in_order
 from voicebot.turns.console import Output
 from voicebot.turns.conversation import Conversation, Message, history_budget, message_tokens
+from voicebot.turns.options import AssistantOptions
 from voicebot.turns.timing import ANSWER, FIRST_AUDIO, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
 
 log = logging.getLogger("voicebot.turns.assistant")
@@ -52,14 +52,14 @@ def smaller_budget(budget: int, sent: list[Message]) -> int:
 class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
-    def __init__(self, client: AssistantClient, settings: Settings, output: Output, *,
+    def __init__(self, client: AssistantClient, options: AssistantOptions, output: Output, *,
                  log: TurnRecorder | None = None) -> None:
         self.client = client
-        self.settings = settings
+        self.options = options
         self.output = output
         self.log = log or TurnRecorder.off()  # the conversation log (voicebot.log.store)
         self._heard: tuple[str, Entry] | None = None  # the last transcript, until it is asked
-        self.conversation = Conversation(settings.system_prompt)
+        self.conversation = Conversation(options.system_prompt)
         self._budget: asyncio.Task[int] | None = None
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
         self._prompt_noticed = False  # told that stt_prompt + vocabulary were trimmed
@@ -94,15 +94,15 @@ class Assistant:
             self._budget = asyncio.ensure_future(self._lookup_budget())
 
     async def _lookup_budget(self) -> int:
-        s = self.settings
-        if s.history_tokens is not None:
-            return s.history_tokens
+        if self.options.history_tokens is not None:
+            return self.options.history_tokens
+        chat = self.options.chat
         window = None
         try:
-            window = (await self.client.get_model(s.chat_model)).context_window
+            window = (await self.client.get_model(chat.model)).context_window
         except ApiError as exc:  # the chat request itself will report a real problem
-            log.debug("context window of %s unknown (%s); using the default", s.chat_model, exc)
-        return history_budget(window, s.max_completion_tokens)
+            log.debug("context window of %s unknown (%s); using the default", chat.model, exc)
+        return history_budget(window, chat.max_completion_tokens)
 
     # -- speech
 
@@ -117,9 +117,9 @@ class Assistant:
         """
         started = time.monotonic()
         text = (await (heard() if heard is not None else self.hear(audio, translate=translate))).text
-        options = self.settings.stt_options(translate=translate)
         entry = self.log.begin(conversation=self.conversation.id, mode=mode or ("translate" if translate else
-                               "transcribe"), source=audio.source, transcript=text, stt_model=options["model"],
+                               "transcribe"), source=audio.source, transcript=text,
+                               stt_model=self.options.speech.model(translate=translate),
                                audio=audio, started=started,
                                timings={"transcribed": round(time.monotonic() - started, 3)})
         self._heard = (text, entry)
@@ -127,10 +127,10 @@ class Assistant:
 
     def hearing(self, *, translate: bool = False) -> Hearing:
         """The speech requests of one recording (its options, server route and checks)."""
-        if not self._prompt_noticed and (prompt := self.settings.speech_prompt()).trimmed:
+        if not self._prompt_noticed and (prompt := self.options.speech.prompt).trimmed:
             self._prompt_noticed = True  # once per conversation holder, not at every take
             self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
-        return Hearing(self.client, self.settings, self.output, translate=translate,
+        return Hearing(self.client, self.options.speech, self.output, translate=translate,
                        on_heard=lambda: self._mark(TRANSCRIPT))
 
     async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
@@ -142,12 +142,13 @@ class Assistant:
         self._mark(UPLOAD_START)
         upload = audio.as_upload()
         source = audio.source
+        speech = self.options.speech
         if audio.duration is not None and audio.sample_rate is not None and not chunking.needs_split(
-                len(audio.data), audio.duration, self.settings.max_chunk_seconds):
+                len(audio.data), audio.duration, speech.max_chunk_seconds):
             split = chunking.SplitAudio((upload,), audio.duration, None)  # our own encoding, known to fit: no decoding
         else:
-            split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=self.settings.max_chunk_seconds,
-                                            source=source, codec=self.settings.audio_format)
+            split = await asyncio.to_thread(chunking.split_upload, upload, max_seconds=speech.max_chunk_seconds,
+                                            source=source, codec=speech.codec)
         if not split.uploads:
             raise NoSpeechError(f"no speech detected in {source}")
         if split.split:
@@ -166,7 +167,7 @@ class Assistant:
             measuring = asyncio.ensure_future(asyncio.to_thread(chunking.speech_seconds_of, upload[1]))
         try:
             texts = await transcribe_in_order(split.uploads, one, base_prompt=hearing.base_prompt,
-                                                       concurrency=self.settings.stt_pieces_in_flight())
+                                              concurrency=speech.pieces_in_flight)
             speech_seconds = split.speech_seconds if measuring is None else await measuring
         finally:
             if measuring is not None and not measuring.done():
@@ -196,13 +197,13 @@ class Assistant:
         try:
             budget = await asyncio.wait_for(asyncio.shield(self._budget), wait)
         except TimeoutError:
-            budget = history_budget(None, self.settings.max_completion_tokens)
+            budget = history_budget(None, self.options.chat.max_completion_tokens)
         return budget if self._budget_cap is None else min(budget, self._budget_cap)
 
     def new_conversation(self) -> None:
         """Start afresh. A new object, not a cleared one: a turn still winding down (a
         cancelled answer recording itself as interrupted) writes into the old one."""
-        self.conversation = Conversation(self.settings.system_prompt)
+        self.conversation = Conversation(self.options.system_prompt)
 
     async def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> str:
         """Stream the answer to `question` and keep the exchange in the history.
@@ -246,7 +247,7 @@ class Assistant:
             if retry_dropped <= dropped:  # nothing older left to drop: trying again cannot help
                 raise
             self._budget_cap = smaller
-            self.output.notice(f"the conversation was too long for {self.settings.chat_model}; "
+            self.output.notice(f"the conversation was too long for {self.options.chat.model}; "
                                f"left out the {retry_dropped} oldest turn(s) and asking again")
             return await self._answer(conversation, question, retry, retry_dropped, smaller, entry, on_text)
 
@@ -255,11 +256,11 @@ class Assistant:
         """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
+        chat = self.options.chat
         parts: list[str] = []
         usage: dict[str, Any] | None = None
         try:
-            async for event in self.client.chat_stream(messages, model=self.settings.chat_model,
-                                                       options=self.settings.chat_options()):
+            async for event in self.client.chat_stream(messages, model=chat.model, options=chat.body()):
                 if isinstance(event, ContentDelta):
                     if not parts:
                         entry.mark("first_delta")
@@ -269,7 +270,7 @@ class Assistant:
                     if on_text is not None:
                         on_text(event.text)
                 elif isinstance(event, ReasoningDelta):
-                    if self.settings.show_reasoning:
+                    if chat.show_reasoning:
                         self.output.reasoning(event.text)
                 elif isinstance(event, Usage):
                     usage = dict(event.raw)
@@ -287,7 +288,7 @@ class Assistant:
         self._mark(ANSWER)
         if on_text is None:  # a spoken answer is reported once its voice has started (first_audio_ms)
             entry.timings.update(self.report_timing() or {})  # the user's figures, from the key release
-        self.log.update(entry, reply=answer, usage=usage, model=self.settings.chat_model,
+        self.log.update(entry, reply=answer, usage=usage, model=chat.model,
                         conversation=conversation.id, mode=entry.mode)
         return answer
 
@@ -296,5 +297,5 @@ class Assistant:
         self.output.reply(partial, None, interrupted=True)
         conversation.record(question, partial, interrupted=True)
         entry.mark("replied")
-        self.log.update(entry, reply=partial, interrupted=1, model=self.settings.chat_model,
+        self.log.update(entry, reply=partial, interrupted=1, model=self.options.chat.model,
                         conversation=conversation.id, mode=entry.mode)

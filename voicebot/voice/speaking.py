@@ -24,9 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from voicebot.audio.wav_stream import BadWav, WavStream
-from voicebot.config.schema import Settings
 from voicebot.errors import ApiError, VoicebotError
-from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.modes import After, Mode
 from voicebot.turns.console import Output
 from voicebot.voice.output import SoundOutput, Utterance
@@ -163,20 +161,14 @@ class Narrator:
         self.console.milestone("speech", f"speaking: {text}", text=text)
 
 
-def speaks(settings: Settings, mode: Mode) -> bool:
-    """Whether answers in `mode` are read aloud: the binding's own `speak`, else the setting.
+def speaks(speak: bool, mode: Mode) -> bool:
+    """Whether answers in `mode` are read aloud: the binding's own `speak`, else `speak` (the setting).
 
     Dictation never is: its text goes to the focused window, not to a conversation.
     """
     if mode.after is After.DICTATE:
         return False
-    return settings.speak if mode.speak is None else mode.speak
-
-
-def wants_voice(settings: Settings) -> bool:
-    """Whether any answer may be spoken (so the output device is checked at start)."""
-    bindings = normalise_bindings(settings.hotkeys)
-    return settings.speak or any(spec.get("speak") is True for name, spec in bindings.items() if name != "dictate")
+    return speak if mode.speak is None else mode.speak
 
 
 class SpokenAnswers:

@@ -1,0 +1,96 @@
+"""The one place the settings become each part's own options.
+
+Every part below the CLI takes a small frozen dataclass of the few fields it reads
+(`ChatOptions`, `SpeechToTextOptions`, `AssistantOptions`, `DictationOptions`,
+`RecordOptions`, `DaemonOptions`), defined in its own package; this module builds them
+from `Settings`, so nothing below `voicebot.cli` imports the settings. Adding a part is
+one options class beside it and one function here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from voicebot.config.schema import Settings
+from voicebot.daemon.recording import RecordOptions
+from voicebot.desktop.dictation import DictationOptions
+from voicebot.hotkeys.bindings import normalise_bindings
+from voicebot.stt.options import SpeechToTextOptions
+from voicebot.stt.piece_texts import pieces_in_flight
+from voicebot.stt.vocabulary import speech_prompt
+from voicebot.turns.assistant import Assistant
+from voicebot.turns.options import AssistantOptions, ChatOptions
+
+if TYPE_CHECKING:
+    from voicebot.daemon.core import DaemonOptions
+    from voicebot.log.writer import TurnRecorder
+    from voicebot.protocols import AssistantClient
+    from voicebot.turns.console import Output
+
+
+def chat_options(s: Settings) -> ChatOptions:
+    """The chat model and the request's optional fields."""
+    return ChatOptions(model=s.chat_model, temperature=s.temperature, top_p=s.top_p,
+                       max_completion_tokens=s.max_completion_tokens, stop=tuple(s.stop), seed=s.seed,
+                       response_format=s.response_format, service_tier=s.service_tier,
+                       reasoning_effort=s.reasoning_effort, reasoning_format=s.reasoning_format,
+                       show_reasoning=s.show_reasoning)
+
+
+def speech_options(s: Settings) -> SpeechToTextOptions:
+    """The speech requests' fields: models, language, the prompt with the vocabulary, the upload's shape."""
+    return SpeechToTextOptions(
+        transcription_model=s.transcription_model, translation_model=s.translation_model, language=s.language,
+        prompt=speech_prompt(s.stt_prompt, s.vocabulary), temperature=s.stt_temperature,
+        response_format=s.stt_response_format, has_fallback=s.stt_fallback_api_base is not None,
+        fallback_model=s.stt_fallback_model, codec=s.audio_format, max_chunk_seconds=s.max_chunk_seconds,
+        pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base))
+
+
+def assistant_options(s: Settings) -> AssistantOptions:
+    return AssistantOptions(system_prompt=s.system_prompt, history_tokens=s.history_tokens, chat=chat_options(s),
+                            speech=speech_options(s))
+
+
+def make_assistant(client: AssistantClient, s: Settings, output: Output, *,
+                   log: TurnRecorder | None = None) -> Assistant:
+    """The conversation holder of a command or the daemon."""
+    return Assistant(client, assistant_options(s), output, log=log)
+
+
+def dictation_options(s: Settings) -> DictationOptions:
+    return DictationOptions(target=s.dictate_output, restore_clipboard=s.restore_clipboard,
+                            restore_seconds=s.restore_clipboard_seconds,
+                            cleanup=chat_options(s) if s.dictate_cleanup else None)
+
+
+def record_options(s: Settings) -> RecordOptions:
+    return RecordOptions(codec=s.audio_format, max_take_seconds=s.max_take_seconds, piece_seconds=s.piece_seconds)
+
+
+def daemon_options(s: Settings) -> DaemonOptions:
+    from voicebot.daemon.core import DaemonOptions  # the daemon's parts load only for `voicebot run`
+
+    return DaemonOptions(min_hold_seconds=s.min_hold_ms / 1000, retry_pending_seconds=s.retry_pending_seconds,
+                         open_microphone=s.preroll_ms > 0,
+                         pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base), speak=s.speak,
+                         record=record_options(s), dictation=dictation_options(s))
+
+
+def wants_voice(s: Settings) -> bool:
+    """Whether any answer may be spoken (so the output device is checked at start): the `speak`
+    setting, or a binding other than dictation's that speaks."""
+    bindings = normalise_bindings(s.hotkeys)
+    return s.speak or any(spec.get("speak") is True for name, spec in bindings.items() if name != "dictate")
+
+
+__all__ = [
+    "assistant_options",
+    "chat_options",
+    "daemon_options",
+    "dictation_options",
+    "make_assistant",
+    "record_options",
+    "speech_options",
+    "wants_voice",
+]
