@@ -82,7 +82,7 @@ def _check_secret(value: Any) -> Secret:
 # One validator per kind of value, then (after choices and range) one per setting that needs more.
 KIND_CHECKS: dict[type, Validator] = {
     Secret: _check_secret, bool: check_bool, int: check_int, float: check_float, list: check_list,
-    dict: lambda value: normalise_bindings(value), str: check_str,
+    dict: normalise_bindings, str: check_str,
 }
 SETTING_CHECKS: dict[str, Validator] = {
     "stop": check_stops, "api_base": check_url, "stt_api_base": check_url, "stt_fallback_api_base": check_url,
@@ -95,7 +95,8 @@ def check_value(name: str, value: Any) -> Any:
         if is_optional(name):
             return None
         raise ValueError("must be set")
-    value = KIND_CHECKS.get(kind_of(name), check_str)(value)
+    check: Validator = KIND_CHECKS.get(kind_of(name), check_str)
+    value = check(value)
     value = check_bounds(FIELDS[name].metadata, value)
     extra = SETTING_CHECKS.get(name)
     return extra(value) if extra is not None else value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from voicebot.errors import UsageError
 from voicebot.modes import NAMES as MODE_NAMES
@@ -209,10 +209,13 @@ def env_name(name: str) -> str:
 def kind_of(name: str) -> type:
     """The type a setting holds, Optional stripped: str, int, float, bool, list or Secret."""
     hint = _TYPES[name]
-    if getattr(hint, "__origin__", None) in (list, dict):
-        return hint.__origin__
-    args = [a for a in getattr(hint, "__args__", ()) if a is not type(None)]
-    return args[0] if args else hint
+    origin = get_origin(hint)
+    if origin is list or origin is dict:
+        return list if origin is list else dict
+    args = [a for a in get_args(hint) if a is not type(None)]
+    kind = args[0] if args else hint
+    assert isinstance(kind, type), f"setting {name} has no plain type"
+    return kind
 
 
 def is_optional(name: str) -> bool:
