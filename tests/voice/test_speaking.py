@@ -30,6 +30,7 @@ from voicebot.hotkeys.machine import Cancel, Start, bindings_from_config
 from voicebot.modes import ASK, DICTATE, mode_named
 from voicebot.spool.store import PendingStore
 from voicebot.turns.console import JsonOutput
+from voicebot.turns.events import Heard
 from voicebot.turns.timing import timing_line
 from voicebot.voice.chime import Chimes
 from voicebot.voice.output import Speaker
@@ -293,7 +294,7 @@ def test_a_spoken_turn_times_its_first_sound_after_its_first_word(fake_groq: Fak
             assistant = make_assistant(client, Settings(), rig.output)
             narrator = Narrator(client, rig.speaker, rig.output, model=TTS_MODEL, voice="troy")
             assistant.start_clock()
-            assistant._mark("transcript")  # as if the question had just been heard
+            assistant.emit(Heard())  # as if the question had just been heard
             await SpokenAnswers(narrator, assistant).ask("Tell me about Paris.")
             assert rig.events("timing") == []  # held until the voice started, not sent with the text
             assistant.report_timing()

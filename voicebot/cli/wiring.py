@@ -15,6 +15,8 @@ from voicebot.config.schema import Settings
 from voicebot.daemon.recording import RecordOptions
 from voicebot.desktop.dictation import DictationOptions
 from voicebot.hotkeys.bindings import normalise_bindings
+from voicebot.log.observer import TurnLog
+from voicebot.log.writer import TurnRecorder
 from voicebot.stt.options import SpeechToTextOptions
 from voicebot.stt.piece_texts import pieces_in_flight
 from voicebot.stt.vocabulary import speech_prompt
@@ -23,7 +25,6 @@ from voicebot.turns.options import AssistantOptions, ChatOptions
 
 if TYPE_CHECKING:
     from voicebot.daemon.core import DaemonOptions
-    from voicebot.log.writer import TurnRecorder
     from voicebot.protocols import AssistantClient
     from voicebot.turns.console import Output
 
@@ -54,8 +55,8 @@ def assistant_options(s: Settings) -> AssistantOptions:
 
 def make_assistant(client: AssistantClient, s: Settings, output: Output, *,
                    log: TurnRecorder | None = None) -> Assistant:
-    """The conversation holder of a command or the daemon."""
-    return Assistant(client, assistant_options(s), output, log=log)
+    """The conversation holder of a command or the daemon; the log (`log`) observes its turns."""
+    return Assistant(client, assistant_options(s), output, observers=[TurnLog(log or TurnRecorder.off())])
 
 
 def dictation_options(s: Settings) -> DictationOptions:

@@ -30,7 +30,6 @@ from voicebot.errors import VoicebotError
 from voicebot.spool.resend import PIECE
 from voicebot.spool.store import PendingStore, UnknownTake
 from voicebot.stt.piece_texts import continuation_prompt
-from voicebot.turns.timing import UPLOAD_START
 
 if TYPE_CHECKING:
     from voicebot.modes import Mode
@@ -121,9 +120,7 @@ class LivePieces:
         self.remove(self.forget())
 
     def _mark_upload(self) -> None:
-        clock = self.assistant.clock
-        if clock is not None:
-            clock.mark(UPLOAD_START)
+        self.assistant.uploading()  # the turn's clock counts from the first piece's upload
 
     async def _one(self, index: int, piece: PreparedAudio, has_speech: bool, keep: bool) -> str:
         if not has_speech:  # Whisper invents text for silence: a piece without voice is never sent

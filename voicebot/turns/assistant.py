@@ -16,24 +16,38 @@ halves the history budget and tries once more, saying so.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from voicebot.api.sse import ContentDelta, ReasoningDelta, Usage
 from voicebot.audio import chunking
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
-from voicebot.log.writer import Entry, TurnRecorder
 from voicebot.protocols import AssistantClient
 from voicebot.stt.hallucination import MIN_CHECKED_SECONDS
 from voicebot.stt.hearing import HeardText, Hearing
 from voicebot.stt.piece_texts import transcribe_in_order
 from voicebot.turns.console import Output
 from voicebot.turns.conversation import Conversation, Message, history_budget, message_tokens
+from voicebot.turns.events import (
+    AnswerComplete,
+    AnswerCut,
+    Asked,
+    FirstAudio,
+    FirstWord,
+    Heard,
+    Transcribed,
+    TurnEnded,
+    TurnEvent,
+    TurnFailed,
+    TurnObserver,
+    UploadStarted,
+)
 from voicebot.turns.options import AssistantOptions
-from voicebot.turns.timing import ANSWER, FIRST_AUDIO, FIRST_WORD, TRANSCRIPT, UPLOAD_START, TurnClock
+from voicebot.turns.timing import TurnClock, TurnTiming
 
 log = logging.getLogger("voicebot.turns.assistant")
 
@@ -53,40 +67,39 @@ class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
     def __init__(self, client: AssistantClient, options: AssistantOptions, output: Output, *,
-                 log: TurnRecorder | None = None) -> None:
+                 observers: Iterable[TurnObserver] = ()) -> None:
         self.client = client
         self.options = options
         self.output = output
-        self.log = log or TurnRecorder.off()  # the conversation log (voicebot.log.store)
-        self._heard: tuple[str, Entry] | None = None  # the last transcript, until it is asked
+        self.timing = TurnTiming(output)  # the spoken turn in progress, timed for the user
+        self.observers: list[TurnObserver] = [self.timing, *observers]  # e.g. the log (voicebot.log.observer)
         self.conversation = Conversation(options.system_prompt)
+        self._turns = itertools.count(1)
         self._budget: asyncio.Task[int] | None = None
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
         self._prompt_noticed = False  # told that stt_prompt + vocabulary were trimmed
-        self.clock: TurnClock | None = None  # the spoken turn in progress, timed for the user
+
+    def emit(self, event: TurnEvent) -> None:
+        """Tell every observer what just happened in a turn."""
+        for observer in self.observers:
+            observer.on_turn_event(event)
 
     def start_clock(self, origin: float | None = None) -> TurnClock:
         """Time the next spoken turn from `origin` (the key release), else from its upload."""
-        self.clock = TurnClock(origin)
-        return self.clock
+        return self.timing.start(origin)
 
     def report_timing(self) -> dict[str, int] | None:
         """Show the finished turn's stage times (once), if it was timed and got its transcript;
         returns them (for the conversation log)."""
-        clock, self.clock = self.clock, None
-        if clock is None or TRANSCRIPT not in clock.marks:
-            return None
-        fields = clock.fields()
-        self.output.timing(**fields)
-        return fields
+        return self.timing.report()
 
-    def _mark(self, stage: str, at: float | None = None) -> None:
-        if self.clock is not None:
-            self.clock.mark(stage, at)
+    def uploading(self) -> None:
+        """The recording's speech request is about to be sent (also for a take sent in pieces)."""
+        self.emit(UploadStarted())
 
     def heard_first_audio(self, at: float) -> None:
         """A spoken answer's first sample went out: its time joins the turn's timing."""
-        self._mark(FIRST_AUDIO, at)
+        self.emit(FirstAudio(at))
 
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
@@ -117,12 +130,9 @@ class Assistant:
         """
         started = time.monotonic()
         text = (await (heard() if heard is not None else self.hear(audio, translate=translate))).text
-        entry = self.log.begin(conversation=self.conversation.id, mode=mode or ("translate" if translate else
-                               "transcribe"), source=audio.source, transcript=text,
-                               stt_model=self.options.speech.model(translate=translate),
-                               audio=audio, started=started,
-                               timings={"transcribed": round(time.monotonic() - started, 3)})
-        self._heard = (text, entry)
+        self.emit(Transcribed(text, mode or ("translate" if translate else "transcribe"), audio.source,
+                              self.options.speech.model(translate=translate), audio, started,
+                              round(time.monotonic() - started, 3), self.conversation.id))
         return text
 
     def hearing(self, *, translate: bool = False) -> Hearing:
@@ -131,7 +141,7 @@ class Assistant:
             self._prompt_noticed = True  # once per conversation holder, not at every take
             self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
         return Hearing(self.client, self.options.speech, self.output, translate=translate,
-                       on_heard=lambda: self._mark(TRANSCRIPT))
+                       on_heard=lambda: self.emit(Heard()))
 
     async def hear(self, audio: PreparedAudio, *, translate: bool = False) -> HeardText:
         """Transcribe (or translate) one recording of any length, with the hallucination checks.
@@ -139,7 +149,7 @@ class Assistant:
         Split pieces are announced and transcribed concurrently; a sparse result is
         reported as a notice (in JSON with its figures) but still returned.
         """
-        self._mark(UPLOAD_START)
+        self.uploading()
         upload = audio.as_upload()
         source = audio.source
         speech = self.options.speech
@@ -215,30 +225,22 @@ class Assistant:
         but for the notice. `on_text` also gets each piece of the answer (the voice reads it).
         """
         conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
-        entry = self._entry_for(question, conversation)
+        turn = next(self._turns)
+        self.emit(Asked(turn, question, conversation.id))
         try:
-            return await self._ask(conversation, question, entry, on_text)
+            return await self._ask(conversation, question, turn, on_text)
         except VoicebotError as exc:
             if not isinstance(exc, StreamInterrupted):  # those keep their partial answer instead
-                self.log.update(entry, error=str(exc), conversation=conversation.id, mode=entry.mode)
+                self.emit(TurnFailed(turn, str(exc), conversation.id))
             raise
 
-    def _entry_for(self, question: str, conversation: Conversation) -> Entry:
-        """The log entry of this question: the transcript just heard, or a new typed turn."""
-        heard, self._heard = self._heard, None
-        if heard is not None and heard[0] == question:
-            entry = heard[1]
-            entry.mode = "ask" if entry.mode == "transcribe" else entry.mode
-            return entry
-        return self.log.begin(conversation=conversation.id, mode="ask", source="text", transcript=question)
-
-    async def _ask(self, conversation: Conversation, question: str, entry: Entry,
+    async def _ask(self, conversation: Conversation, question: str, turn: int,
                    on_text: Callable[[str], None] | None) -> str:
         # With no history there is nothing to trim: the first question never waits for the lookup.
         budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
         messages, dropped = conversation.request(question, budget)
         try:
-            return await self._answer(conversation, question, messages, dropped, budget, entry, on_text)
+            return await self._answer(conversation, question, messages, dropped, budget, turn, on_text)
         except ApiError as exc:
             if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
                 raise
@@ -249,53 +251,55 @@ class Assistant:
             self._budget_cap = smaller
             self.output.notice(f"the conversation was too long for {self.options.chat.model}; "
                                f"left out the {retry_dropped} oldest turn(s) and asking again")
-            return await self._answer(conversation, question, retry, retry_dropped, smaller, entry, on_text)
+            return await self._answer(conversation, question, retry, retry_dropped, smaller, turn, on_text)
 
     async def _answer(self, conversation: Conversation, question: str, messages: list[Message], dropped: int,
-                      budget: int, entry: Entry, on_text: Callable[[str], None] | None = None) -> str:
+                      budget: int, turn: int, on_text: Callable[[str], None] | None = None) -> str:
         """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
-        chat = self.options.chat
         parts: list[str] = []
-        usage: dict[str, Any] | None = None
         try:
-            async for event in self.client.chat_stream(messages, model=chat.model, options=chat.body()):
-                if isinstance(event, ContentDelta):
-                    if not parts:
-                        entry.mark("first_delta")
-                        self._mark(FIRST_WORD)
-                    parts.append(event.text)
-                    self.output.delta(event.text)
-                    if on_text is not None:
-                        on_text(event.text)
-                elif isinstance(event, ReasoningDelta):
-                    if chat.show_reasoning:
-                        self.output.reasoning(event.text)
-                elif isinstance(event, Usage):
-                    usage = dict(event.raw)
+            usage = await self._stream(messages, turn, parts, on_text)
         except asyncio.CancelledError:
-            self.clock = None  # a cut answer has no timing worth showing
-            self._keep_interrupted(conversation, question, "".join(parts), entry)
+            self._keep_interrupted(conversation, question, "".join(parts), turn, cancelled=True)
             raise
         except StreamInterrupted as exc:
-            self._keep_interrupted(conversation, question, exc.partial or "".join(parts), entry)
+            self._keep_interrupted(conversation, question, exc.partial or "".join(parts), turn, cancelled=False)
             raise
         answer = "".join(parts)
         self.output.reply(answer, usage)
         conversation.record(question, answer)
-        entry.mark("replied")
-        self._mark(ANSWER)
-        if on_text is None:  # a spoken answer is reported once its voice has started (first_audio_ms)
-            entry.timings.update(self.report_timing() or {})  # the user's figures, from the key release
-        self.log.update(entry, reply=answer, usage=usage, model=chat.model,
-                        conversation=conversation.id, mode=entry.mode)
+        self.emit(AnswerComplete(turn))
+        # A spoken answer is reported once its voice has started (first_audio_ms), without the log.
+        timings = self.report_timing() if on_text is None else None
+        self.emit(TurnEnded(turn, answer, self.options.chat.model, conversation.id, usage, timings=timings))
         return answer
 
-    def _keep_interrupted(self, conversation: Conversation, question: str, partial: str, entry: Entry) -> None:
+    async def _stream(self, messages: list[Message], turn: int, parts: list[str],
+                      on_text: Callable[[str], None] | None) -> dict[str, Any] | None:
+        """Stream the answer into `parts` (and the output); returns the usage, if the server sent it."""
+        chat = self.options.chat
+        usage: dict[str, Any] | None = None
+        async for event in self.client.chat_stream(messages, model=chat.model, options=chat.body()):
+            if isinstance(event, ContentDelta):
+                if not parts:
+                    self.emit(FirstWord(turn))
+                parts.append(event.text)
+                self.output.delta(event.text)
+                if on_text is not None:
+                    on_text(event.text)
+            elif isinstance(event, ReasoningDelta):
+                if chat.show_reasoning:
+                    self.output.reasoning(event.text)
+            elif isinstance(event, Usage):
+                usage = dict(event.raw)
+        return usage
+
+    def _keep_interrupted(self, conversation: Conversation, question: str, partial: str, turn: int, *,
+                          cancelled: bool) -> None:
         """What was shown stays visible and in the history (and the log), marked as interrupted."""
         self.output.reply(partial, None, interrupted=True)
         conversation.record(question, partial, interrupted=True)
-        entry.mark("replied")
-        self.log.update(entry, reply=partial, interrupted=1, model=self.options.chat.model,
-                        conversation=conversation.id, mode=entry.mode)
+        self.emit(AnswerCut(turn, cancelled=cancelled))  # cancelled: its timing is not worth showing
+        self.emit(TurnEnded(turn, partial, self.options.chat.model, conversation.id, interrupted=True))
