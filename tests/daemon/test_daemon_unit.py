@@ -406,8 +406,9 @@ def test_esc_after_the_release_keeps_the_whole_take_as_a_cut_short_one_is(fake_g
                     await asyncio.sleep(0.01)
             d.on_action(Cancel())  # ...and the user gives up on it while it is transcribed
             await h.wait_for("notice")
-            await asyncio.sleep(0.1)
-            assert d.state is State.LISTENING
+            async with asyncio.timeout(10):  # the cut turn winds down (a loaded machine may take a while)
+                while d.state is not State.LISTENING:
+                    await asyncio.sleep(0.01)
 
     asyncio.run(go())
     (kept,) = h.store.list()  # the whole take, kept for `voicebot retry` like any take cut short
