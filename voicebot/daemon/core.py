@@ -43,6 +43,7 @@ from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recordi
 from voicebot.protocols import MicrophoneInput
 from voicebot.spool.resend import KeptTakes
 from voicebot.spool.store import PendingStore
+from voicebot.stt.piece_texts import GROQ_STT_CONCURRENCY
 from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import Output
 from voicebot.turns.timing import TAKE_END
@@ -63,7 +64,7 @@ class DaemonOptions:
     min_hold_seconds: float = 0.3  # shorter key taps are ignored
     retry_pending_seconds: float = 10.0  # first wait before kept takes are sent again
     open_microphone: bool = True  # open it at start (a pre-roll is kept); else only for each take
-    pieces_in_flight: int = 3  # a long take's pieces sent at once while it is recorded
+    pieces_in_flight: int = GROQ_STT_CONCURRENCY  # a long take's pieces sent at once while it is recorded
     speak: bool = False  # answers are read aloud unless a binding says otherwise (voice.speaking.speaks)
     record: RecordOptions = field(default_factory=RecordOptions)
     dictation: DictationOptions = field(default_factory=DictationOptions)
