@@ -1,6 +1,6 @@
 """What the conversation log costs a turn: the loop's side of it, and the writer's pace.
 
-In one process, N turns (words, then a reply with usage) are handed to a TurnRecorder
+In one process, N turns (words, then a reply with usage) are handed to a LogWriter
 writing a real log file, and the same N to a recorder that is off (the baseline: the
 same calls, nothing written). Figures:
 
@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voicebot.log.writer import TurnRecorder
+from voicebot.log.writer import LogWriter
 
 REPLY = "The capital of France is Paris. " * 8
 
 
-async def drive(recorder: TurnRecorder, turns: int) -> tuple[float, float, float]:
+async def drive(recorder: LogWriter, turns: int) -> tuple[float, float, float]:
     """(loop seconds spent in the recorder, longest tick gap, seconds until all is written)."""
     gaps: list[float] = []
     stop = asyncio.Event()
@@ -64,8 +64,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        off = asyncio.run(drive(TurnRecorder.off(), args.turns))
-        on = asyncio.run(drive(TurnRecorder(Path(tmp) / "voicebot" / "log.db", print), args.turns))
+        off = asyncio.run(drive(LogWriter.off(), args.turns))
+        on = asyncio.run(drive(LogWriter(Path(tmp) / "voicebot" / "log.db", print), args.turns))
     n = args.turns
     print(f"turns: {n}")
     print(f"loop time per turn: {on[0] / n * 1e6:.1f} µs with the log, {off[0] / n * 1e6:.1f} µs off "

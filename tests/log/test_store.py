@@ -20,7 +20,7 @@ from voicebot.cli.wiring import make_assistant
 from voicebot.config.schema import Settings
 from voicebot.errors import ApiError
 from voicebot.log import store as turnlog
-from voicebot.log.writer import TurnRecorder
+from voicebot.log.writer import LogWriter
 from voicebot.turns.console import JsonOutput
 
 
@@ -138,7 +138,7 @@ def test_writes_happen_in_order_off_the_loop_and_a_lock_costs_one_notice(tmp_pat
     notices: list[str] = []
 
     async def go() -> int:
-        recorder = TurnRecorder(db, notices.append)
+        recorder = LogWriter(db, notices.append)
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         ticks = 0
@@ -163,7 +163,7 @@ def test_writes_happen_in_order_off_the_loop_and_a_lock_costs_one_notice(tmp_pat
 
 
 def test_an_off_recorder_writes_nothing(tmp_path: Path) -> None:
-    recorder = TurnRecorder.off()
+    recorder = LogWriter.off()
     entry = recorder.begin(conversation="c", mode="ask", source="text", transcript="x")
     recorder.update(entry, reply="y")
     recorder.close()
@@ -177,7 +177,7 @@ def test_an_interrupted_answer_is_logged_as_interrupted(fake_groq: FakeGroq, tmp
     out = io.StringIO()
 
     async def go() -> None:
-        recorder = TurnRecorder(db, lambda text: None)
+        recorder = LogWriter(db, lambda text: None)
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
             assistant = make_assistant(client, Settings(), JsonOutput(out, io.StringIO()), log=recorder)
             turn = asyncio.create_task(assistant.ask("tell me a long story"))
@@ -205,7 +205,7 @@ def test_a_failed_answer_keeps_the_words_and_the_error(fake_groq: FakeGroq, tmp_
     db = tmp_path / "log.db"
 
     async def go() -> None:
-        recorder = TurnRecorder(db, lambda text: None)
+        recorder = LogWriter(db, lambda text: None)
         async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url, max_retries=0) as client:
             assistant = make_assistant(client, Settings(), JsonOutput(io.StringIO(), io.StringIO()), log=recorder)
             with pytest.raises(ApiError):

@@ -18,7 +18,7 @@ from voicebot.audio.encoding import PreparedAudio
 from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
 from voicebot.log import store as turnlog
-from voicebot.log.writer import TurnRecorder
+from voicebot.log.writer import LogWriter
 from voicebot.spool.kept_take import AUDIO_TYPES, parse_time
 from voicebot.turns.conversation import Conversation, Turn
 
@@ -34,11 +34,11 @@ class LogUnreadable(VoicebotError):
     """The log exists but cannot be opened or read (damaged, unreadable): exit 1."""
 
 
-def make_recorder(settings: Settings, output: Output, env: Mapping[str, str] = os.environ) -> TurnRecorder:
+def make_recorder(settings: Settings, output: Output, env: Mapping[str, str] = os.environ) -> LogWriter:
     """The process's log writer, as the `log` and `keep_audio` settings say."""
     if not settings.log:
-        return TurnRecorder.off()
-    return TurnRecorder(turnlog.log_path(env), output.notice,
+        return LogWriter.off()
+    return LogWriter(turnlog.log_path(env), output.notice,
                         audio_root=turnlog.audio_dir(env) if settings.keep_audio else None)
 
 

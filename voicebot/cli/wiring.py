@@ -16,7 +16,7 @@ from voicebot.daemon.recording import RecordOptions
 from voicebot.desktop.dictation import DictationOptions
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.log.observer import TurnLog
-from voicebot.log.writer import TurnRecorder
+from voicebot.log.writer import LogWriter
 from voicebot.stt.options import SpeechToTextOptions
 from voicebot.stt.piece_texts import pieces_in_flight
 from voicebot.stt.vocabulary import speech_prompt
@@ -54,9 +54,9 @@ def assistant_options(s: Settings) -> AssistantOptions:
 
 
 def make_assistant(client: AssistantClient, s: Settings, output: Output, *,
-                   log: TurnRecorder | None = None) -> Assistant:
+                   log: LogWriter | None = None) -> Assistant:
     """The conversation holder of a command or the daemon; the log (`log`) observes its turns."""
-    return Assistant(client, assistant_options(s), output, observers=[TurnLog(log or TurnRecorder.off())])
+    return Assistant(client, assistant_options(s), output, observers=[TurnLog(log or LogWriter.off())])
 
 
 def dictation_options(s: Settings) -> DictationOptions:

@@ -1,7 +1,7 @@
 """The conversation log watching turns: each turn's events become its row.
 
 The assistant only tells what happens (voicebot.turns.events); this observer turns that
-into the log's writes through a `TurnRecorder` (voicebot.log.writer), which never holds
+into the log's writes through a `LogWriter` (voicebot.log.writer), which never holds
 a turn up. A transcript is written as soon as it is heard, so a take's words are kept even
 if no answer comes; asking it next makes that row the ask turn (a `transcribe` row
 becomes `ask`), and the answer, its stage times and its end are added to the same row.
@@ -9,7 +9,7 @@ becomes `ask`), and the answer, its stage times and its end are added to the sam
 
 from __future__ import annotations
 
-from voicebot.log.writer import Entry, TurnRecorder
+from voicebot.log.writer import Entry, LogWriter
 from voicebot.turns.events import (
     AnswerComplete,
     AnswerCut,
@@ -23,9 +23,9 @@ from voicebot.turns.events import (
 
 
 class TurnLog:
-    """Writes one assistant's turns to the log (`TurnRecorder.off()`: nothing)."""
+    """Writes one assistant's turns to the log (`LogWriter.off()`: nothing)."""
 
-    def __init__(self, recorder: TurnRecorder) -> None:
+    def __init__(self, recorder: LogWriter) -> None:
         self.recorder = recorder
         self._heard: tuple[str, Entry] | None = None  # the last transcript, until it is asked
         self._entries: dict[int, Entry] = {}  # the rows of the questions being answered

@@ -1,11 +1,11 @@
 """Writing turns to the conversation log without ever holding up a turn.
 
-The assistant hands each step of a turn (its words, then its answer) to a `TurnRecorder`,
-which queues it for one writer thread: SQLite's waits (another process's lock, an fsync)
-happen there, in order, never on the event loop. A log that cannot be written (locked,
-read-only, damaged, a full disk) costs one notice for the whole process, and the turn
-goes on as if nothing happened; later turns are tried again in silence, so a lock that
-passes loses nothing more. `TurnRecorder.off()` records nothing (`log = false`).
+The log observer (voicebot.log.observer) hands each step of a turn (its words, then its
+answer) to a `LogWriter`, which queues it for one writer thread: SQLite's waits (another
+process's lock, an fsync) happen there, in order, never on the event loop. A log that
+cannot be written (locked, read-only, damaged, a full disk) costs one notice for the whole
+process, and the turn goes on as if nothing happened; later turns are tried again in
+silence, so a lock that passes loses nothing more. `LogWriter.off()` records nothing (`log = false`).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class _Op:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-class TurnRecorder:
+class LogWriter:
     """One process's writer to the log at `path` (None: record nothing)."""
 
     def __init__(self, path: Path | None, notify: Callable[[str], None], *, audio_root: Path | None = None) -> None:
@@ -76,7 +76,7 @@ class TurnRecorder:
         self._ids: dict[int, int] = {}
 
     @classmethod
-    def off(cls) -> TurnRecorder:
+    def off(cls) -> LogWriter:
         return cls(None, lambda text: None)
 
     @property
