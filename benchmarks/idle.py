@@ -65,7 +65,7 @@ idle_ms, presses = int(sys.argv[1]), int(sys.argv[2])
 joins = []
 class Joins(logging.Handler):
     def emit(self, record):
-        if "joined" in record.getMessage():
+        if record.getMessage().startswith("input streams joined"):
             joins.append(record.args[0])
 logging.getLogger("voicebot.mic.microphone").addHandler(Joins())
 logging.getLogger("voicebot.mic.microphone").setLevel(logging.DEBUG)
