@@ -203,8 +203,11 @@ def main() -> int:
             fw = median(rows, "first_word")
             rate = median(rows, "bytes") / median(rows, "audio_seconds") / 1000
             starts = sorted(r["upload_start"] * 1000 for r in rows)
+            own = sorted(r["own_upload_start"] * 1000 for r in rows)
             print(f"{name}: release -> upload start per take (ms): " + ", ".join(f"{s:.0f}" for s in starts)
-                  + f" (max {starts[-1]:.0f})")
+                  + f" (max {starts[-1]:.0f}; the release as xdotool was started, so its start-up is in it)")
+            print(f"{name}: the same by the daemon's own clock (its key-up event -> the request goes out): "
+                  + ", ".join(f"{s:.0f}" for s in own) + f" (max {own[-1]:.0f})")
             print(f"{name}: release -> first word {fw * 1000:.0f} ms = {fw / floor:.2f}x the floor, "
                   f"{fw / seed:.2f}x the seed-style client; upload {rate:.1f} KB/s of audio; "
                   f"its own timing event: take recorded {median(rows, 'own_take_end') * 1000:.0f} ms, "
