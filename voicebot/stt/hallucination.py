@@ -9,6 +9,8 @@ watching!"), and at temperature 0 may loop on one phrase. These checks catch mos
 - Per segment (verbose_json): Whisper's third rule, a gzip compression_ratio above 2.4,
   marks a failed decode (text repeating itself); it is dropped too and counted apart,
   so the user is told (a local Whisper once printed 858 characters of one looped line).
+- Per recording: a transcript without a single word (". . . . .", "...", "?!", "♪") is no
+  speech: Whisper writes punctuation for noise, and it is never sent to the chat.
 - Per recording: a long recording whose text has far too few words for the time the
   speaker was audibly talking (under 0.2 words a second over more than 20 s; people
   say about 2 to 3) is flagged to the user rather than silently accepted.
@@ -96,6 +98,12 @@ def count_words(text: str) -> int:
         elif any(ch.isalnum() for ch in token):  # a lone dash or ellipsis is no word
             count += 1
     return count
+
+
+def has_words(text: str) -> bool:
+    """Whether a transcript holds any word at all (letters or digits of any script), not
+    only punctuation, symbols or spaces."""
+    return count_words(text) > 0
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ voicebot.audio.chunking, or cut while it is still recorded by voicebot.audio.pie
 piece is one request with the same options, to the primary speech server until that one
 cannot serve and then to the fallback; Whisper's invented segments are dropped from each
 piece's text (voicebot.stt.hallucination), and once all texts are back they are joined in
-order, an empty result is "no speech", and an implausibly sparse one is flagged.
+order, a result without a word (empty, or punctuation only) is "no speech", and an implausibly sparse one is flagged.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from voicebot.api.retry import server_unavailable
 from voicebot.audio import chunking
 from voicebot.errors import ApiError, NoSpeechError
-from voicebot.stt.hallucination import COMPRESSION_RATIO_CEILING, SparseText, filter_segments, sparse_text
+from voicebot.stt.hallucination import (
+    COMPRESSION_RATIO_CEILING,
+    SparseText,
+    filter_segments,
+    has_words,
+    sparse_text,
+)
 from voicebot.stt.piece_texts import join_texts
 
 if TYPE_CHECKING:
@@ -81,7 +87,7 @@ class Hearing:
                                f"ratio above {COMPRESSION_RATIO_CEILING}): a failed decode, not speech",
                                check="repetition", segments=self.repeated)
         text = join_texts(texts)
-        if not text:
+        if not has_words(text):  # empty, or only punctuation ". . . ." that noise made Whisper write
             raise NoSpeechError(f"no speech recognised in {source}")
         sparse = sparse_text(text, speech_seconds)
         if sparse is not None:
