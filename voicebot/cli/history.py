@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from voicebot.audio.encoding import PreparedAudio
 from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
 from voicebot.log import store as turnlog
+from voicebot.log.reading import open_for_reading
 from voicebot.log.writer import LogWriter
 from voicebot.spool.kept_take import AUDIO_TYPES, parse_time
 from voicebot.turns.conversation import Conversation, Turn
@@ -43,23 +44,65 @@ def make_recorder(settings: Settings, output: Output, env: Mapping[str, str] = o
 
 
 @contextmanager
-def reading(env: Mapping[str, str]) -> Iterator[sqlite3.Connection | None]:
-    """The log for reading; None when nothing was ever recorded (it is not created for that)."""
+def reading(env: Mapping[str, str], notice: Callable[[str], None] | None = None,
+            ) -> Iterator[sqlite3.Connection | None]:
+    """The log for reading; None when nothing was ever recorded (it is not created for that).
+
+    A log in a folder that cannot be written, or on a full disk, is still read
+    (voicebot.log.reading); what the user should know about it goes to `notice`.
+    """
     path = turnlog.log_path(env)
     try:
-        conn = turnlog.connect(path, create=False)
+        opened = open_for_reading(path)
     except FileNotFoundError:
         yield None
         return
     except (sqlite3.Error, OSError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise LogUnreadable(f"cannot read the conversation log {path}: {reason}") from None
+    if opened.notice and notice is not None:
+        notice(opened.notice)
     try:
-        yield conn
+        yield opened.conn
     except sqlite3.Error as exc:
         raise LogUnreadable(f"cannot read the conversation log {path}: {exc}") from None
     finally:
-        conn.close()
+        opened.conn.close()
+
+
+# --------------------------------------------------------------------------- arguments
+
+MAX_COUNT = 1_000_000_000  # far beyond any log; SQLite's own limit would be 2**63 - 1
+MAX_TURN = 2**63 - 1  # SQLite's largest row id
+
+
+def count_arg(value: object) -> int:
+    """`-n N`: a whole number from 1 to MAX_COUNT (a huge one is a usage error, not an overflow)."""
+    if not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise UsageError(f"-n must be a whole number from 1 to {MAX_COUNT}, not {value!r}")
+    return value
+
+
+def shown_arg(text: str) -> str:
+    """An argument quoted for a message; bytes that are not UTF-8 shown as escapes, never raised on."""
+    return repr(os.fsencode(text))[1:] if not text.isprintable() else repr(text)
+
+
+def text_arg(value: str, what: str) -> str:
+    """An argument as text the log can hold: bytes that are not UTF-8 are a usage error."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{what} {shown_arg(value)} is not valid UTF-8 text") from None
+    return value
+
+
+def turn_number(text: str) -> int:
+    """A turn's #N as given; anything else (a word, a number beyond any row id) is a usage error."""
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else 0
+    if not 1 <= number <= MAX_TURN:
+        raise UsageError(f"not a turn number: {shown_arg(text)}", hint="`voicebot history` shows them as #N")
+    return number
 
 
 # --------------------------------------------------------------------------- resuming
@@ -74,11 +117,13 @@ def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
     is started, so an unknown id ends the command (exit 2) with nothing done.
     """
     wanted: str | None = rest.get("conversation")
+    if wanted is not None:
+        text_arg(wanted, "the conversation")
     if rest.get("resume") and wanted:
         raise UsageError("give --continue or --conversation, not both")
     if not rest.get("resume") and not wanted:
         return None
-    with reading(env) as conn:
+    with reading(env, output.notice) as conn:
         conversation = wanted or (turnlog.latest_conversation(conn) if conn is not None else None)
         turns = turnlog.conversation_turns(conn, conversation, MAX_RESUMED_TURNS) if conn and conversation else []
     if wanted and not turns:
@@ -126,11 +171,12 @@ def show_turns(turns: list[turnlog.LoggedTurn], output: Output, json_mode: bool)
 
 def history(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> int:
     """`voicebot history [-n N] [--search TEXT]`: the latest turns, newest last."""
-    count = rest.get("count", DEFAULT_COUNT)
-    if count < 1:
-        raise UsageError("-n must be at least 1")
-    with reading(env) as conn:
-        turns = turnlog.latest(conn, count, rest.get("search")) if conn is not None else []
+    count = count_arg(rest.get("count", DEFAULT_COUNT))
+    search = rest.get("search")
+    if search is not None:
+        text_arg(search, "the search")
+    with reading(env, output.notice) as conn:
+        turns = turnlog.latest(conn, count, search) if conn is not None else []
     if not turns and not rest.get("json"):
         output.notice("no matching turns" if rest.get("search") else
                       f"no turns recorded yet in {turnlog.log_path(env)}")
@@ -140,19 +186,13 @@ def history(settings: Settings, rest: Mapping[str, Any], output: Output, env: Ma
 
 def show(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> int:
     """`voicebot history show CONVERSATION`: one conversation whole, oldest first."""
-    wanted = rest["conversation_id"]
-    with reading(env) as conn:
+    wanted = text_arg(rest["conversation_id"], "the conversation")
+    with reading(env, output.notice) as conn:
         turns = turnlog.conversation_turns(conn, wanted) if conn is not None else []
     if not turns:
         raise UsageError(f"no conversation {wanted!r} in the conversation log", hint="`voicebot history` lists them")
     show_turns(turns, output, bool(rest.get("json")))
     return EXIT_OK
-
-
-def turn_number(text: str) -> int:
-    if not text.isdigit():
-        raise UsageError(f"not a turn number: {text!r}", hint="`voicebot history` shows them as #N")
-    return int(text)
 
 
 def kept_audio(turn: turnlog.LoggedTurn, env: Mapping[str, str]) -> PreparedAudio:
@@ -188,7 +228,7 @@ async def retranscribe(assistant: Assistant, rest: Mapping[str, Any], output: Ou
     The new text replaces the turn's transcript; the first one is kept (first_transcript).
     """
     turn_id = turn_number(rest["turn"])
-    with reading(env) as conn:
+    with reading(env, output.notice) as conn:
         turn = turnlog.get_turn(conn, turn_id) if conn is not None else None
     if turn is None:
         raise UsageError(f"no turn {turn_id} in the conversation log", hint="`voicebot history` lists them")
