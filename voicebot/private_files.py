@@ -48,11 +48,17 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def make_private(directory: Path, *, own_uid: int | None = None) -> None:
-    """chmod 0700 a directory of ours that is not already (someone else's is left alone)."""
-    info = os.stat(directory)
-    if stat.S_IMODE(info.st_mode) != 0o700 and info.st_uid == (os.geteuid() if own_uid is None else own_uid):
-        os.chmod(directory, 0o700)
+def make_private(path: Path, *, own_uid: int | None = None) -> None:
+    """Close a file or directory of ours to group and others, keeping the owner's own bits.
+
+    Only loosened modes are touched: 0755 becomes 0700 and 0644 becomes 0600, while a mode
+    the user chose stricter than ours (a 0500 folder, a 0400 file) is left as it is: this
+    never grants anything. Someone else's is left alone.
+    """
+    info = os.stat(path)
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 and info.st_uid == (os.geteuid() if own_uid is None else own_uid):
+        os.chmod(path, mode & 0o700)
 
 
 def ensure_private_dir(directory: Path, *, own_uid: int | None = None, parents: bool = False,
@@ -62,7 +68,8 @@ def ensure_private_dir(directory: Path, *, own_uid: int | None = None, parents: 
 
     Someone else's directory is refused: whoever can write to it could read the
     recordings or replace the socket. An existing one open to group or others is made
-    private when `tighten` (our own data directory), else refused (a socket directory
+    private when `tighten` (our own data directory: group and others' bits removed, the
+    owner's left as they are), else refused (a socket directory
     someone opened on purpose). `parents` creates missing parents, 0700 too; without it a
     missing parent is an error. `what` names the directory in messages; `hint` says how to
     choose another one.

@@ -130,14 +130,31 @@ def _entry_line(text: str, table: str, key: str) -> int | None:
     return None
 
 
+def _present(path: Path) -> bool:
+    """Whether something is at `path` (one we may not be allowed to look at counts)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """Parse and validate a config file: (values, warnings). Errors name file, line and key."""
+    """Parse and validate a config file: (values, warnings). Errors name file, line and key.
+
+    A UTF-8 byte order mark (some Windows editors write one) is accepted and ignored.
+    """
+    if path.is_dir():
+        raise UsageError(f"the config file {path} is a directory, not a file",
+                         hint="move it away, or point --config or VOICEBOT_CONFIG at a file")
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
         data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise UsageError(f"config file {path} is not UTF-8 text") from None
@@ -189,8 +206,8 @@ def load_settings(flags: Mapping[str, Any], env: Mapping[str, str], *,
     explicit = config_path or env.get("VOICEBOT_CONFIG")
     path = Path(explicit).expanduser() if explicit else default_config_path(env)
     warnings: list[str] = []
-    if explicit or path.is_file():
-        if explicit and not path.exists():
+    if explicit or _present(path):  # a directory (or an unreadable file) in its place is an error, not ignored
+        if explicit and not _present(path):
             raise UsageError(f"config file {path} does not exist")
         file_values, warnings = read_config(path)
         values.update(file_values)

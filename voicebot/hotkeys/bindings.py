@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from voicebot.errors import UsageError
-from voicebot.hotkeys.combo import parse_combo
+from voicebot.hotkeys.combo import Combo, parse_combo
 from voicebot.modes import NAMES as MODE_NAMES
 
 Style = Literal["hold", "toggle"]
@@ -28,11 +28,14 @@ class BadEntry(ValueError):
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
     """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak]}}, each combo parsed now.
 
-    `speak` is kept only when given: a binding without it follows the `speak` setting.
+    `speak` is kept only when given: a binding without it follows the `speak` setting. Two
+    bindings one chord would fire together are refused here too (BadEntry on the later one),
+    as the daemon would refuse them.
     """
     if not isinstance(value, dict):
         raise ValueError(f"expected a table of mode = combo, got {value!r}")
     out: dict[str, dict[str, Any]] = {}
+    combos: dict[str, Combo] = {}
     for mode, spec in value.items():
         if mode not in MODE_NAMES:
             raise BadEntry(str(mode), f"unknown mode {mode!r} (modes: {', '.join(MODE_NAMES)})", prefix=False)
@@ -50,9 +53,13 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(then_ask, bool):
             raise BadEntry(mode, "then_ask must be true or false")
         try:
-            parse_combo(spec["keys"])
+            combo = parse_combo(spec["keys"])
         except UsageError as exc:
             raise BadEntry(mode, exc.message) from None
+        for other, other_combo in combos.items():
+            if combo.overlaps(other_combo):
+                raise BadEntry(mode, f'"{combo}" and "{other_combo}" ({other}) can be fired by the same keys')
+        combos[mode] = combo
         out[mode] = {"keys": spec["keys"].strip(), "style": style, "then_ask": then_ask}
         if "speak" in spec:
             if not isinstance(spec["speak"], bool):

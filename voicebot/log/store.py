@@ -18,14 +18,13 @@ import json
 import os
 import re
 import sqlite3
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from voicebot.private_files import ensure_data_dir
+from voicebot.private_files import ensure_data_dir, make_private
 from voicebot.spool.kept_take import format_time
 from voicebot.spool.store import pending_dir
 
@@ -142,20 +141,28 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 # --------------------------------------------------------------------------- opening
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's files beside the log, holding its words too
+
+
 def _private_file(path: Path) -> None:
     """Create the log file 0600 (SQLite would follow the umask); tighten one of ours that is looser.
 
-    SQLite gives its -wal and -shm files the database file's own permissions.
+    SQLite gives the -wal and -shm files it creates the database file's own permissions,
+    but keeps the mode of those it finds: one left open to others (0644, from an older
+    version or another tool) is closed here too.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
-        info = os.stat(path)
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
-            os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
-        return
-    os.fchmod(fd, 0o600)
-    os.close(fd)
+        make_private(path)
+    else:
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+    for end in SIDE_FILES:
+        try:
+            make_private(Path(f"{path}{end}"))
+        except FileNotFoundError:
+            pass
 
 
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
