@@ -51,7 +51,7 @@ def test_a_spoken_turn_is_logged_and_shown_by_history(fake_groq: FakeGroq, tmp_p
     assert turn["stt_model"] == "whisper-large-v3-turbo"
     assert isinstance(turn["usage"], dict) and turn["usage"]["total_tokens"] > 0
     timings = turn["timings"]
-    assert isinstance(timings, dict) and 0 <= timings["transcribed"] <= timings["first_delta"] <= timings["replied"]
+    assert isinstance(timings, dict) and 0 <= timings["transcribed_ms"] <= timings["first_delta_ms"] <= timings["replied_ms"]
     assert str(turn["conversation"]) and turn["time"]
     human = run(["history"], fake_groq, tmp_path)
     assert human.returncode == 0, human.stderr

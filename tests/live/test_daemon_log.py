@@ -55,7 +55,7 @@ def test_spoken_turns_land_in_the_log_and_can_be_continued(desk: Desktop, fake_g
 
         assert (asked["mode"], asked["source"], asked["transcript"]) == ("ask", "microphone", QUESTION)
         assert asked["reply"] == d.of_type("reply")[0]["text"] and "Paris" in asked["reply"]
-        assert asked["usage"] and asked["timings"]["first_delta"] <= asked["timings"]["replied"]
+        assert asked["usage"] and asked["timings"]["first_delta_ms"] <= asked["timings"]["replied_ms"]
         assert (dictated["mode"], dictated["transcript"], dictated["reply"]) == ("dictate", SPIDER_TEXT, None)
         assert asked["conversation"] == dictated["conversation"]
         data = Path(d.env["XDG_DATA_HOME"]) / "voicebot"

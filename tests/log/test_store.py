@@ -52,7 +52,8 @@ def test_a_new_log_is_private_wal_and_fully_migrated(tmp_path: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o600 and stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [r[0] for r in conn.execute("SELECT name FROM _voicebot_migrations ORDER BY name")]
-    assert applied == [m.__name__ for m in turnlog.MIGRATIONS] == ["m001_turns", "m002_search"]
+    assert applied == [m.__name__ for m in turnlog.MIGRATIONS] == ["m001_turns", "m002_search",
+                                                                       "m003_timings_in_milliseconds"]
     assert turnlog.migrate(conn) == []  # each step runs once
     conn.close()
     assert turnlog.migrate(sqlite3.connect(db, isolation_level=None)) == []
@@ -96,7 +97,8 @@ def test_the_index_follows_updates_and_retranscriptions(tmp_path: Path) -> None:
 def test_search_without_fts5_falls_back_to_like(tmp_path: Path, no_fts5: None) -> None:
     conn = turnlog.connect(tmp_path / "log.db")
     assert not turnlog.has_search_index(conn)
-    assert [r[0] for r in conn.execute("SELECT name FROM _voicebot_migrations")] == ["m001_turns"]
+    assert [r[0] for r in conn.execute("SELECT name FROM _voicebot_migrations")] == [
+        "m001_turns", "m003_timings_in_milliseconds"]
     add(conn, "what is the capital of France", "Paris")
     add(conn, "100% sure_thing", "yes")
     add(conn, "how many legs has a spider", "eight")
@@ -196,7 +198,7 @@ def test_an_interrupted_answer_is_logged_as_interrupted(fake_groq: FakeGroq, tmp
     shown = next(json.loads(line) for line in out.getvalue().splitlines() if '"reply"' in line)
     assert cut.interrupted and cut.reply == shown["text"] and cut.reply.startswith("one")
     assert not whole.interrupted and whole.reply == "You said: and now?"
-    assert cut.conversation == whole.conversation and "first_delta" in cut.timings
+    assert cut.conversation == whole.conversation and "first_delta_ms" in cut.timings
     assert TEST_API_KEY.encode() not in db.read_bytes()
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from voicebot.turns.assistant import Assistant
     from voicebot.turns.console import Output
 
+PENDING_SOURCE = "pending take "  # the source of a turn sent again from the pending folder
 MAX_RESUMED_TURNS = 1000  # far more than any context window holds; the budget trims the rest
 DEFAULT_COUNT = 20
 
@@ -195,10 +196,20 @@ def show(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mappi
     return EXIT_OK
 
 
+def no_audio_reason(turn: turnlog.LoggedTurn) -> str:
+    """Why a turn has no kept audio, from what the log knows: how the turn came in."""
+    if turn.source == "text":
+        return f"turn {turn.id} was typed, not spoken: it has no audio to transcribe again"
+    if turn.source.startswith(PENDING_SOURCE):
+        return (f"turn {turn.id} has no kept audio: it was logged when {turn.source} was sent again (`voicebot "
+                f"retry` or the daemon) without keep_audio, and that take was removed once transcribed")
+    return f"turn {turn.id} has no kept audio: keep_audio was off when it was logged"
+
+
 def kept_audio(turn: turnlog.LoggedTurn, env: Mapping[str, str]) -> PreparedAudio:
     """The take kept beside the log for `turn`; exit 2 when there is none."""
     if turn.audio is None:
-        raise UsageError(f"turn {turn.id} has no kept audio (keep_audio was off when it was recorded)")
+        raise UsageError(no_audio_reason(turn))
     path = turnlog.audio_dir(env) / Path(turn.audio).name
     try:
         data = path.read_bytes()

@@ -115,6 +115,27 @@ def m002_search(conn: sqlite3.Connection) -> bool:
     return True
 
 
+def timings_in_ms(timings: dict[str, Any]) -> dict[str, Any]:
+    """A turn's timings with every figure in milliseconds: the seconds that logs written before
+    m003 kept under bare names (`transcribed`: 0.412) become `transcribed_ms`: 412."""
+    out: dict[str, Any] = {}
+    for name, value in timings.items():
+        seconds = isinstance(value, (int, float)) and not isinstance(value, bool) and not name.endswith("_ms")
+        out.setdefault(f"{name}_ms" if seconds else name, round(value * 1000) if seconds else value)
+    return out
+
+
+@migration
+def m003_timings_in_milliseconds(conn: sqlite3.Connection) -> bool:
+    """Old rows mixed seconds (transcribed, first_delta, replied) with milliseconds (transcript_ms...)
+    for the same stages; every figure becomes milliseconds, named `<stage>_ms`."""
+    for turn_id, text in conn.execute("SELECT id, timings FROM turns").fetchall():
+        old = _json_or(text, None)
+        if isinstance(old, dict) and (new := timings_in_ms(old)) != old:
+            conn.execute("UPDATE turns SET timings = ? WHERE id = ?", (json.dumps(new), turn_id))
+    return True
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Run the steps not yet recorded, in one write transaction (two processes opening
     the log at once cannot both migrate); returns the names of those that ran."""

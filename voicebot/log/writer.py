@@ -45,8 +45,8 @@ class Entry:
     timings: dict[str, float] = field(default_factory=dict)
 
     def mark(self, name: str) -> None:
-        """Seconds since the turn began, under `name` (kept to the millisecond)."""
-        self.timings[name] = round(time.monotonic() - self.started, 3)
+        """Milliseconds since the turn began, under `<name>_ms` (as every timing in the log)."""
+        self.timings[f"{name}_ms"] = round((time.monotonic() - self.started) * 1000)
 
 
 @dataclass(frozen=True)
