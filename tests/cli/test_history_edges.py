@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,8 +159,8 @@ def test_a_log_that_cannot_be_read_on_a_full_disk_says_disk_full(fake_groq: Fake
     """Another process holds the log while the disk is full: one line that names the cause."""
     logged(fake_groq, tmp_path, "said before the disk filled")
     folder, held = log_db(tmp_path).parent, tmp_path / "held"
-    holder = f'python3 -c \'{HOLD_EXCLUSIVE}\' "{folder}/log.db" "{held}" & pid=$!; ' \
-             f'while [ ! -e "{held}" ]; do kill -0 $pid; sleep 0.05; done; ' \
+    holder = f'"{sys.executable}" -c \'{HOLD_EXCLUSIVE}\' "{folder}/log.db" "{held}" & pid=$!; ' \
+             f'while [ ! -e "{held}" ]; do kill -0 $pid || exit 9; sleep 0.05; done; ' \
              f'"{VOICEBOT}" history; rc=$?; kill $pid; exit $rc'
     proc = on_a_full_disk(fake_groq, tmp_path, "sh", "-c", holder)
     assert proc.returncode == 1, proc.stderr
