@@ -34,7 +34,8 @@ class TurnLog:
         if isinstance(event, Transcribed):
             entry = self.recorder.begin(conversation=event.conversation, mode=event.mode, source=event.source,
                                         transcript=event.text, stt_model=event.stt_model, audio=event.audio,
-                                        started=event.started, timings={"transcribed_ms": round(event.transcribed * 1000)})
+                                        started=event.started,
+                                        timings={"transcribed_ms": round(event.transcribed * 1000)})
             self._heard = (event.text, entry)
         elif isinstance(event, Asked):
             self._entries[event.turn] = self._entry_for(event)
