@@ -316,6 +316,19 @@ class GroqClient:
         except (httpx.HTTPError, TimeoutError) as exc:
             log.debug("warm %s failed: %s", httpx.URL(base).host, type(exc).__name__)
 
+    async def request(self, method: str, path: str, *, json: Any = None, data: Mapping[str, str] | None = None,
+                      files: Mapping[str, tuple[str, bytes, str]] | None = None, once: bool = False) -> httpx.Response:
+        """A request to the chat server's `path` ("/files", "/batches/ID") on the one request path.
+
+        For endpoints without a method here (`voicebot.api.files`, `voicebot.api.batches`):
+        the key added, retries, errors scrubbed; a 2xx answer read whole. `once`: a request
+        that must not happen twice (creating a batch) is not sent again after a timeout
+        waiting for its answer.
+        """
+        extra: dict[str, Any] = {"json": json, "data": data, "files": files}
+        return await self._request(method, f"{self.chat_base}{path}", deadline=self.timeout if once else None,
+                                   **{k: v for k, v in extra.items() if v is not None})
+
     # -- streaming
 
     async def chat_stream(self, messages: Sequence[Mapping[str, str]], *, model: str,

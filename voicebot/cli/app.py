@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--toggle", action="store_true", help="press to start, press again to stop")
     run.add_argument("--no-hotkeys", action="store_true",
                      help="no global hotkeys: drive it with `voicebot toggle` (Wayland, desktop shortcuts)")
+    batch = add("batch", "Groq batches: list them, show or cancel one, or print its results by custom_id")
+    batch.add_argument("action", choices=("list", "show", "cancel", "results"))
+    batch.add_argument("id", nargs="?", metavar="ID", help="the batch (see `voicebot batch list`)")
+    batch.add_argument("--out", metavar="DIR", help="results: also keep the raw output and error files in DIR")
+    files = add("files", "files stored for batches: list, show, download or delete one")
+    files.add_argument("action", choices=("list", "show", "download", "delete"))
+    files.add_argument("id", nargs="?", metavar="ID", help="the file (see `voicebot files list`)")
+    files.add_argument("-o", "--out", metavar="PATH", help="download: write the file to PATH (default stdout)")
     add("devices", "list audio input devices (the default is marked)")
     add("models", "list the models the API offers")
     add("config", "show the effective settings and where each came from")
@@ -233,6 +241,7 @@ def _load(flags: dict[str, Any], rest: dict[str, Any], command: str) -> tuple[Se
 def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> int:
     """Dispatch to a command; each returns an exit code."""
     from voicebot.cli import (
+        batch_commands,
         commands,
         setup_commands,  # the part that pulls in httpx/numpy
     )
@@ -241,6 +250,7 @@ def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> in
         "models": setup_commands.models, "config": setup_commands.config,
         "run": commands.run, "devices": setup_commands.devices,
         "pending": commands.pending, "retry": commands.retry, "history": commands.history,
+        "batch": batch_commands.batch, "files": batch_commands.files_command,
     }
     if command == "chat":  # its own loop runner: input() waits between turns
         return commands.chat_sync(settings, rest)
