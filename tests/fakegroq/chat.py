@@ -71,6 +71,7 @@ class ChatRequest:
     include_usage: bool
     prompt_tokens: int
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    json_schema: dict[str, Any] | None = None  # response_format json_schema's schema: the reply fills it
 
 
 def _bad(message: str, code: str | None = None, param: str | None = None) -> GroqError:
@@ -185,7 +186,8 @@ def validate_chat(body: Any) -> ChatRequest:
     if json_mode and not any("json" in message_text(m).lower() for m in messages):
         raise _bad("'messages' must contain the word 'json' in some form, to use 'response_format' of type "
                    "'json_object'.", param="messages")
-    effort, show = _reasoning(body, json_mode)
+    schema = _json_schema(rf) if isinstance(rf, dict) and rf.get("type") == "json_schema" else None
+    effort, show = _reasoning(body, json_mode or schema is not None)
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     limit = MAX_COMPLETION_TOKENS[model]
     if max_tokens is not None:
@@ -213,8 +215,47 @@ def validate_chat(body: Any) -> ChatRequest:
         service_tier="on_demand" if tier == "auto" else tier,
         reasoning_effort=effort, show_reasoning=show,
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
-        prompt_tokens=ptoks, raw=body,
+        prompt_tokens=ptoks, raw=body, json_schema=schema,
     )
+
+
+def _json_schema(rf: dict[str, Any]) -> dict[str, Any]:
+    """response_format json_schema checked as Groq does: a named schema object; strict mode
+    needs every object closed (additionalProperties false) with all its properties required."""
+    spec = rf.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema"), dict):
+        raise _bad("'response_format.json_schema' must have a 'name' and a 'schema' object",
+                   param="response_format")
+    schema: dict[str, Any] = spec["schema"]
+    if spec.get("strict"):
+        for obj in _objects(schema):
+            props = obj.get("properties") or {}
+            if obj.get("additionalProperties") is not False or sorted(obj.get("required") or []) != sorted(props):
+                raise _bad("strict mode: every object needs additionalProperties false and all of its "
+                           "properties required", param="response_format")
+    return schema
+
+
+def _objects(schema: Any) -> list[dict[str, Any]]:
+    if not isinstance(schema, dict):
+        return []
+    found = [schema] if schema.get("type") == "object" else []
+    for sub in [*(schema.get("properties") or {}).values(), schema.get("items")]:
+        found += _objects(sub)
+    return found
+
+
+def schema_instance(schema: Any, reply: str, name: str = "") -> Any:
+    """A value of `schema` made from the reply text (what a model fills a schema with, here predictable):
+    strings get the reply (a title its first six words), arrays one item, numbers 0."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    if kind == "object":
+        return {key: schema_instance(sub, reply, key) for key, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items"), reply, name)]
+    if kind == "string":
+        return " ".join(reply.split()[:6]) if name == "title" else reply
+    return {"integer": 0, "number": 0, "boolean": False}.get(kind or "")
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -284,6 +325,8 @@ def complete(req: ChatRequest, reply: str) -> Completion:
     question = last_user_text(req.messages)
     thinking = reasoning_text(question, req.reasoning_effort)
     text = json.dumps({"answer": reply}, ensure_ascii=False) if req.json_mode else reply
+    if req.json_schema is not None and not _is_json(reply):  # a set reply that is JSON goes as it is
+        text = json.dumps(schema_instance(req.json_schema, reply), ensure_ascii=False)
     finish = "stop"
     for s in req.stop:
         if s and s in text:
@@ -304,6 +347,14 @@ def complete(req: ChatRequest, reply: str) -> Completion:
         completion_tokens=r_tokens + count_tokens(text),
         reasoning_tokens=r_tokens,
     )
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def usage(c: Completion, *, elapsed: float = 0.01) -> dict[str, Any]:

@@ -308,9 +308,11 @@ class FakeGroq:
         with self._lock:
             self._decode_delay = max(0.0, seconds)
     def set_batch_pace(self, polls_per_state: int) -> None:
-        """Batches created from now on stay this many retrieves in each state (default 1)."""
+        """Batches (those running too) stay this many retrieves in each state (default 1)."""
         with self._lock:
             self._book.polls_per_state = max(1, polls_per_state)
+            for batch in self._book.batches.values():
+                batch.polls_per_state = self._book.polls_per_state
 
     def expire_next_batch(self, after_lines: int = 0) -> None:
         """The next batch created expires after answering `after_lines` of its lines."""

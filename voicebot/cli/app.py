@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--toggle", action="store_true", help="press to start, press again to stop")
     run.add_argument("--no-hotkeys", action="store_true",
                      help="no global hotkeys: drive it with `voicebot toggle` (Wayland, desktop shortcuts)")
+    memos = add("memos", "voice memos in bulk: each audio file (folders searched) transcribed and turned into "
+                         "a title, summary and action items, as Markdown and JSON beside it or in --out")
+    memos.add_argument("paths", nargs="+", metavar="PATH")
+    memos.add_argument("--batch", action="store_true",
+                       help="through Groq's Batch API: cheaper, done within the completion window")
+    memos.add_argument("--out", metavar="DIR", help="write the memos here instead of beside their audio")
+    memos.add_argument("--window", metavar="DURATION", default="24h",
+                       help="--batch: the completion window, 24h to 7d (default 24h)")
+    memos.add_argument("--poll-seconds", dest="poll_seconds", type=float, default=10.0, metavar="S",
+                       help="--batch: the first wait between looks at the batch, doubling up to 60 s (default 10)")
     batch = add("batch", "Groq batches: list them, show or cancel one, or print its results by custom_id")
     batch.add_argument("action", choices=("list", "show", "cancel", "results"))
     batch.add_argument("id", nargs="?", metavar="ID", help="the batch (see `voicebot batch list`)")
@@ -243,6 +253,7 @@ def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> in
     from voicebot.cli import (
         batch_commands,
         commands,
+        memos_command,
         setup_commands,  # the part that pulls in httpx/numpy
     )
     handlers: dict[str, Callable[[Settings, Mapping[str, Any]], Coroutine[Any, Any, int]]] = {
@@ -250,7 +261,7 @@ def run_command(command: str, settings: Settings, rest: Mapping[str, Any]) -> in
         "models": setup_commands.models, "config": setup_commands.config,
         "run": commands.run, "devices": setup_commands.devices,
         "pending": commands.pending, "retry": commands.retry, "history": commands.history,
-        "batch": batch_commands.batch, "files": batch_commands.files_command,
+        "batch": batch_commands.batch, "files": batch_commands.files_command, "memos": memos_command.memos,
     }
     if command == "chat":  # its own loop runner: input() waits between turns
         return commands.chat_sync(settings, rest)

@@ -1,0 +1,189 @@
+"""`voicebot memos PATH...`: each audio file transcribed, then turned into a memo (title,
+summary, action items) at once or, with --batch, through Groq's Batch API.
+
+Resumable: a finished memo (its .memo.json exists) is skipped, transcripts and the batch in
+flight are kept in the run's state (voicebot.memos.state), so a run killed at any step and
+started again pays for nothing twice and finds its batch again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voicebot.api import batches
+from voicebot.cli.batch_commands import answer_text
+from voicebot.cli.commands import make_client, output_for
+from voicebot.errors import EXIT_API, EXIT_OK, ApiError, UsageError, VoicebotError
+from voicebot.memos import batch_run, inputs
+from voicebot.memos.schema import MemoMismatch, markdown, memo_record, parse_memo, request_body
+from voicebot.memos.state import State, locked_state, state_path
+from voicebot.private_files import write_atomic
+
+if TYPE_CHECKING:
+    from voicebot.api.client import GroqClient
+    from voicebot.config.schema import Settings
+    from voicebot.turns.console import Output
+
+FILES_AT_ONCE = 2  # speech-to-text: files in flight (each may send pieces of its own)
+CHATS_AT_ONCE = 4
+
+
+class Run:
+    """One invocation's parts and tallies."""
+
+    def __init__(self, settings: Settings, output: Output, client: GroqClient, state: State, *,
+                 as_json: bool) -> None:
+        self.settings, self.output, self.client, self.state = settings, output, client, state
+        self.as_json = as_json
+        self.written = 0
+        self.failed: list[str] = []
+
+    def progress(self, text: str, **fields: Any) -> None:
+        """A line redrawn in place on a terminal; a `progress` event for JSON readers."""
+        if self.as_json:
+            self.output.event("progress", **fields)
+        else:
+            self.output.status(text, live=True)
+
+    def fail(self, item: inputs.Item, why: str) -> None:
+        self.failed.append(item.key)
+        self.output.error(f"{item.source}: {why}")
+
+    def write(self, item: inputs.Item, content: str, *, batch_id: str | None) -> bool:
+        """The memo's Markdown, then its JSON (the mark of a finished memo); False if the reply is no memo."""
+        transcript = self.state.transcripts[item.key]
+        try:
+            memo = parse_memo(content)
+        except MemoMismatch as exc:
+            self.fail(item, f"the model's reply does not match the memo schema ({exc}); nothing written")
+            return False
+        item.record.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(item.markdown, markdown(memo, transcript, str(item.source)).encode())
+        record = memo_record(memo, transcript, str(item.source), model=self.settings.chat_model, batch_id=batch_id)
+        write_atomic(item.record, (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode())
+        self.written += 1
+        if self.as_json:
+            self.output.event("memo", source=str(item.source), markdown=str(item.markdown), json=str(item.record),
+                              title=memo.title, action_items=len(memo.action_items))
+        else:
+            self.output.transcript(f"{item.source.name} -> {item.markdown}: {memo.title}", label=False)
+        return True
+
+
+async def memos(settings: Settings, rest: Mapping[str, Any]) -> int:
+    output = output_for(settings, rest)
+    settings.require_key()
+    out = Path(rest["out"]) if rest.get("out") else None
+    window = batch_run.check_window(str(rest.get("window") or "24h"))
+    first_wait = float(rest.get("poll_seconds") or 10.0)
+    if first_wait <= 0:
+        raise UsageError("--poll-seconds must be more than 0")
+    items = inputs.collect(list(rest["paths"]), out)
+    todo = [i for i in items if not i.finished]
+    if len(todo) < len(items):
+        output.notice(f"{len(items) - len(todo)} of {len(items)} memos already written: skipped",
+                      skipped=len(items) - len(todo))
+    with locked_state(state_path(os.environ)) as state:
+        async with make_client(settings, output) as client:
+            run = Run(settings, output, client, state, as_json=bool(rest.get("json")))
+            if state.batch is not None:
+                await _finish_batch(run, first_wait)  # an earlier run's batch first: it is paid for
+            todo = [i for i in todo if not i.finished]
+            await _transcribe(run, [i for i in todo if i.key not in state.transcripts])
+            ready = [i for i in todo if i.key in state.transcripts and i.key not in run.failed]
+            if ready and rest.get("batch"):
+                requests = {f"{n:05d}-{i.source.stem[:40]}": i.key for n, i in enumerate(ready)}
+                state.start_batch(requests, str(out.resolve()) if out is not None else None)
+                await _finish_batch(run, first_wait, window=window)
+            elif ready:
+                await _at_once(run, ready)
+    output.notice(f"{run.written} memo{'s' if run.written != 1 else ''} written"
+                  + (f", {len(run.failed)} failed" if run.failed else ""), written=run.written,
+                  failed=len(run.failed))
+    return EXIT_API if run.failed else EXIT_OK
+
+
+async def _transcribe(run: Run, todo: list[inputs.Item]) -> None:
+    """Transcripts (same preparation and checks as `voicebot transcribe`), a few files at once,
+    each kept in the state as soon as it arrives."""
+    from voicebot.audio.files import prepare_file
+    from voicebot.cli.wiring import make_assistant
+
+    gate = asyncio.Semaphore(FILES_AT_ONCE)
+    started, done = time.monotonic(), 0
+
+    async def one(item: inputs.Item) -> None:
+        nonlocal done
+        async with gate:
+            try:
+                prepared = await asyncio.to_thread(prepare_file, item.source)
+                text = await make_assistant(run.client, run.settings, run.output).transcribe(prepared)
+            except ApiError:
+                raise  # the API is down or refusing: the run stops, what it has is kept
+            except VoicebotError as exc:  # no speech, an unreadable file: this memo only
+                run.fail(item, str(exc))
+                return
+            run.state.transcripts[item.key] = text
+            run.state.save()
+            done += 1
+            left = (time.monotonic() - started) / done * (len(todo) - done)
+            run.progress(f"transcribed {done} of {len(todo)}" + (f", about {left:.0f} s left" if done < len(todo)
+                                                                  else ""),
+                         stage="transcribe", done=done, total=len(todo), eta_s=round(left, 1))
+
+    await asyncio.gather(*(one(item) for item in todo))
+
+
+async def _at_once(run: Run, ready: list[inputs.Item]) -> None:
+    """Each memo from its own chat completion (structured output), a few at once."""
+    gate = asyncio.Semaphore(CHATS_AT_ONCE)
+
+    async def one(item: inputs.Item) -> None:
+        async with gate:
+            body = request_body(run.settings.chat_model, run.state.transcripts[item.key])
+            response = await run.client.request("POST", "/chat/completions", json=body)
+        try:
+            content = answer_text(json.loads(response.content))
+        except ValueError:
+            content = response.text
+        if run.write(item, content, batch_id=None):
+            run.state.finished({item.key})
+
+    await asyncio.gather(*(one(item) for item in ready))
+
+
+async def _finish_batch(run: Run, first_wait: float, *, window: str = "24h") -> None:
+    """Submit the state's batch if it is not yet, wait for it to end, write its memos."""
+    pending = run.state.batch
+    assert pending is not None
+    out = Path(pending.out) if pending.out else None
+    items = {cid: inputs.Item(Path(key), *inputs.results_for(Path(key), out)) for cid, key in pending.requests.items()}
+    batch_id = await batch_run.submit(run.client, run.state, pending, model=run.settings.chat_model, window=window)
+
+    def told(info: batches.BatchInfo) -> None:
+        run.progress(f"batch {info.id}: {info.status}, {info.completed} of {info.total or len(items)} done",
+                     stage="batch", batch_id=info.id, status=info.status, done=info.completed,
+                     total=info.total or len(items))
+
+    info = await batch_run.wait(run.client, batch_id, first_wait=first_wait, told=told)
+    for error in info.errors:
+        run.output.error(f"batch {info.id}: line {error.line}: {error.code}: {error.message}")
+    found = await batch_run.results(run.client, info)
+    done: set[str] = set()
+    for cid, item in items.items():
+        result = found.get(cid)
+        if item.finished:
+            done.add(item.key)
+        elif result is None:
+            run.fail(item, f"no result for request {cid} (batch {info.id} ended {info.status})")
+        elif not result.ok:
+            run.fail(item, f"request {cid} failed: {result.error}")
+        elif run.write(item, answer_text(result.body), batch_id=info.id):
+            done.add(item.key)
+    run.state.finished(done, batch_over=True)
