@@ -142,3 +142,23 @@ def test_what_a_user_can_get_wrong(env: dict[str, str], tmp_path: Path) -> None:
     window = voicebot(env, "memos", "--batch", "--window", "1h", str(DATA / "capital.wav"), "--out", str(tmp_path))
     assert window.returncode == 2 and window.stderr == (
         "voicebot: error: --window must be a duration from 24h to 7d, like 24h, 48h or 7d (not '1h')\n")
+
+
+def test_audio_by_url_is_transcribed_inside_a_batch(env: dict[str, str], tmp_path: Path, fake_groq: FakeGroq) -> None:
+    """Groq's batches take audio only by URL: one batch transcribes, the next writes the memos."""
+    capital = fake_groq.host_media("capital.wav", (DATA / "capital.wav").read_bytes())
+    murmur = fake_groq.host_media("murmur.wav", (DATA / "murmur.wav").read_bytes())
+    out = tmp_path / "out"
+    proc = voicebot(env, "memos", "--batch", "--poll-seconds", "0.05", "--out", str(out), capital, murmur)
+    assert proc.returncode == 1  # the murmur has no speech: named, the other memo written
+    assert f"{murmur}: no speech recognised" in proc.stderr
+    written = memo(out / "capital.memo.json")
+    assert written["source"] == capital and written["transcript"] == TEXTS["capital"]
+    assert written["summary"] == "The capital of France is Paris." and not (out / "murmur.memo.json").exists()
+    creates = [r.json["endpoint"] for r in fake_groq.requests_to("/batches") if r.method == "POST"]
+    assert creates == ["/v1/audio/transcriptions", "/v1/chat/completions"]
+    assert not fake_groq.requests_to("/audio/transcriptions")  # nothing uploaded: the server fetched it
+    no_out = voicebot(env, "memos", "--batch", capital)
+    assert no_out.returncode == 2 and "needs --out" in no_out.stderr
+    no_batch = voicebot(env, "memos", "--out", str(out), murmur)
+    assert no_batch.returncode == 2 and "add --batch" in no_batch.stderr

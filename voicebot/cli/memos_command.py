@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from voicebot.api import batches
@@ -64,15 +64,15 @@ class Run:
             self.fail(item, f"the model's reply does not match the memo schema ({exc}); nothing written")
             return False
         item.record.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(item.markdown, markdown(memo, transcript, str(item.source)).encode())
-        record = memo_record(memo, transcript, str(item.source), model=self.settings.chat_model, batch_id=batch_id)
+        write_atomic(item.markdown, markdown(memo, transcript, item.source).encode())
+        record = memo_record(memo, transcript, item.source, model=self.settings.chat_model, batch_id=batch_id)
         write_atomic(item.record, (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode())
         self.written += 1
         if self.as_json:
-            self.output.event("memo", source=str(item.source), markdown=str(item.markdown), json=str(item.record),
+            self.output.event("memo", source=item.source, markdown=str(item.markdown), json=str(item.record),
                               title=memo.title, action_items=len(memo.action_items))
         else:
-            self.output.transcript(f"{item.source.name} -> {item.markdown}: {memo.title}", label=False)
+            self.output.transcript(f"{item.name} -> {item.markdown}: {memo.title}", label=False)
         return True
 
 
@@ -89,17 +89,22 @@ async def memos(settings: Settings, rest: Mapping[str, Any]) -> int:
     if len(todo) < len(items):
         output.notice(f"{len(items) - len(todo)} of {len(items)} memos already written: skipped",
                       skipped=len(items) - len(todo))
+    if not rest.get("batch") and any(i.is_url for i in todo):
+        raise UsageError("audio by URL is transcribed inside a batch (Groq fetches it): add --batch")
     with locked_state(state_path(os.environ)) as state:
         async with make_client(settings, output) as client:
             run = Run(settings, output, client, state, as_json=bool(rest.get("json")))
             if state.batch is not None:
                 await _finish_batch(run, first_wait)  # an earlier run's batch first: it is paid for
             todo = [i for i in todo if not i.finished]
-            await _transcribe(run, [i for i in todo if i.key not in state.transcripts])
+            await _transcribe(run, [i for i in todo if not i.is_url and i.key not in state.transcripts])
+            urls = [i for i in todo if i.is_url and i.key not in state.transcripts]
+            if urls:
+                state.start_batch(_custom_ids(urls), _out(out), batch_run.TRANSCRIBE)
+                await _finish_batch(run, first_wait, window=window)
             ready = [i for i in todo if i.key in state.transcripts and i.key not in run.failed]
             if ready and rest.get("batch"):
-                requests = {f"{n:05d}-{i.source.stem[:40]}": i.key for n, i in enumerate(ready)}
-                state.start_batch(requests, str(out.resolve()) if out is not None else None)
+                state.start_batch(_custom_ids(ready), _out(out), batch_run.CHAT)
                 await _finish_batch(run, first_wait, window=window)
             elif ready:
                 await _at_once(run, ready)
@@ -107,6 +112,15 @@ async def memos(settings: Settings, rest: Mapping[str, Any]) -> int:
                   + (f", {len(run.failed)} failed" if run.failed else ""), written=run.written,
                   failed=len(run.failed))
     return EXIT_API if run.failed else EXIT_OK
+
+
+def _custom_ids(items: list[inputs.Item]) -> dict[str, str]:
+    """Request names that say which memo they are (unique by their number)."""
+    return {f"{n:05d}-{PurePosixPath(i.name).stem[:40]}": i.key for n, i in enumerate(items)}
+
+
+def _out(out: Path | None) -> str | None:
+    return str(out.resolve()) if out is not None else None
 
 
 async def _transcribe(run: Run, todo: list[inputs.Item]) -> None:
@@ -122,7 +136,7 @@ async def _transcribe(run: Run, todo: list[inputs.Item]) -> None:
         nonlocal done
         async with gate:
             try:
-                prepared = await asyncio.to_thread(prepare_file, item.source)
+                prepared = await asyncio.to_thread(prepare_file, Path(item.source))
                 text = await make_assistant(run.client, run.settings, run.output).transcribe(prepared)
             except ApiError:
                 raise  # the API is down or refusing: the run stops, what it has is kept
@@ -159,12 +173,15 @@ async def _at_once(run: Run, ready: list[inputs.Item]) -> None:
 
 
 async def _finish_batch(run: Run, first_wait: float, *, window: str = "24h") -> None:
-    """Submit the state's batch if it is not yet, wait for it to end, write its memos."""
+    """Submit the state's batch if it is not yet, wait for it to end, take in its results:
+    transcripts (audio by URL) into the state, or memos written."""
     pending = run.state.batch
     assert pending is not None
     out = Path(pending.out) if pending.out else None
-    items = {cid: inputs.Item(Path(key), *inputs.results_for(Path(key), out)) for cid, key in pending.requests.items()}
-    batch_id = await batch_run.submit(run.client, run.state, pending, model=run.settings.chat_model, window=window)
+    items = {cid: inputs.Item(key, *inputs.results_for(key, out)) for cid, key in pending.requests.items()}
+    transcribing = pending.endpoint == batch_run.TRANSCRIBE
+    batch_id = await batch_run.submit(run.client, run.state, pending, body=_body_maker(run, transcribing),
+                                      window=window)
 
     def told(info: batches.BatchInfo) -> None:
         run.progress(f"batch {info.id}: {info.status}, {info.completed} of {info.total or len(items)} done",
@@ -184,6 +201,33 @@ async def _finish_batch(run: Run, first_wait: float, *, window: str = "24h") -> 
             run.fail(item, f"no result for request {cid} (batch {info.id} ended {info.status})")
         elif not result.ok:
             run.fail(item, f"request {cid} failed: {result.error}")
+        elif transcribing:
+            _heard(run, item, result.body)
         elif run.write(item, answer_text(result.body), batch_id=info.id):
             done.add(item.key)
     run.state.finished(done, batch_over=True)
+
+
+def _body_maker(run: Run, transcribing: bool) -> batch_run.Body:
+    """Each request's body: a transcription of the audio at the URL, or the memo of a transcript."""
+    s = run.settings
+
+    def transcription(url: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": s.transcription_model, "url": url, "response_format": "verbose_json"}
+        if s.language:
+            body["language"] = s.language
+        return body
+
+    return transcription if transcribing else lambda key: request_body(s.chat_model, run.state.transcripts[key])
+
+
+def _heard(run: Run, item: inputs.Item, body: Mapping[str, Any]) -> None:
+    """A batch's transcript, with Whisper's invented segments dropped as `transcribe` drops them."""
+    from voicebot.stt.hallucination import filter_segments
+
+    segments = body.get("segments")
+    text = filter_segments(answer_text(body), segments if isinstance(segments, list) else []).text
+    if not any(ch.isalnum() for ch in text):
+        run.fail(item, "no speech recognised")
+        return
+    run.state.transcripts[item.key] = text

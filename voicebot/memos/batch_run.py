@@ -15,17 +15,17 @@ import re
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voicebot.api import batches, files
 from voicebot.errors import UsageError
-from voicebot.memos.schema import request_body
 from voicebot.memos.state import PendingBatch, State
 
 if TYPE_CHECKING:
     from voicebot.api.client import GroqClient
 
-ENDPOINT = "/v1/chat/completions"
+CHAT = "/v1/chat/completions"
+TRANSCRIBE = "/v1/audio/transcriptions"
 MAX_POLL_SECONDS = 60.0
 
 
@@ -38,19 +38,22 @@ def check_window(window: str) -> str:
     return window.strip()
 
 
-def write_requests(path: Path, requests: Mapping[str, str], transcripts: Mapping[str, str], model: str) -> int:
+Body = Callable[[str], dict[str, Any]]  # a memo's key -> its request body
+
+
+def write_requests(path: Path, requests: Mapping[str, str], endpoint: str, body: Body) -> int:
     """One request line per memo, written as it is made (memory stays flat); returns bytes written."""
     size = 0
     with path.open("w", encoding="utf-8") as out:
         for custom_id, key in requests.items():
-            line = json.dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT,
-                               "body": request_body(model, transcripts[key])}, ensure_ascii=False) + "\n"
+            line = json.dumps({"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body(key)},
+                              ensure_ascii=False) + "\n"
             size += len(line.encode())
             out.write(line)
     return size
 
 
-async def submit(client: GroqClient, state: State, pending: PendingBatch, *, model: str, window: str) -> str:
+async def submit(client: GroqClient, state: State, pending: PendingBatch, *, body: Body, window: str) -> str:
     """Upload and create the batch for `pending` (each step skipped if an earlier run did it); its id."""
     if pending.batch_id is not None:
         return pending.batch_id
@@ -62,11 +65,11 @@ async def submit(client: GroqClient, state: State, pending: PendingBatch, *, mod
     if pending.file_id is None:
         with tempfile.TemporaryDirectory(prefix="voicebot-memos-") as folder:
             path = Path(folder) / f"{pending.run}.jsonl"
-            await asyncio.to_thread(write_requests, path, pending.requests, state.transcripts, model)
+            await asyncio.to_thread(write_requests, path, pending.requests, pending.endpoint, body)
             data = await asyncio.to_thread(path.read_bytes)
         pending.file_id = (await files.upload(client, path.name, data)).id
         state.save()
-    created = await batches.create(client, pending.file_id, endpoint=ENDPOINT, completion_window=window,
+    created = await batches.create(client, pending.file_id, endpoint=pending.endpoint, completion_window=window,
                                    metadata={"voicebot_run": pending.run})
     pending.batch_id = created.id
     state.save()  # before anything else: the id is what lets a later run collect the results

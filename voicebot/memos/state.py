@@ -28,8 +28,9 @@ class PendingBatch:
     then the uploaded file and the batch's id are added as soon as they are known."""
 
     run: str
-    requests: dict[str, str]  # custom_id -> the memo's key (its absolute path)
+    requests: dict[str, str]  # custom_id -> the memo's key (its absolute path or URL)
     out: str | None = None  # the run's --out, where the results go (None: beside the inputs)
+    endpoint: str = "/v1/chat/completions"  # or /v1/audio/transcriptions: audio by URL, transcribed
     file_id: str | None = None
     batch_id: str | None = None
 
@@ -46,8 +47,8 @@ class State:
                                "batch": vars(self.batch) if self.batch is not None else None}
         write_atomic(self.path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
 
-    def start_batch(self, requests: dict[str, str], out: str | None) -> PendingBatch:
-        self.batch = PendingBatch(run="memos-" + secrets.token_hex(8), requests=requests, out=out)
+    def start_batch(self, requests: dict[str, str], out: str | None, endpoint: str) -> PendingBatch:
+        self.batch = PendingBatch(run="memos-" + secrets.token_hex(8), requests=requests, out=out, endpoint=endpoint)
         self.save()
         return self.batch
 
