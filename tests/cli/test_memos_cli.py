@@ -162,3 +162,12 @@ def test_audio_by_url_is_transcribed_inside_a_batch(env: dict[str, str], tmp_pat
     assert no_out.returncode == 2 and "needs --out" in no_out.stderr
     no_batch = voicebot(env, "memos", "--out", str(out), murmur)
     assert no_batch.returncode == 2 and "add --batch" in no_batch.stderr
+
+
+def test_a_memo_the_model_refuses_is_named_and_the_others_are_written(env: dict[str, str], memo_dir: Path,
+                                                                       fake_groq: FakeGroq) -> None:
+    fake_groq.fail_next("/chat/completions", 400, times=1)
+    proc = voicebot(env, "memos", str(memo_dir))
+    assert proc.returncode == 1 and proc.stderr.count("the model refused this memo") == 1
+    assert len(list(memo_dir.glob("*.memo.json"))) == 1
+    assert voicebot(env, "memos", str(memo_dir)).returncode == 0 and len(list(memo_dir.glob("*.memo.json"))) == 2

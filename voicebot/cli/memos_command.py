@@ -161,11 +161,18 @@ async def _at_once(run: Run, ready: list[inputs.Item]) -> None:
     async def one(item: inputs.Item) -> None:
         async with gate:
             body = request_body(run.settings.chat_model, run.state.transcripts[item.key])
-            response = await run.client.request("POST", "/chat/completions", json=body)
+            try:
+                response = await run.client.request("POST", "/chat/completions", json=body)
+            except ApiError as err:
+                if err.status not in (400, 413, 422):  # the key, the network, the limits: the run stops
+                    raise
+                run.fail(item, f"the model refused this memo: {err.message}")  # this one only
+                return
         try:
-            content = answer_text(json.loads(response.content))
+            answer = json.loads(response.content)
         except ValueError:
-            content = response.text
+            answer = None
+        content = answer_text(answer) if isinstance(answer, dict) else response.text
         if run.write(item, content, batch_id=None):
             run.state.finished({item.key})
 
