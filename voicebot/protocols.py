@@ -9,7 +9,7 @@ Annotations only: importing this module costs nothing at run time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,6 +92,10 @@ class Transcriber(Protocol):
 
 class TurnAssistant(Transcriber, Answerer, Protocol):
     """What sending a kept take again needs from the assistant."""
+
+    def recorded(self) -> Awaitable[bool]:
+        """Settles once the last transcript's turn is in the conversation log (True), or will
+        not be (False: the log is off or failing): only then may its kept take go."""
 
 
 class Notices(Protocol):

@@ -105,6 +105,9 @@ class Assistant:
         self.asked.append(question)
         return "answer"
 
+    async def recorded(self) -> bool:
+        return True  # no log here: the take may go at once
+
 
 def kept_takes(store: PendingStore, assistant: Assistant, out: io.StringIO) -> KeptTakes:
     return KeptTakes(store, assistant, JsonOutput(out, io.StringIO()), first_delay=0.01)
@@ -265,3 +268,43 @@ def test_a_take_cut_while_it_is_written_is_kept_unless_its_text_was_back(
         (take,) = store.list()
         assert take.error == SUPERSEDED
         assert any("kept at" in e.get("text", "") for e in events(out))
+
+
+class LoggingLate(Assistant):
+    """An assistant whose log is slow to take the turn (another process holds its lock)."""
+
+    def __init__(self, *results: str | Exception) -> None:
+        super().__init__(*results)
+        self.logged: asyncio.Future[bool] | None = None
+        self.waiting = asyncio.Event()  # set while a take waits for the log
+
+    def recorded(self) -> asyncio.Future[bool]:
+        self.logged = asyncio.get_running_loop().create_future()
+        self.waiting.set()
+        return self.logged
+
+
+def test_a_take_and_a_resent_one_stay_kept_until_their_words_are_logged(store: PendingStore,
+                                                                        capital: PreparedAudio) -> None:
+    """The daemon's own takes and its resends: never out of the spool before the log has them."""
+    assistant = LoggingLate("hello", "again")
+    kept = kept_takes(store, assistant, io.StringIO())
+
+    async def until_logged(coro: Coroutine[Any, Any, object]) -> object:
+        task = asyncio.ensure_future(coro)
+        async with asyncio.timeout(10):
+            await assistant.waiting.wait()
+        assert len(store.list()) == 1 and not task.done()  # the words are back, the log has not got them
+        assert assistant.logged is not None
+        assistant.logged.set_result(True)
+        assistant.waiting.clear()
+        return await task
+
+    async def go() -> None:
+        assert await until_logged(kept.transcribe(capital, ASK, stopping=lambda: False)) == "hello"
+        assert store.list() == []
+        take = store.save(capital, mode="dictate")
+        assert await until_logged(kept.send(take)) is True
+        assert store.list() == []
+
+    asyncio.run(go())

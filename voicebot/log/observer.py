@@ -9,6 +9,8 @@ becomes `ask`), and the answer, its stage times and its end are added to the sam
 
 from __future__ import annotations
 
+import asyncio
+
 from voicebot.log.writer import Entry, LogWriter
 from voicebot.turns.events import (
     AnswerComplete,
@@ -47,6 +49,15 @@ class TurnLog:
             self._ended(event)
         elif isinstance(event, TurnFailed):
             self._failed(event)
+
+    def kept(self) -> asyncio.Future[bool]:
+        """Settles once the last transcript's row is committed (True) or will not be (False:
+        the log is off, or failing as its notice said): a kept take may leave the spool then."""
+        if self._heard is None:
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            done.set_result(False)
+            return done
+        return asyncio.wrap_future(self._heard[1].written)
 
     def _entry_for(self, event: Asked) -> Entry:
         """The row of this question: the transcript just heard, or a new typed turn."""

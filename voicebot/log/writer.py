@@ -11,6 +11,7 @@ silence, so a lock that passes loses nothing more. `LogWriter.off()` records not
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import queue
@@ -43,6 +44,9 @@ class Entry:
     mode: str
     started: float = field(default_factory=time.monotonic)
     timings: dict[str, float] = field(default_factory=dict)
+    # Settles once the turn's first row is committed (True), or will not be (False: the log is
+    # off or cannot be written). A kept take waits for it before it leaves the spool.
+    written: concurrent.futures.Future[bool] = field(default_factory=concurrent.futures.Future, repr=False)
 
     def mark(self, name: str) -> None:
         """Milliseconds since the turn began, under `<name>_ms` (as every timing in the log)."""
@@ -55,6 +59,7 @@ class _Op:
     insert: turnlog.NewTurn | None = None
     audio: PreparedAudio | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    written: concurrent.futures.Future[bool] | None = None  # the insert's Entry.written
 
 
 class LogWriter:
@@ -94,9 +99,11 @@ class LogWriter:
             entry.started = started
         entry.timings.update(timings or {})
         now = format_time(datetime.now(UTC))  # when it was said, not when the writer got to it
+        if self.path is None:
+            entry.written.set_result(False)  # `log = false`: nothing to wait for
         self._put(_Op(entry.key, insert=turnlog.NewTurn(conversation, mode, source, transcript, stt_model, time=now,
                                                           timings=dict(entry.timings)),
-                      audio=audio if self.audio_root is not None else None))
+                      audio=audio if self.audio_root is not None else None, written=entry.written))
         return entry
 
     def update(self, entry: Entry, **fields: Any) -> None:
@@ -150,6 +157,9 @@ class LogWriter:
                 self._apply(op)
             except (sqlite3.Error, OSError, VoicebotError) as exc:
                 self._failed(exc)
+            finally:
+                if op.written is not None and not op.written.done():
+                    op.written.set_result(op.key in self._ids)  # committed (autocommit), or it never will be
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -149,7 +149,8 @@ class KeptTakes:
             with contextlib.suppress(Exception):
                 take = await saving
                 if sending.done() and not sending.cancelled() and sending.exception() is None:
-                    store.remove(take.id)  # its text came back before the disk was done: delivered
+                    await self.assistant.recorded()  # delivered: it goes once its words are in the log
+                    store.remove(take.id)  # its text came back before the disk was done
                 else:
                     self.output.notice(kept_notice(store.mark_failed(take, STOPPED if stopping() else SUPERSEDED)))
                 if pieces is not None:
@@ -183,6 +184,7 @@ class KeptTakes:
             finally:
                 if forgetting is not None:
                     await asyncio.shield(forgetting)  # never two copies of a take left behind
+            await self.assistant.recorded()  # its words are in the log (or the log is off) before the take goes
             store.remove(kept.id)
         return text
 

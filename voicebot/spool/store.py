@@ -250,11 +250,11 @@ class PendingStore:
 async def resend(store: PendingStore, take: PendingTake, assistant: TurnAssistant, output: TranscriptView) -> str:
     """Send one kept take again in its own mode; returns its transcript.
 
-    The transcript is shown first and the take removed right after, before any answer
-    streams: from then on the words are on screen, and an answer that fails is an error
-    of its own, not a lost recording. A failed transcription updates the sidecar and
-    re-raises. Dictated text is printed only: typing into whatever window has the focus
-    minutes later would be a surprise.
+    The transcript is shown once its turn is in the conversation log, and the take removed
+    right after, before any answer streams: from then on the words are on screen and in the
+    log, and an answer that fails is an error of its own, not a lost recording. A failed
+    transcription updates the sidecar and re-raises. Dictated text is printed only: typing
+    into whatever window has the focus minutes later would be a surprise.
     """
     with store.claim(take.id) as current:
         prepared = store.load(current.id)
@@ -265,6 +265,9 @@ async def resend(store: PendingStore, take: PendingTake, assistant: TurnAssistan
         except VoicebotError as exc:
             store.mark_failed(current, str(exc))
             raise
+        # The words leave the spool only once they are in the log (or the log is off or failing):
+        # killed before that, the take is still here to be sent again.
+        await assistant.recorded()
         # still claimed while it is shown and removed, so no other process sends it twice
         await after_transcript(mode, text, output=output, assistant=assistant,
                                shown=lambda: store.remove(current.id))

@@ -39,6 +39,7 @@ from voicebot.turns.events import (
     FirstAudio,
     FirstWord,
     Heard,
+    KeepsWords,
     Transcribed,
     TurnEnded,
     TurnEvent,
@@ -134,6 +135,12 @@ class Assistant:
                               self.options.speech.model(translate=translate), audio, started,
                               round(time.monotonic() - started, 3), self.conversation.id))
         return text
+
+    def recorded(self) -> Awaitable[bool]:
+        """Settles once the last transcript is kept by every observer that keeps words (the log):
+        True when it is, False when it will not be (the log is off or failing, as a notice said).
+        A kept take leaves the spool only then."""
+        return _all_true([o.kept() for o in self.observers if isinstance(o, KeepsWords)])
 
     def hearing(self, *, translate: bool = False) -> Hearing:
         """The speech requests of one recording (its options, server route and checks)."""
@@ -303,3 +310,8 @@ class Assistant:
         conversation.record(question, partial, interrupted=True)
         self.emit(AnswerCut(turn, cancelled=cancelled))  # cancelled: its timing is not worth showing
         self.emit(TurnEnded(turn, partial, self.options.chat.model, conversation.id, interrupted=True))
+
+
+async def _all_true(waits: list[Awaitable[bool]]) -> bool:
+    """Whether every wait settled True (none: False, nothing keeps the words)."""
+    return bool(waits) and all(await asyncio.gather(*waits))

@@ -10,8 +10,9 @@ the assistant knows neither. Observers run on the event loop, in order, and must
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from voicebot.audio.encoding import PreparedAudio
@@ -111,6 +112,14 @@ class TurnObserver(Protocol):
     def on_turn_event(self, event: TurnEvent) -> None: ...
 
 
+@runtime_checkable
+class KeepsWords(Protocol):
+    """An observer that keeps the words it is told somewhere durable (the log): a kept take
+    leaves the spool only once `kept()` settles (True: kept; False: it will not be)."""
+
+    def kept(self) -> Awaitable[bool]: ...
+
+
 __all__ = [
     "AnswerComplete",
     "AnswerCut",
@@ -118,6 +127,7 @@ __all__ = [
     "FirstAudio",
     "FirstWord",
     "Heard",
+    "KeepsWords",
     "Transcribed",
     "TurnEnded",
     "TurnEvent",
