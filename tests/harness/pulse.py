@@ -152,6 +152,11 @@ class PulseServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def send_signal(self, sig: int) -> None:
+        """Signal the server itself: SIGSTOP hangs every client's stream, SIGKILL kills it."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(sig)
+
     def stop_keeper(self) -> None:
         """Let the sink tick at what its clients ask for (benchmarks/idle.py: a 20 ms keeper wakes every
         client of the monitor 50 times a second, which no idle microphone on a desktop pays)."""

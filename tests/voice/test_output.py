@@ -11,7 +11,8 @@ import pytest
 from voicebot.errors import UsageError
 from voicebot.mic.device_names import match_output_device
 from voicebot.voice.chime import Chimes
-from voicebot.voice.output import Mixer, Speaker
+from voicebot.voice.mixer import Mixer
+from voicebot.voice.output import Speaker
 
 RATE = 1000
 
@@ -77,7 +78,7 @@ def test_mixer_plays_utterances_in_order_with_clips_mixed_over_them() -> None:
 
 
 def speaker_utterance(loop: asyncio.AbstractEventLoop, mixer: Mixer) -> Any:
-    from voicebot.voice.output import Utterance
+    from voicebot.voice.mixer import Utterance
 
     utterance = Utterance(loop, RATE, lambda: None)
     mixer.add_utterance(utterance)

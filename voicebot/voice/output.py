@@ -11,23 +11,26 @@ small block); the loop writes to it. The stream is opened only while something i
 be played and closed after `linger` seconds of silence, so an idle daemon costs nothing.
 `stop()` drops all speech at once; blocks are 10 ms and the host buffers 50 ms (less
 underruns through PulseAudio's ALSA plugin, which then loses audio), so the sound ends
-within about 60 ms.
+within about 60 ms. A stream that stops moving (the sound server died or was stopped) is
+given up on with one notice, its speech dropped (voicebot.voice.stream_watch): no answer
+and no exit ever waits on a stuck PortAudio call. Utterances and the mixer: voicebot.voice.mixer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
 from voicebot.mic.device_names import list_output_devices, match_output_device
+from voicebot.voice.mixer import Mixer, Utterance
+from voicebot.voice.stream_watch import OPEN_SECONDS, WATCH_EVERY, Progress, abandon_portaudio, in_thread
 
 log = logging.getLogger("voicebot.sound")
 
@@ -36,155 +39,7 @@ LATENCY = 0.05  # seconds buffered by the host: less underruns through PulseAudi
 LINGER_SECONDS = 2.0  # keep the stream open this long after the last sound (sentences come in bursts)
 FALLBACK_RATE = 48_000
 
-
-class Utterance:
-    """Speech queued on the output: written as it is synthesised, closed when complete.
-
-    `started` resolves (on the loop) with the monotonic time the first sample was handed
-    to the device; `done` when the last one was, or when the utterance was dropped.
-    Samples are float32 mono at any rate; they are resampled to the output's rate here.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, out_rate: int, wake: Callable[[], None]) -> None:
-        self._loop = loop
-        self._out_rate = out_rate
-        self._wake = wake
-        self._resampler: Any = None
-        self._in_rate: int | None = None
-        self._chunks: deque[np.ndarray] = deque()
-        self._offset = 0  # samples of _chunks[0] already played
-        self.closed = False
-        self.dropped = False
-        self.playing = False  # its first sample has gone to the device (audio thread only)
-        self.started: asyncio.Future[float] = loop.create_future()
-        self.done: asyncio.Future[None] = loop.create_future()
-        self._lock = threading.Lock()
-
-    def write(self, samples: np.ndarray, rate: int) -> None:
-        """Append mono float32 samples at `rate` (the same rate throughout one utterance)."""
-        if self.closed or self.dropped or not len(samples):
-            return
-        data = self._resample(np.asarray(samples, dtype=np.float32), rate, last=False)
-        if len(data):
-            with self._lock:
-                self._chunks.append(data)
-            self._wake()
-
-    def close(self) -> None:
-        """No more samples will come: once played, `done` resolves."""
-        if self.closed:
-            return
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-            if len(tail):
-                with self._lock:
-                    self._chunks.append(tail.astype(np.float32))
-        self.closed = True
-        self._wake()
-
-    def _resample(self, data: np.ndarray, rate: int, *, last: bool) -> np.ndarray:
-        if self._in_rate is None:
-            self._in_rate = rate
-            if rate != self._out_rate:
-                import soxr
-
-                self._resampler = soxr.ResampleStream(rate, self._out_rate, 1, dtype="float32")
-        if self._resampler is None:
-            return data
-        return np.asarray(self._resampler.resample_chunk(data, last=last), dtype=np.float32)
-
-    # -- called from the audio thread
-
-    def read(self, out: np.ndarray) -> int:
-        """Copy up to len(out) samples into `out`; how many were copied."""
-        filled = 0
-        with self._lock:
-            while filled < len(out) and self._chunks:
-                head = self._chunks[0]
-                take = min(len(out) - filled, len(head) - self._offset)
-                out[filled:filled + take] = head[self._offset:self._offset + take]
-                filled += take
-                self._offset += take
-                if self._offset >= len(head):
-                    self._chunks.popleft()
-                    self._offset = 0
-        return filled
-
-    def exhausted(self) -> bool:
-        with self._lock:
-            return self.closed and not self._chunks
-
-    def _resolve(self, future: asyncio.Future[Any], value: Any) -> None:
-        def settle() -> None:
-            if not future.done():
-                future.set_result(value)
-        try:
-            self._loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop is closed: nobody waits any more
-            pass
-
-
-class Mixer:
-    """What plays now: queued utterances one after another, with clips mixed over them.
-
-    `render` is called from the audio thread; everything else from the loop. Pure
-    enough to test without a device: render blocks and look at the samples.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._speech: deque[Utterance] = deque()
-        self._clips: list[list[Any]] = []  # [samples, position]
-
-    def add_clip(self, samples: np.ndarray) -> None:
-        with self._lock:
-            self._clips.append([samples, 0])
-
-    def add_utterance(self, utterance: Utterance) -> None:
-        with self._lock:
-            self._speech.append(utterance)
-
-    def drop_speech(self) -> list[Utterance]:
-        """Forget all speech (what is queued and what plays); returns what was dropped."""
-        with self._lock:
-            dropped = list(self._speech)
-            self._speech.clear()
-        for utterance in dropped:
-            utterance.dropped = True
-        return dropped
-
-    def busy(self) -> bool:
-        with self._lock:
-            return bool(self._speech or self._clips)
-
-    def render(self, frames: int, now: float = 0.0) -> np.ndarray:
-        """The next `frames` samples (mono float32, clipped to [-1, 1])."""
-        out = np.zeros(frames, dtype=np.float32)
-        with self._lock:
-            filled = 0
-            while self._speech and filled < frames:
-                head = self._speech[0]
-                got = head.read(out[filled:])
-                if got and not head.playing:
-                    head.playing = True
-                    head._resolve(head.started, now)
-                filled += got
-                if head.exhausted():
-                    self._speech.popleft()
-                    head._resolve(head.done, None)
-                elif not got:
-                    break  # still being synthesised: silence until more arrives
-            still: list[list[Any]] = []
-            for clip in self._clips:
-                samples, pos = clip
-                take = min(frames, len(samples) - pos)
-                out[:take] += samples[pos:pos + take]
-                clip[1] = pos + take
-                if clip[1] < len(samples):
-                    still.append(clip)
-            self._clips = still
-        np.clip(out, -1.0, 1.0, out=out)
-        return out
+__all__ = ["BLOCK_SECONDS", "FALLBACK_RATE", "LATENCY", "LINGER_SECONDS", "SoundOutput", "Speaker"]
 
 
 class SoundOutput(Protocol):
@@ -218,6 +73,8 @@ class Speaker:
         self._closer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed = False
+        self._progress = Progress()  # when the stream last called back (voicebot.voice.stream_watch)
+        self._watching: asyncio.Task[None] | None = None
         self.on_error: Callable[[str], None] | None = None  # told once when the device cannot be opened
 
     @property
@@ -242,14 +99,30 @@ class Speaker:
         return self._device, rate
 
     def check(self) -> None:
-        """Resolve the device now (a typo in --output-device is exit 2 at start, not a silent turn)."""
+        """Resolve the device now (a typo in --output-device is exit 2 at start, not a silent turn).
+
+        SoundUnavailable when there is nothing to play on at all (no sound system, no output
+        device): the caller says so once and goes on without sound (`disable`)."""
         self._device, rate = self._resolve()
         self._rate = self._rate or rate
+
+    @property
+    def usable(self) -> bool:
+        """False once the output is known not to work: every sound is skipped without a wait."""
+        return not self._failed
+
+    def disable(self) -> None:
+        """Play nothing from now on (the caller has said why): speech is dropped at once, chimes skipped."""
+        self._failed = True
+        self._rate = self._rate or FALLBACK_RATE
+        self.mixer.drop_speech()
 
     # -- the SoundOutput protocol
 
     def play(self, samples: np.ndarray, rate: int) -> None:
         """Mix a short clip over whatever plays (chimes)."""
+        if self._failed:
+            return
         data = np.asarray(samples, dtype=np.float32)
         if data.ndim > 1:
             data = data.mean(axis=1)
@@ -289,20 +162,26 @@ class Speaker:
             if self._closer is not None:
                 self._closer.cancel()
                 self._closer = None
-            asyncio.get_running_loop().run_in_executor(None, _shut, stream, True)
+            in_thread(asyncio.get_running_loop(), _shut, stream, True)
             if self.mixer.busy():
                 self._wake()
 
     async def aclose(self) -> None:
-        """Close the stream (at exit); what still plays is cut."""
+        """Close the stream (at exit); what still plays is cut. A stream that does not close
+        in time is left behind (voicebot.voice.stream_watch): the exit never waits for it."""
         if self._closer is not None:
             self._closer.cancel()
+        if self._watching is not None:
+            self._watching.cancel()
         if self._opening is not None:
             with contextlib.suppress(Exception):
-                await self._opening
+                await asyncio.wait_for(asyncio.shield(self._opening), OPEN_SECONDS)
         stream, self._stream = self._stream, None
         if stream is not None:
-            await asyncio.get_running_loop().run_in_executor(None, _shut, stream)
+            try:
+                await asyncio.wait_for(in_thread(asyncio.get_running_loop(), _shut, stream), OPEN_SECONDS)
+            except TimeoutError:
+                abandon_portaudio()
 
     # -- the stream's life
 
@@ -314,25 +193,69 @@ class Speaker:
             self._closer.cancel()
             self._closer = None
         if self._stream is None and self._opening is None and not self._failed:
-            self._opening = loop.run_in_executor(None, self._open_blocking, loop)
-            self._opening.add_done_callback(self._opened)
+            self._progress.opening(time.monotonic())
+            opening = self._opening = in_thread(loop, self._open_blocking, loop)
+            opening.add_done_callback(functools.partial(self._opened, opening))
+        if self._watching is None and (self._stream is not None or self._opening is not None):
+            self._watching = loop.create_task(self._watch(), name="sound-watchdog")
 
-    def _opened(self, future: asyncio.Future[None]) -> None:
-        self._opening = None
+    async def _watch(self) -> None:
+        """While a stream is open or opening: give it up once it stops moving (voicebot.voice.stream_watch)."""
+        try:
+            while self._stream is not None or self._opening is not None:
+                await asyncio.sleep(WATCH_EVERY)
+                reason = self._progress.stuck(time.monotonic())
+                if reason is not None and (self._stream is not None or self._opening is not None):
+                    self._give_up(reason)
+                    return
+        finally:
+            self._watching = None
+
+    def _give_up(self, reason: str) -> None:
+        """The sound server stopped answering: drop the stream and all speech now, say so once."""
+        self._failed = True  # every later sound is skipped, as after a failed open
+        stream, self._stream = self._stream, None
+        self._opening = None  # should it open after all, `_opened` closes it
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        for utterance in self.mixer.drop_speech():
+            if not utterance.done.done():
+                utterance.done.set_result(None)
+        abandon_portaudio()
+        if stream is not None:
+            in_thread(asyncio.get_running_loop(), _shut, stream, True)  # may never return: nobody waits
+        log.debug("sound output stuck: %s", reason)
+        if self.on_error is not None:
+            self.on_error(f"the sound output stopped responding ({reason}); the rest is not spoken")
+
+    def _opened(self, opening: asyncio.Future[Any], future: asyncio.Future[Any]) -> None:
         exc = future.exception()
+        if self._opening is not opening:  # given up on while it opened: it is not wanted any more
+            if exc is None:
+                in_thread(asyncio.get_running_loop(), _shut, future.result(), True)
+            return
+        self._opening = None
+        self._progress.opened(time.monotonic())
         if exc is not None:
             self._failed = True  # said once; every later sound is skipped quietly
             self.stop()
             log.debug("could not open the sound output: %s", exc)
             if self.on_error is not None:
                 self.on_error(f"cannot play sound: {exc}")
+            return
+        self._stream = future.result()
+        if not self.mixer.busy():  # it went quiet before it was handed over: close it after the linger
+            self._went_idle()
 
-    def _open_blocking(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _open_blocking(self, loop: asyncio.AbstractEventLoop) -> Any:
         rate = self.rate
         idle = [False]
+        progress = self._progress
 
         def callback(outdata: Any, frames: int, when: Any, status: Any) -> None:
             now = time.monotonic()
+            progress.tick(now)
             with contextlib.suppress(Exception):  # the DAC time of this block, when the host says
                 now += max(0.0, float(when.outputBufferDacTime) - float(when.currentTime))
             block = self.mixer.render(frames, now)
@@ -355,7 +278,7 @@ class Speaker:
                                      blocksize=max(1, int(rate * BLOCK_SECONDS)), latency=LATENCY,
                                      callback=callback)
         stream.start()
-        self._stream = stream
+        return stream
 
     def _went_idle(self) -> None:
         if self._closer is None and self._stream is not None:
@@ -366,8 +289,7 @@ class Speaker:
         if self.mixer.busy() or self._stream is None:
             return
         stream, self._stream = self._stream, None
-        asyncio.get_running_loop().run_in_executor(None, _shut, stream)
-
+        in_thread(asyncio.get_running_loop(), _shut, stream)
 
 
 def _shut(stream: Any, abort: bool = False) -> None:

@@ -27,7 +27,8 @@ from voicebot.audio.wav_stream import BadWav, WavStream
 from voicebot.errors import ApiError, VoicebotError
 from voicebot.modes import After, Mode
 from voicebot.turns.console import Output
-from voicebot.voice.output import SoundOutput, Utterance
+from voicebot.voice.mixer import Utterance
+from voicebot.voice.output import SoundOutput
 from voicebot.voice.speakable import SpeechText
 
 log = logging.getLogger("voicebot.voice.speaking")

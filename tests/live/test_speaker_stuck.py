@@ -1,0 +1,69 @@
+"""A sound server that dies or stops mid-sentence costs the spoken answer, never the command.
+
+`voicebot ask --speak` plays into a private PulseAudio server of its own (tests/harness);
+once the first sentence is being spoken the server is stopped (SIGSTOP: every stream hangs,
+PortAudio's calls on it block for ever) or killed. The command must still end, with the
+whole answer printed and one notice that the rest is not spoken.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakegroq import FakeGroq
+from tests.harness.daemon import VOICEBOT, daemon_env, live_marks, short_home
+from tests.harness.pulse import PulseServer, pulse_server
+from tests.harness.speaker import add_speaker
+from tests.live.test_speaking_live import CAPITAL
+
+pytestmark = live_marks()
+LONG = " ".join(f"Sentence number {n} of a long answer about Paris." for n in range(1, 13))
+EXIT_WITHIN = 60.0  # seconds the command may take once the server is gone (it used to take for ever)
+
+
+@pytest.fixture
+def pulse() -> Iterator[PulseServer]:
+    """A server for this test alone: it is stopped or killed on purpose."""
+    with pulse_server() as server:
+        yield server
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSTOP, signal.SIGKILL], ids=["stopped", "killed"])
+def test_ask_speak_ends_with_one_notice_when_the_sound_server_goes_mid_answer(
+        fake_groq: FakeGroq, pulse: PulseServer, sig: signal.Signals) -> None:
+    fake_groq.set_reply(LONG)
+    home = short_home()
+    env = daemon_env(home, fake_groq, extra=add_speaker(pulse))
+    proc = subprocess.Popen([str(VOICEBOT), "ask", "--speak", "--voice", "troy", "--output-device", "vb_speaker",
+                             "--json", str(CAPITAL)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:  # until the first sentence is being spoken
+            lines.append(line)
+            if json.loads(line)["type"] == "speech":
+                break
+        else:
+            pytest.fail(f"nothing was spoken: {''.join(lines)} {proc.stderr.read() if proc.stderr else ''}")
+        pulse.send_signal(sig)
+        out, err = proc.communicate(timeout=EXIT_WITHIN)
+    finally:
+        pulse.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        shutil.rmtree(home, ignore_errors=True)
+    events = [json.loads(line) for line in [*lines, *out.splitlines()] if line.strip()]
+    assert proc.returncode == 0, err
+    (reply,) = [e for e in events if e["type"] == "reply"]
+    assert reply["text"] == LONG  # the text answer whole, whatever the voice did
+    notices = [str(e["text"]) for e in events if e["type"] == "notice"]
+    assert len(notices) == 1 and notices[0].startswith("the sound output stopped responding"), notices
+    assert "Traceback" not in err
