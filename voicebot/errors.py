@@ -39,6 +39,12 @@ class UsageError(VoicebotError):
     exit_code = EXIT_USAGE
 
 
+class SoundUnavailable(UsageError):
+    """No sound system to use (PortAudio missing or unable to start, or no device of the kind
+    needed): exit 2 where sound is the point (`devices`, the daemon), a notice where it is not
+    (a spoken answer is printed all the same)."""
+
+
 class NoSpeechError(UsageError):
     """The audio holds no speech, so nothing is uploaded (Whisper would invent text)."""
 

@@ -21,7 +21,7 @@ from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
 from voicebot.cli.wiring import daemon_options, make_assistant, wants_voice
 from voicebot.config.schema import Secret, Settings
-from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, VoicebotError
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Binding, bindings_from_config
 from voicebot.modes import ASK
@@ -55,19 +55,30 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
 
 
 def make_speaker(settings: Settings, output: Output) -> Speaker:
-    """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now."""
+    """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now.
+
+    With nothing to play on (no sound system, no output device) the answers are still
+    printed: one notice says they cannot be spoken, and the speaker stays silent."""
     from voicebot.voice.output import Speaker
 
     speaker = Speaker(_device_spec(settings.output_device))
     if wants_voice(settings) or settings.output_device is not None:
-        speaker.check()
+        try:
+            speaker.check()
+        except SoundUnavailable as exc:
+            speaker.disable()
+            output.notice(f"answers cannot be spoken: {exc}")
     speaker.on_error = output.notice
     return speaker
 
 
-def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker, output: Output) -> Narrator:
+def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker | None,
+                  output: Output) -> Narrator | None:
+    """The voice of the answers; None when there is no speaker to read them on."""
     from voicebot.voice.speaking import Narrator
 
+    if speaker is None or not speaker.usable:
+        return None
     return Narrator(client, speaker, output, model=settings.tts_model, voice=settings.voice)
 
 
@@ -99,7 +110,7 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     async with make_client(settings, output) as client:
         assistant = make_assistant(client, settings, output, log=recorder)
         resume(assistant, rest, output)
-        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+        narrator = make_narrator(settings, client, speaker, output)
         try:
             for prepared in audio:
                 assistant.start_clock()  # timed from the start of its upload
@@ -150,7 +161,7 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
         client = make_client(settings, output)
         assistant = make_assistant(client, settings, output, log=recorder)
         speaker = make_speaker(settings, output) if settings.speak else None
-        narrator = make_narrator(settings, client, speaker, output) if speaker is not None else None
+        narrator = make_narrator(settings, client, speaker, output)
 
         def ask(question: str) -> Coroutine[Any, Any, str]:
             if narrator is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from voicebot.errors import UsageError
+from voicebot.errors import SoundUnavailable, UsageError
 
 
 def describe(devices: Sequence[tuple[int, str]]) -> str:
@@ -51,5 +51,5 @@ def list_output_devices(sd: Any) -> list[tuple[int, str]]:
 def match_output_device(spec: str | int | None, devices: Sequence[tuple[int, str]]) -> int | None:
     """The output device `--output-device` names (None: the default one)."""
     if not devices:
-        raise UsageError("no audio output device found", hint="check the sound server, or set speak = false")
+        raise SoundUnavailable("no audio output device found", hint="check the sound server, or set speak = false")
     return match_named(spec, devices, "output")

@@ -8,12 +8,14 @@ neither pay for nor fail on.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from voicebot.audio.samples import TARGET_RATE
-from voicebot.errors import UsageError
+from voicebot.errors import SoundUnavailable, UsageError
+from voicebot.mic.alsa_config import alsa_problem
 from voicebot.mic.device_names import match_named
 
 
@@ -33,14 +35,20 @@ class InputDevice:
 
 
 def load_sounddevice() -> Any:
-    """Import sounddevice, turning a missing or broken PortAudio into an error the user can fix."""
+    """Import sounddevice, turning a missing or broken PortAudio into an error the user can fix.
+
+    An ALSA set-up PortAudio would abort the process on (voicebot.mic.alsa_config) is
+    refused before the import, which is where it would crash."""
+    if "sounddevice" not in sys.modules and (problem := alsa_problem()) is not None:
+        raise SoundUnavailable(f"the sound system cannot start: {problem}",
+                               hint="check ALSA_CONFIG_PATH, ~/.asoundrc and /etc/asound.conf")
     try:
         import sounddevice
     except OSError as exc:  # sounddevice raises OSError when libportaudio cannot be found
-        raise UsageError("the PortAudio library is missing",
-                         hint="install the libportaudio2 package") from exc
+        raise SoundUnavailable("the PortAudio library is missing",
+                               hint="install the libportaudio2 package") from exc
     except Exception as exc:
-        raise UsageError(f"PortAudio failed to start: {exc}") from exc
+        raise SoundUnavailable(f"PortAudio failed to start: {exc}") from exc
     return sounddevice
 
 
