@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from voicebot.api.retry import retryable_status
 from voicebot.errors import ApiError, NoSpeechError, VoicebotError
@@ -25,7 +25,6 @@ from voicebot.spool.store import PendingStore, TakeBusy, UnknownTake, kept_notic
 
 if TYPE_CHECKING:
     from voicebot.audio.encoding import PreparedAudio
-    from voicebot.daemon.live_pieces import LivePieces
     from voicebot.turns.console import Output
 
 log = logging.getLogger("voicebot.spool.resend")
@@ -35,6 +34,19 @@ SUPERSEDED = "a new take started before this one was transcribed"
 STOPPED = "the daemon stopped during the upload"
 PIECE = ("a piece of a long take, kept while the rest was still being recorded (voicebot stopped before the "
          "take was whole)")
+
+
+class TakePieces(Protocol):
+    """A long take already sent in part while it was recorded (the daemon's `LivePieces`): what
+    the resend asks of it, so the spool needs nothing from the daemon."""
+
+    async def transcribe(self, whole: PreparedAudio) -> str: ...
+
+    def cancel(self) -> None: ...
+
+    def forget(self) -> list[str]: ...
+
+    def remove(self, ids: list[str]) -> None: ...
 
 
 class Outcome(enum.Enum):
@@ -116,7 +128,7 @@ class KeptTakes:
         self._kept.set()
 
     async def transcribe(self, prepared: PreparedAudio, mode: Mode, *, stopping: Callable[[], bool],
-                         pieces: LivePieces | None = None) -> str | None:
+                         pieces: TakePieces | None = None) -> str | None:
         """Transcribe a take that is on disk first, so no failure or crash can lose it.
 
         The take is removed only once its text is back. A failure keeps it (the user is
@@ -248,6 +260,7 @@ __all__ = [
     "SUPERSEDED",
     "KeptTakes",
     "Outcome",
+    "TakePieces",
     "due",
     "honour_retry_after",
     "next_delay",
