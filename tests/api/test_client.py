@@ -24,12 +24,14 @@ from tests.fakegroq import BAD_GATEWAY_HTML, TEST_API_KEY, FakeGroq
 from voicebot import __version__
 from voicebot.api.client import (
     ContentDelta,
+    Endpoint,
     Finish,
     GroqClient,
     ModelInfo,
     ParsedError,
     ReasoningDelta,
     RetryNotice,
+    Timeouts,
     Usage,
     error_for_exception,
     error_for_status,
@@ -74,9 +76,7 @@ class Script:
         self.sleeps.append(seconds)
 
     def client(self, **kwargs: Any) -> GroqClient:
-        kwargs.setdefault("api_key", KEY)
-        kwargs.setdefault("chat_base", BASE)
-        return GroqClient(transport=httpx.MockTransport(self.handle), sleep=self.sleep,
+        return GroqClient(Endpoint(BASE, KEY), transport=httpx.MockTransport(self.handle), sleep=self.sleep,
                           on_retry=self.notices.append, rng=FixedRng(), **kwargs)
 
 
@@ -149,7 +149,7 @@ def test_translation_goes_to_its_endpoint_without_a_language() -> None:
     script = Script(httpx.Response(200, json={"text": "Hello"}))
 
     async def go() -> Any:
-        async with script.client(stt_base="http://127.0.0.1:8080/v1/") as client:
+        async with script.client(stt=Endpoint("http://127.0.0.1:8080/v1/")) as client:
             return await client.transcribe(filename="a.ogg", data=b"x", content_type="audio/ogg", translate=True,
                                            model="whisper-large-v3", language="fr", prompt="Greetings")
 
@@ -460,15 +460,15 @@ def test_the_key_never_appears_in_errors_reprs_or_logs(caplog: pytest.LogCapture
 def test_a_key_that_cannot_be_sent_is_refused_without_echoing_it() -> None:
     for bad in ("gsk_SECRET\nX-Injected: 1", "gsk_SECRÉT", "gsk SECRET", "   "):
         with pytest.raises(UsageError) as info:
-            GroqClient(api_key=bad, chat_base=BASE)
+            GroqClient(Endpoint(BASE, bad))
         assert "SECRET" not in str(info.value) and "SECRET" not in repr(info.value)
-    assert "GroqClient(chat_base=" in repr(GroqClient(api_key=f" {KEY}\n", chat_base=BASE))
+    assert "GroqClient(chat_base=" in repr(GroqClient(Endpoint(BASE, f" {KEY}\n")))
 
 
 def test_bad_base_urls_are_usage_errors() -> None:
     for base in ("api.groq.com/openai/v1", "ftp://x/y", ""):
         with pytest.raises(UsageError):
-            GroqClient(api_key=KEY, chat_base=base)
+            GroqClient(Endpoint(base, KEY))
 
 
 # ---------------------------------------------------------------- real sockets
@@ -530,7 +530,7 @@ def test_one_keep_alive_connection_serves_warm_and_every_request() -> None:
 
     async def go() -> LocalServer:
         server = LocalServer(routes)
-        async with server as base, GroqClient(api_key=KEY, chat_base=base) as client:
+        async with server as base, GroqClient(Endpoint(base, KEY)) as client:
             await client.warm()
             await client.transcribe(filename="a.flac", data=b"x" * 5000, content_type="audio/flac", model="m")
             for _ in range(2):
@@ -569,7 +569,7 @@ def _stream_against(handler: Callable[[web.Request], Awaitable[web.StreamRespons
     async def go() -> list[Any]:
         server = LocalServer(lambda app: app.router.add_post("/openai/v1/chat/completions", handler))
         async with server as base:
-            client = GroqClient(api_key=KEY, chat_base=base, **kwargs)
+            client = GroqClient(Endpoint(base, KEY), **kwargs)
             return await stream_all(client)
 
     return run(go())
@@ -578,21 +578,21 @@ def _stream_against(handler: Callable[[web.Request], Awaitable[web.StreamRespons
 def test_a_silent_stream_stalls_with_a_clear_error() -> None:
     handler = _stalling_stream(f"data: {json.dumps(delta(''))}\n\n".encode(), pause=30)
     with pytest.raises(ApiError) as info:
-        _stream_against(handler, stall_timeout=0.3, max_retries=0)
+        _stream_against(handler, timeouts=Timeouts(stall=0.3), max_retries=0)
     assert info.value.code == "stalled" and "nothing received" in str(info.value)
 
 
 def test_a_stall_after_text_interrupts_with_the_partial_answer() -> None:
     handler = _stalling_stream(f"data: {json.dumps(delta('Par'))}\n\n".encode(), pause=30)
     with pytest.raises(StreamInterrupted) as info:
-        _stream_against(handler, stall_timeout=0.3)
+        _stream_against(handler, timeouts=Timeouts(stall=0.3))
     assert info.value.partial == "Par" and info.value.code == "stalled"
 
 
 def test_keep_alive_comments_are_not_a_stall() -> None:
     """The stall limit is per read (httpx's read timeout), not for the whole answer."""
     handler = _stalling_stream(f"data: {json.dumps(delta('Par'))}\n\n".encode(), pause=0.1, pings=12)
-    events = _stream_against(handler, stall_timeout=1.0, max_retries=0)
+    events = _stream_against(handler, timeouts=Timeouts(stall=1.0), max_retries=0)
     assert events[0] == ContentDelta("Par") and Finish("stop") in events
 
 
@@ -610,7 +610,7 @@ def test_non_streaming_calls_have_an_overall_deadline() -> None:
     async def go() -> None:
         server = LocalServer(lambda app: app.router.add_get("/openai/v1/models", drip))
         async with server as base:
-            async with GroqClient(api_key=KEY, chat_base=base, timeout=0.5, max_retries=0) as client:
+            async with GroqClient(Endpoint(base, KEY), timeouts=Timeouts(total=0.5), max_retries=0) as client:
                 await client.list_models()
 
     with pytest.raises(ApiError) as info:
@@ -632,14 +632,14 @@ def test_connection_refused_names_the_host() -> None:
         script_sleeps.append(s)
 
     with pytest.raises(ApiError) as info:
-        run(GroqClient(api_key=KEY, chat_base=f"http://127.0.0.1:{port}/openai/v1", sleep=nap).list_models())
+        run(GroqClient(Endpoint(f"http://127.0.0.1:{port}/openai/v1", KEY), sleep=nap).list_models())
     assert info.value.code == "connection_refused" and f"127.0.0.1:{port}" in str(info.value)
     assert len(script_sleeps) == 2
 
 
 def test_unknown_host_is_a_dns_failure() -> None:
     with pytest.raises(ApiError) as info:
-        run(GroqClient(api_key=KEY, chat_base="http://no-such-host.invalid/openai/v1", max_retries=0).list_models())
+        run(GroqClient(Endpoint("http://no-such-host.invalid/openai/v1", KEY), max_retries=0).list_models())
     assert info.value.code == "dns_failure" and "no-such-host.invalid" in str(info.value)
 
 
@@ -662,7 +662,7 @@ def test_tls_is_verified_and_a_bad_certificate_is_not_retried(self_signed: ssl.S
 
     async def go() -> None:
         server = LocalServer(lambda app: app.router.add_get("/openai/v1/models", _no_models), self_signed)
-        async with server as base, GroqClient(api_key=KEY, chat_base=base, sleep=nap) as client:
+        async with server as base, GroqClient(Endpoint(base, KEY), sleep=nap) as client:
             await client.list_models()
 
     with pytest.raises(ApiError) as info:
@@ -679,8 +679,8 @@ def groq_client(fake_groq: FakeGroq) -> Iterator[Callable[..., GroqClient]]:
         async def quick(_: float) -> None:
             return None
 
-        kwargs.setdefault("api_key", TEST_API_KEY)
-        return GroqClient(chat_base=fake_groq.base_url, sleep=quick, **kwargs)
+        key = kwargs.pop("api_key", TEST_API_KEY)
+        return GroqClient(Endpoint(fake_groq.base_url, key), sleep=quick, **kwargs)
 
     yield make
 
@@ -756,7 +756,7 @@ def test_closing_the_stream_early_hangs_up(fake_groq: FakeGroq, groq_client: Cal
 
 
 def test_wrong_base_url_404_is_not_blamed_on_the_model(fake_groq: FakeGroq) -> None:
-    client = GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.host_url + "/v1")
+    client = GroqClient(Endpoint(fake_groq.host_url + "/v1", TEST_API_KEY))
     with pytest.raises(ApiError) as info:
         run(client.get_model("openai/gpt-oss-20b"))
     assert info.value.status == 404 and "check the API base URL" in str(info.value)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.api.sse import (
     BadStreamData,
     ContentDelta,
@@ -153,7 +153,7 @@ async def collect(pieces: Sequence[bytes], fail: Exception | None = None, max_re
     async def no_sleep(_: float) -> None:
         return None
 
-    async with GroqClient(api_key=KEY, chat_base="https://api.groq.test/openai/v1", transport=transport,
+    async with GroqClient(Endpoint("https://api.groq.test/openai/v1", KEY), transport=transport,
                           max_retries=max_retries, sleep=no_sleep) as client:
         return [e async for e in client.chat_stream([{"role": "user", "content": "hi"}], model="m", options={})]
 

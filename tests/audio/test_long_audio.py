@@ -19,7 +19,7 @@ import soxr
 
 from tests.cli.test_cli import chat_requests, events, run
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.audio.files import MAX_UPLOAD_BYTES, prepare_file
 from voicebot.audio.samples import TARGET_RATE
 from voicebot.cli.wiring import make_assistant
@@ -89,7 +89,7 @@ def test_one_piece_at_a_time_each_prompt_carries_the_previous_text(fake_groq: Fa
     spoken = write_take(path, 60, every=15, first=5)
 
     async def go() -> str:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             settings = Settings(max_chunk_seconds=15, stt_prompt="Paris", stt_concurrency=1)
             return await make_assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
                 prepare_file(path))

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.audio.files import prepare_file
 from voicebot.cli.wiring import dictation_options, make_assistant, speech_options
 from voicebot.config.loading import load_settings
@@ -202,7 +202,7 @@ def cleaned(fake_groq: FakeGroq, text: str, tools: Tools, **options: Any) -> tup
     tools.add("wtype")
 
     async def go() -> tuple[str, io.StringIO]:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url, max_retries=0) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY), max_retries=0) as client:
             out = io.StringIO()
             dictation = Dictation(dictation_options(Settings(dictate_output="type", dictate_cleanup=True, **options)),
                                   JsonOutput(out, io.StringIO()), client, tools.env())
@@ -252,7 +252,7 @@ def test_a_cleanup_cut_short_still_shows_the_words(fake_groq: FakeGroq, tools: T
     fake_groq.inject("/chat/completions", delay=5)
 
     async def go() -> io.StringIO:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             out = io.StringIO()
             dictation = Dictation(dictation_options(Settings(dictate_output="type", dictate_cleanup=True)),
                                   JsonOutput(out, io.StringIO()), client, tools.env())
@@ -343,7 +343,7 @@ def test_a_long_vocabulary_is_trimmed_accepted_and_told_once(fake_groq: FakeGroq
     audio = prepare_file(str(DATA / "capital.wav"))
 
     async def go() -> io.StringIO:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             out = io.StringIO()
             assistant = make_assistant(client, settings_, JsonOutput(out, io.StringIO()))
             assert await assistant.transcribe(audio) == "What is the capital of France?"
@@ -364,7 +364,7 @@ def test_the_fake_refuses_a_prompt_over_896_characters_like_groq(fake_groq: Fake
     name, data, content_type = audio.as_upload()
 
     async def go(prompt: str) -> str:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             result = await client.transcribe(filename=name, data=data, content_type=content_type,
                                              model="whisper-large-v3-turbo", prompt=prompt)
             return result.text

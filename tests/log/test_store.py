@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.cli.wiring import make_assistant
 from voicebot.config.schema import Settings
 from voicebot.errors import ApiError
@@ -180,7 +180,7 @@ def test_an_interrupted_answer_is_logged_as_interrupted(fake_groq: FakeGroq, tmp
 
     async def go() -> None:
         recorder = LogWriter(db, lambda text: None)
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             assistant = make_assistant(client, Settings(), JsonOutput(out, io.StringIO()), log=recorder)
             turn = asyncio.create_task(assistant.ask("tell me a long story"))
             while '"delta"' not in out.getvalue():
@@ -208,7 +208,7 @@ def test_a_failed_answer_keeps_the_words_and_the_error(fake_groq: FakeGroq, tmp_
 
     async def go() -> None:
         recorder = LogWriter(db, lambda text: None)
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url, max_retries=0) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY), max_retries=0) as client:
             assistant = make_assistant(client, Settings(), JsonOutput(io.StringIO(), io.StringIO()), log=recorder)
             with pytest.raises(ApiError):
                 await assistant.ask("doomed question")

@@ -19,7 +19,7 @@ import soundfile as sf
 import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.audio.encoding import prepare_array
 from voicebot.audio.samples import TARGET_RATE
 from voicebot.cli.wiring import make_assistant
@@ -109,7 +109,7 @@ def gap(seconds: float) -> np.ndarray:
 
 def hear(fake: FakeGroq, samples: np.ndarray, output: Output | None = None, **settings: Any) -> HeardText:
     async def go() -> HeardText:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake.base_url, max_retries=0) as client:
+        async with GroqClient(Endpoint(fake.base_url, TEST_API_KEY), max_retries=0) as client:
             out = output or JsonOutput(io.StringIO(), io.StringIO())
             assistant = make_assistant(client, Settings(**settings), out)
             return await assistant.hear(prepare_array(samples, TARGET_RATE, source="test"))

@@ -20,7 +20,7 @@ import pytest
 from tests.audio.test_long_audio import TEXTS, write_take
 from tests.cli.test_cli import events, run
 from tests.fakegroq import DEFAULT_LOCAL_MODEL, TEST_API_KEY, TEST_STT_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient, parse_error_body, same_host
+from voicebot.api.client import Endpoint, GroqClient, Timeouts, parse_error_body, same_host
 from voicebot.api.retry import UPLOAD_SECONDS_PER_AUDIO_SECOND, upload_timeout
 from voicebot.audio.files import prepare_file
 from voicebot.cli.wiring import make_assistant
@@ -168,8 +168,8 @@ def test_pieces_in_flight_follow_stt_concurrency(local: FakeGroq, tmp_path: Path
     spoken = write_take(path, 60, every=15, first=5)
 
     async def go(concurrency: int) -> str:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base="http://127.0.0.1:9/openai/v1",
-                              stt_base=local.base_url) as client:
+        async with GroqClient(Endpoint("http://127.0.0.1:9/openai/v1", TEST_API_KEY),
+                              stt=Endpoint(local.base_url)) as client:
             settings = Settings(max_chunk_seconds=15, stt_concurrency=concurrency,
                                 transcription_model=DEFAULT_LOCAL_MODEL)
             return await make_assistant(client, settings, JsonOutput(io.StringIO(), io.StringIO())).transcribe(
@@ -195,8 +195,8 @@ def test_an_upload_that_timed_out_is_not_sent_again(local: FakeGroq) -> None:
     data = (DATA / "capital.wav").read_bytes()
 
     async def go() -> None:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base="http://127.0.0.1:9/openai/v1",
-                              stt_base=local.base_url, timeout=1, max_retries=2) as client:
+        async with GroqClient(Endpoint("http://127.0.0.1:9/openai/v1", TEST_API_KEY),
+                              stt=Endpoint(local.base_url), timeouts=Timeouts(total=1), max_retries=2) as client:
             await client.transcribe(filename="a.wav", data=data, content_type="audio/wav",
                                     model=DEFAULT_LOCAL_MODEL)
 
@@ -220,7 +220,7 @@ def test_a_connection_refused_upload_is_still_retried() -> None:
         return None
 
     async def go() -> str:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base="https://api.groq.test/openai/v1", sleep=nap,
+        async with GroqClient(Endpoint("https://api.groq.test/openai/v1", TEST_API_KEY), sleep=nap,
                               transport=httpx.MockTransport(handler)) as client:
             return (await client.transcribe(filename="a.wav", data=b"x", content_type="audio/wav", model="m")).text
 
@@ -242,7 +242,7 @@ def test_a_segment_that_compresses_too_well_is_a_failed_decode() -> None:
 
 
 def _speech_client(body: dict[str, Any]) -> GroqClient:
-    return GroqClient(api_key=TEST_API_KEY, chat_base="https://api.groq.test/openai/v1",
+    return GroqClient(Endpoint("https://api.groq.test/openai/v1", TEST_API_KEY),
                       transport=httpx.MockTransport(lambda request: httpx.Response(200, json=body)))
 
 
@@ -272,8 +272,8 @@ def test_the_fallback_transcribes_once_the_primary_is_down(local: FakeGroq) -> N
     out = io.StringIO()
     try:
         async def session() -> tuple[HeardText, HeardText]:
-            async with GroqClient(api_key=TEST_API_KEY, chat_base=primary.base_url, max_retries=1,
-                                  stt_fallback_base=local.base_url) as client:
+            async with GroqClient(Endpoint(primary.base_url, TEST_API_KEY), max_retries=1,
+                                  fallback=Endpoint(local.base_url)) as client:
                 settings = Settings(stt_fallback_api_base=local.base_url, stt_fallback_model=DEFAULT_LOCAL_MODEL)
                 assistant = make_assistant(client, settings, JsonOutput(out, io.StringIO()))
                 take = prepare_file(DATA / "capital.wav")

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.cli.wiring import make_assistant
 from voicebot.config.schema import Settings
 from voicebot.turns.assistant import Assistant
@@ -24,7 +24,7 @@ def test_a_turn_cancelled_while_the_budget_is_looked_up_does_not_break_the_next(
     fake_groq.inject("/models/openai/gpt-oss-20b", delay=3)  # a slow model lookup
 
     async def go() -> str:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             assistant, _ = make(client)
             await assistant.ask("zero")  # with no history yet, the first question does not wait at all
             first = asyncio.create_task(assistant.ask("first"))
@@ -42,7 +42,7 @@ def test_a_new_conversation_during_an_answer_starts_empty(fake_groq: FakeGroq) -
     fake_groq.set_reply("one two three four five six seven", times=1)
 
     async def go() -> None:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             assistant, out = make(client)
             old = asyncio.create_task(assistant.ask("old question"))
             while '"delta"' not in out.getvalue():  # the answer is streaming

@@ -20,7 +20,7 @@ import pytest
 
 from tests.daemon.test_daemon_unit import ScriptedMicrophone, speak, speech
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.cli.commands import build_bindings
 from voicebot.cli.wiring import daemon_options, make_assistant
 from voicebot.config.schema import Settings
@@ -99,7 +99,7 @@ class Rig:
 
 
 def client_for(fake: FakeGroq, **kwargs: Any) -> GroqClient:
-    return GroqClient(api_key=TEST_API_KEY, chat_base=fake.base_url, **kwargs)
+    return GroqClient(Endpoint(fake.base_url, TEST_API_KEY), **kwargs)
 
 
 async def ask_aloud(rig: Rig, client: GroqClient, question: str, settings: Settings | None = None) -> str:

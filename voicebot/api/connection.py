@@ -1,9 +1,12 @@
-"""How the client reaches its servers: TLS, base URLs, and which key goes to which host.
+"""How the client reaches its servers: endpoints, timeouts, TLS, and which key goes to which host.
 
-A key goes only to the server it was given for: the chat key to the chat host (and
-to the speech server only when that is the same host), the speech key to the speech
-server, the fallback's key to the fallback. `Keys` holds them out of every repr and
-scrubs them from any text that leaves the client.
+An `Endpoint` is one server (its OpenAI-style root and its key), `Timeouts` the limits
+of every request, as httpx's own `Timeout` and `Limits` values are: the client takes one
+endpoint for chat, one for speech to text, an optional fallback for speech, and one
+`Timeouts`. A key goes only to the server it was given for: the chat key to the chat
+host (and to the speech server only when that is the same host and it has no key of its
+own), the speech key to the speech server, the fallback's key to the fallback. `Keys`
+holds them out of every repr and scrubs them from any text that leaves the client.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -19,7 +23,8 @@ from voicebot.api.error_body import one_line, scrub_text
 from voicebot.api.key_text import key_is_sendable
 from voicebot.errors import UsageError
 
-__all__ = ["KEY_NAMES", "Keys", "check_base", "check_key", "http_client", "same_host", "tls_context"]
+__all__ = ["KEY_NAMES", "Endpoint", "Keys", "Timeouts", "check_base", "check_key", "http_client", "same_host",
+           "tls_context"]
 
 USER_AGENT = f"voicebot/{__version__}"
 KEEPALIVE_EXPIRY = 60.0  # httpx's 5 s default would drop the connection between spoken turns
@@ -27,6 +32,40 @@ ROLES = ("chat", "stt", "fallback")
 # Where the user sets each key, named by a 401's hint.
 KEY_NAMES = {"chat": "GROQ_API_KEY", "stt": "stt_api_key (VOICEBOT_STT_API_KEY)",
              "fallback": "stt_fallback_api_key (VOICEBOT_STT_FALLBACK_API_KEY)"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One server: its OpenAI-style root (https://api.groq.com/openai/v1) and the key it gets.
+
+    No key: the server is sent no Authorization (a local speech server), except that a speech
+    endpoint on the chat host shares the chat key. The key never shows in a repr.
+    """
+
+    base: str
+    key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The limits of every request, in seconds.
+
+    `total`: one attempt's whole request and answer (an upload gets more for its length,
+    see `voicebot.api.retry.upload_timeout`); `connect`: opening the connection; `stall`:
+    the longest gap between two pieces of a streamed answer (a stream has no overall limit).
+    """
+
+    total: float = 60.0
+    connect: float = 5.0
+    stall: float = 20.0
+
+    def whole(self, limit: float | None = None) -> httpx.Timeout:
+        """httpx's timeouts for a request read whole within `limit` (default `total`)."""
+        return httpx.Timeout(self.total if limit is None else limit, connect=self.connect)
+
+    def streamed(self) -> httpx.Timeout:
+        """httpx's timeouts for an answer read as it arrives: `stall` between its pieces."""
+        return httpx.Timeout(self.total, connect=self.connect, read=self.stall)
 
 
 def check_key(api_key: str, name: str = "GROQ_API_KEY") -> str:
@@ -54,15 +93,14 @@ class Keys:
 
     __slots__ = ("__keys", "names")
 
-    def __init__(self, *, chat: str, chat_base: str, stt_base: str, stt: str | None = None,
-                 fallback: str | None = None) -> None:
-        chat_key = check_key(chat)
-        own_stt = _optional_key(stt, "stt_api_key")
-        shared = own_stt is None and same_host(stt_base, chat_base)
+    def __init__(self, chat: Endpoint, stt: Endpoint, fallback: Endpoint | None = None) -> None:
+        chat_key = check_key(chat.key or "")
+        own_stt = _optional_key(stt.key, "stt_api_key")
+        shared = own_stt is None and same_host(stt.base, chat.base)
         self.__keys: dict[str, str | None] = {
             "chat": chat_key,
             "stt": own_stt or (chat_key if shared else None),
-            "fallback": _optional_key(fallback, "stt_fallback_api_key"),
+            "fallback": _optional_key(fallback.key, "stt_fallback_api_key") if fallback else None,
         }
         self.names = dict(KEY_NAMES, stt=KEY_NAMES["chat"] if shared else KEY_NAMES["stt"])
 
@@ -73,6 +111,10 @@ class Keys:
         """The Authorization header for a request to the role's server (none without a key)."""
         key = self.__keys[role]
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def sent(self, role: str) -> bool:
+        """Whether the role's server is sent a key at all (a 401 without one is no rejected key)."""
+        return bool(self.__keys[role])
 
     def blank(self, text: str) -> str:
         """`text` with the keys themselves blanked out, and nothing else changed (answer text)."""
@@ -118,13 +160,10 @@ def check_base(base: str, name: str) -> str:
     return base.rstrip("/")
 
 
-
-
-def http_client(*, timeout: float, connect_timeout: float,
-                transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+def http_client(timeouts: Timeouts, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
     """The one pooled client: verified TLS, no redirects (a key never follows one), long keep-alive."""
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        timeout=timeouts.whole(),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         transport=transport,
         verify=tls_context(os.environ),

@@ -1,8 +1,11 @@
-"""One attempt at a streamed chat answer, in layers as httpx's own send path is:
-open the response, judge its status, read its events, close it.
+"""A streamed chat answer read into events, in layers as httpx's own read path is:
+events from SSE (or from a whole body, from a server that ignored stream=true), then
+the checks on the whole (ended before the answer did).
 
-`stream_attempt` yields `StreamEvent`s or raises `AttemptFailed`; whether to try
-again (only while no text was shown) is the client's decision, not this module's.
+`read_events` is a reader for `voicebot.api.sender.Sender.stream`: it yields
+`StreamEvent`s or raises `AttemptFailed`; sending, judging the status and whether to
+try again (only while no text was shown) are the sender's and the client's, not this
+module's.
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from voicebot.api.errors import AttemptFailed, in_stream_failure, status_failure
+from voicebot.api.errors import AttemptFailed, in_stream_failure
 from voicebot.api.sse import (
     BadStreamData,
     ContentDelta,
@@ -32,8 +35,6 @@ from voicebot.api.wire import bad_response, chat_result_from, host_of, json_obje
 from voicebot.errors import ApiError
 
 log = logging.getLogger("voicebot.api.client")
-
-FailureOf = Callable[[BaseException], AttemptFailed]
 
 
 @dataclass
@@ -55,18 +56,13 @@ class Progress:
             self.chars += len(event.text)
 
 
-async def stream_attempt(http: httpx.AsyncClient, request: httpx.Request, *, model: str,
-                         failure_of: FailureOf) -> AsyncGenerator[StreamEvent, None]:
-    """One attempt: its events, or `AttemptFailed` (network failures mapped by `failure_of`).
-
-    A transport failure after the answer was complete (a broken close) is only logged.
-    """
-    host = host_of(request.url)
+async def read_events(response: httpx.Response) -> AsyncIterator[StreamEvent]:
+    """One attempt's events, or `AttemptFailed`; a network failure after the answer was
+    complete (a broken close) is only logged, before that it is raised for the sender."""
+    host = host_of(response.request.url)
     started = time.monotonic()
-    response = await _open(http, request, failure_of)
     progress = Progress()
     try:
-        await _check_status(response, model)
         async for event in _events(response, host, progress):
             progress.note(event)
             yield event
@@ -75,33 +71,11 @@ async def stream_attempt(http: httpx.AsyncClient, request: httpx.Request, *, mod
                                          hint="try again", code="stream_truncated"), retryable=True)
     except httpx.TransportError as exc:
         if not progress.complete:
-            raise failure_of(exc) from None
+            raise
         log.debug("stream from %s ended badly after the answer was complete: %s", host, type(exc).__name__)
     finally:
-        await response.aclose()
-        log.debug("stream from %s closed after %.0f ms, %d answer chars", host,
+        log.debug("stream from %s read for %.0f ms, %d answer chars", host,
                   (time.monotonic() - started) * 1000, progress.chars)
-
-
-async def _open(http: httpx.AsyncClient, request: httpx.Request, failure_of: FailureOf) -> httpx.Response:
-    """Send the request and get the response head; the body is read as it streams."""
-    started = time.monotonic()
-    try:
-        response = await http.send(request, stream=True)
-    except httpx.TransportError as exc:
-        log.debug("POST %s failed after %.0f ms: %s", request.url.path, (time.monotonic() - started) * 1000,
-                  type(exc).__name__)
-        raise failure_of(exc) from None
-    log.debug("POST %s -> %d in %.0f ms (stream)", request.url.path, response.status_code,
-              (time.monotonic() - started) * 1000)
-    return response
-
-
-async def _check_status(response: httpx.Response, model: str) -> None:
-    """A non-2xx answer is read whole and becomes the attempt's failure."""
-    if not response.is_success:
-        await response.aread()
-        raise status_failure(response, host=host_of(response.request.url), model=model)
 
 
 def _events(response: httpx.Response, host: str, progress: Progress) -> AsyncIterator[StreamEvent]:

@@ -14,8 +14,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.api.client import GroqClient
-from voicebot.api.retry import RetryNotice
+from voicebot.api.client import Endpoint, GroqClient, RetryNotice, Timeouts
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
@@ -47,11 +46,12 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
     def revealed(secret: Secret | None) -> str | None:
         return secret.reveal() if secret is not None else None
 
-    return GroqClient(api_key=settings.require_key(), chat_base=settings.api_base,
-                      stt_base=settings.stt_base, stt_api_key=revealed(settings.stt_api_key),
-                      stt_fallback_base=settings.stt_fallback_api_base,
-                      stt_fallback_api_key=revealed(settings.stt_fallback_api_key), max_retries=settings.max_retries,
-                      timeout=settings.timeout, stall_timeout=settings.stall_timeout, on_retry=announce)
+    fallback = settings.stt_fallback_api_base
+    return GroqClient(Endpoint(settings.api_base, settings.require_key()),
+                      stt=Endpoint(settings.stt_base, revealed(settings.stt_api_key)),
+                      fallback=Endpoint(fallback, revealed(settings.stt_fallback_api_key)) if fallback else None,
+                      timeouts=Timeouts(total=settings.timeout, stall=settings.stall_timeout),
+                      max_retries=settings.max_retries, on_retry=announce)
 
 
 def make_speaker(settings: Settings, output: Output) -> Speaker:
