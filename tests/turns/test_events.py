@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.cli.wiring import assistant_options
 from voicebot.config.schema import Settings
 from voicebot.errors import ApiError
@@ -40,7 +40,7 @@ def test_an_answered_question_tells_its_observers_each_step(fake_groq: FakeGroq)
     seen = Seen()
 
     async def go() -> None:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
             assistant = Assistant(client, assistant_options(Settings()), JsonOutput(io.StringIO(), io.StringIO()),
                                   observers=[seen])
             await assistant.ask("hello")
@@ -59,7 +59,7 @@ def test_a_cut_answer_and_a_refused_question_are_told_too(fake_groq: FakeGroq) -
     seen = Seen()
 
     async def go() -> None:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake_groq.base_url, max_retries=0) as client:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY), max_retries=0) as client:
             assistant = Assistant(client, assistant_options(Settings()), JsonOutput(io.StringIO(), io.StringIO()),
                                   observers=[seen])
             answer = asyncio.create_task(assistant.ask("long"))
