@@ -9,8 +9,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "voicebot"
-# The spool's resend and the daemon's live pieces still share one constant; being removed.
-KNOWN_CYCLES = {("daemon", "spool")}
+KNOWN_CYCLES: set[tuple[str, str]] = set()  # none left (daemon <-> spool went with spool.resend.TakePieces)
 
 
 def _modules() -> dict[str, Path]:
