@@ -14,7 +14,9 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.api.client import Endpoint, GroqClient, RetryNotice, Timeouts
+from voicebot.api.client import GroqClient
+from voicebot.api.connection import Endpoint, Timeouts
+from voicebot.api.retry import RetryNotice
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
