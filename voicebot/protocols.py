@@ -25,7 +25,8 @@ class SpeechToText(Protocol):
     """Uploads audio and returns its text: what the assistant needs for a transcription.
 
     `fallback` sends it to the fallback speech server instead; `speech_host` names the
-    server for messages ("transcribed by ...").
+    server for messages ("transcribed by ..."); `prefers_fallback`: the primary failed lately
+    and is being probed, so uploads go straight to the fallback meanwhile.
     """
 
     async def transcribe(self, *, filename: str, data: bytes, content_type: str, model: str,
@@ -34,6 +35,8 @@ class SpeechToText(Protocol):
                          audio_seconds: float | None = None, fallback: bool = False) -> Transcript: ...
 
     def speech_host(self, *, fallback: bool = False) -> str: ...
+
+    def prefers_fallback(self) -> bool: ...
 
 
 class Chat(Protocol):

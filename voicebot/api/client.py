@@ -28,8 +28,9 @@ import httpx
 from voicebot.api.connection import Endpoint, Keys, Timeouts, check_base, http_client, same_host, tls_context
 from voicebot.api.error_body import MAX_MESSAGE, ParsedError, one_line, parse_error_body
 from voicebot.api.errors import error_for_exception, error_for_status
-from voicebot.api.retry import Random, RetryNotice, is_retryable_exception, upload_timeout
-from voicebot.api.sender import Call, Sender
+from voicebot.api.retry import Random, RetryNotice, is_retryable_exception, server_unavailable, upload_timeout
+from voicebot.api.sender import Call, Sender, WaitNotice
+from voicebot.api.speech_route import SpeechRoute
 from voicebot.api.sse import ContentDelta, Finish, ReasoningDelta, StreamEvent, Usage
 from voicebot.api.stream import read_events
 from voicebot.api.tts import speech_stream
@@ -50,8 +51,8 @@ from voicebot.errors import ApiError, StreamInterrupted
 
 __all__ = [
     "MAX_MESSAGE", "ChatResult", "ContentDelta", "Endpoint", "Finish", "GroqClient", "ModelInfo", "NoModelList",
-    "ParsedError", "ReasoningDelta", "RetryNotice", "StreamEvent", "Timeouts", "Transcript", "Usage", "chat_body",
-    "chat_result_from", "error_for_exception", "error_for_status", "is_retryable_exception", "model_from",
+    "ParsedError", "ReasoningDelta", "RetryNotice", "StreamEvent", "Timeouts", "Transcript", "Usage", "WaitNotice",
+    "chat_body", "chat_result_from", "error_for_exception", "error_for_status", "is_retryable_exception", "model_from",
     "one_line", "parse_error_body", "same_host", "speech_fields", "tls_context", "transcript_from",
 ]
 
@@ -61,8 +62,9 @@ log = logging.getLogger("voicebot.api.client")
 class NoModelList(ApiError):
     """The speech server has no `/models` (many local whisper servers do not)."""
 
-    def __init__(self, host: str) -> None:
-        super().__init__(f"the speech server at {host} has no model list", code="no_model_list")
+    def __init__(self, host: str, *, fallback: bool = False) -> None:
+        which = "fallback speech server" if fallback else "speech server"
+        super().__init__(f"the {which} at {host} has no model list", code="no_model_list")
 
 
 # ---------------------------------------------------------------- the client
@@ -76,13 +78,16 @@ class GroqClient:
     `fallback` a second speech server for when that one is down. Each key goes only to its
     own server: a speech server on the chat host without a key of its own gets the chat
     key; a server without a key gets no Authorization. `timeouts` limit every request;
-    `max_retries`, `on_retry` (told before each wait), `sleep` and `rng` are the retries'.
+    `max_retries`, `on_retry` (told before each wait), `sleep` and `rng` are the retries';
+    `on_wait` is told while an answer is long in coming. After the speech server failed as one
+    that cannot serve, `prefers_fallback()` says so until a background probe gets an answer.
     """
 
     def __init__(self, chat: Endpoint, *, stt: Endpoint | None = None, fallback: Endpoint | None = None,
                  timeouts: Timeouts | None = None, max_retries: int = 2,
                  transport: httpx.AsyncBaseTransport | None = None,
                  on_retry: Callable[[RetryNotice], None] | None = None,
+                 on_wait: Callable[[WaitNotice], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rng: Random | None = None) -> None:
         self.chat_base = check_base(chat.base, "the API base URL")
@@ -92,7 +97,8 @@ class GroqClient:
                     Endpoint(self.stt_fallback_base, fallback.key) if fallback and self.stt_fallback_base else None)
         self.timeouts = timeouts or Timeouts()
         self._send = Sender(http_client(self.timeouts, transport), keys, self.timeouts, max_retries=max_retries,
-                            on_retry=on_retry, sleep=sleep, rng=rng)
+                            on_retry=on_retry, on_wait=on_wait, sleep=sleep, rng=rng)
+        self._route = SpeechRoute(self._primary_answers)
 
     @property
     def max_retries(self) -> int:
@@ -108,7 +114,8 @@ class GroqClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
+        """Stop probing, close the pooled connections."""
+        await self._route.aclose()
         await self._send.http.aclose()
 
     def speech_host(self, *, fallback: bool = False) -> str:
@@ -139,26 +146,43 @@ class GroqClient:
         call = Call("POST", httpx.URL(f"{base}/audio/{endpoint}"), role=role, model=model, data=fields,
                     files={"file": (filename, data, content_type)}, upload=True,
                     deadline=upload_timeout(self.timeouts.total, audio_seconds))
-        if response_format in ("json", "verbose_json"):
-            return await self._send.send(call, lambda r: transcript_from(_json(r), host_of(r.request.url)))
-        return await self._send.send(call, _plain_transcript)
+        read = _json_transcript if response_format in ("json", "verbose_json") else _plain_transcript
+        try:
+            return await self._send.send(call, read)
+        except ApiError as err:
+            if role == "stt" and self.stt_fallback_base is not None and server_unavailable(err.status):
+                self._route.primary_failed()
+            raise
+
+    def prefers_fallback(self) -> bool:
+        """Whether the speech server failed lately and has not answered a probe since: uploads
+        should go to the fallback meanwhile (it is probed every `speech_route.PROBE_EVERY` s)."""
+        return self.stt_fallback_base is not None and self._route.prefer_fallback
+
+    async def _primary_answers(self) -> bool:
+        url = httpx.URL(f"{self.stt_base}/models")
+        return await self._send.probe(url, "stt", self.timeouts.connect * 2) is not None
 
     @property
     def speech_is_elsewhere(self) -> bool:
         """Whether speech goes to another server than chat (whose models `voicebot models` lists too)."""
         return self.stt_base != self.chat_base
 
-    async def list_models(self, *, speech: bool = False) -> list[ModelInfo]:
-        """The models the key may use (`voicebot models`); `speech`: the speech server's.
+    async def list_models(self, *, speech: bool = False, fallback: bool = False) -> list[ModelInfo]:
+        """The models the key may use (`voicebot models`); `speech`: the speech server's,
+        `fallback`: the fallback speech server's.
 
         A speech server without a model list (404) is `NoModelList`, not a failure.
         """
-        base, role = (self.stt_base, "stt") if speech else (self.chat_base, "chat")
+        if fallback and self.stt_fallback_base is None:
+            raise ValueError("no fallback speech server is configured")
+        base, role = ((self.stt_fallback_base, "fallback") if fallback and self.stt_fallback_base
+                      else (self.stt_base, "stt") if speech else (self.chat_base, "chat"))
         try:
             return await self._send.send(Call("GET", httpx.URL(f"{base}/models"), role=role), _model_list)
         except ApiError as err:
-            if speech and err.status in (404, 405):
-                raise NoModelList(self.speech_host()) from None
+            if (speech or fallback) and err.status in (404, 405):
+                raise NoModelList(self.speech_host(fallback=fallback), fallback=fallback) from None
             raise
 
     async def get_model(self, model_id: str) -> ModelInfo:
@@ -244,6 +268,10 @@ def _whole(response: httpx.Response) -> httpx.Response:
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     return json_object(response.content, response.headers.get("content-type", ""), host_of(response.request.url))
+
+
+def _json_transcript(response: httpx.Response) -> Transcript:
+    return transcript_from(_json(response), host_of(response.request.url))
 
 
 def _plain_transcript(response: httpx.Response) -> Transcript:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MAX_MESSAGE", "ParsedError", "one_line", "parse_error_body", "scrub_text"]
+__all__ = ["MAX_MESSAGE", "ParsedError", "names_unknown_model", "one_line", "parse_error_body", "scrub_text"]
 
 MAX_MESSAGE = 200  # characters of a server's error message kept in our one line
 
@@ -56,6 +56,24 @@ def scrub_text(text: str, keys: tuple[str, ...]) -> str:
 
 
 # ---------------------------------------------------------------- error bodies
+
+_UNKNOWN_MODEL = re.compile(
+    r"\b(?:unknown|invalid|no such)\s+model\b"
+    r"|\bnot\s+a\s+valid\s+model\b"
+    r"|\bmodel\b[^.;]{0,80}?(?:\bnot\s+found\b|\bdoes\s*n[o']t\s+exist\b|\bis\s+not\s+available\b|\bunknown\b)",
+    re.IGNORECASE)
+UNKNOWN_MODEL_CODES = frozenset({"model_not_found", "model_not_available"})
+
+
+def names_unknown_model(parsed: ParsedError) -> bool:
+    """Whether an error body says the model asked for does not exist, in any server's words.
+
+    Groq and OpenAI say `model_not_found`; vLLM "The model `x` does not exist." with code 404,
+    Ollama "model 'x' not found", faster-whisper-server "unknown model: x", LiteLLM "Invalid
+    model name", OpenRouter "x is not a valid model ID". Their own codes vary, so the words decide.
+    """
+    return parsed.code in UNKNOWN_MODEL_CODES or bool(_UNKNOWN_MODEL.search(parsed.message))
+
 
 _MESSAGE_KEYS = ("error", "message", "detail", "msg")  # where servers put their words, in order
 

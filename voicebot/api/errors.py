@@ -17,13 +17,13 @@ from http import HTTPStatus
 
 import httpx
 
-from voicebot.api.error_body import ParsedError, one_line, parse_error_body
+from voicebot.api.error_body import ParsedError, names_unknown_model, one_line, parse_error_body
 from voicebot.api.retry import causes, is_cert_failure, server_wait, should_retry, wait_from_message
-from voicebot.errors import ApiError
+from voicebot.errors import USAGE_API_CODES, ApiError
 
 __all__ = [
     "EXCEPTION_RULES", "STATUS_RULES", "AttemptFailed", "error_for_exception", "error_for_status",
-    "in_stream_failure", "status_failure",
+    "in_stream_failure", "seconds_text", "status_failure",
 ]
 
 DEFAULT_KEY_NAME = "GROQ_API_KEY"
@@ -65,6 +65,7 @@ class Facts:
     model: str | None
     retry_after: float | None
     key_name: str
+    key_sent: bool = True
 
     @property
     def detail(self) -> str:
@@ -122,9 +123,14 @@ def _retired(f: Facts) -> bool:
 
 
 def _unknown_model(f: Facts) -> bool:
+    """A 404 that mentions the model, or any refusal whose words say the model does not exist
+    (whatever code the server gave it: a vLLM says 404, a whisper server "model")."""
     code = f.parsed.code
-    return (f.status == 404 and bool(f.model) and code != "unknown_url"
-            and (code == "model_not_found" or "model" in f"{code or ''} {f.parsed.message}".lower()))
+    if not f.model or code == "unknown_url":
+        return False
+    if f.status == 404 and (code == "model_not_found" or "model" in f"{code or ''} {f.parsed.message}".lower()):
+        return True
+    return f.status in (400, 404, 422) and names_unknown_model(f.parsed)
 
 
 def _reasoning_refused(f: Facts) -> bool:
@@ -133,6 +139,8 @@ def _reasoning_refused(f: Facts) -> bool:
 
 
 STATUS_RULES: tuple[Rule, ...] = (
+    Rule(lambda f: f.status == 401 and not f.key_sent, "{host} wants an API key, and none was sent to it: {detail}",
+         "set {key_name}", "missing_api_key"),
     Rule(_status(401), "the API key was rejected by {host}: {detail}", "check {key_name}", "invalid_api_key"),
     Rule(_status(403), "access denied by {host}: {detail}",
          "check {key_name} and that your organisation may use this model"),
@@ -164,15 +172,19 @@ def _fill(template: str, facts: Facts) -> str:
 
 
 def error_for_status(status: int, parsed: ParsedError, *, host: str, model: str | None = None,
-                     retry_after: float | None = None, key_name: str = DEFAULT_KEY_NAME) -> ApiError:
+                     retry_after: float | None = None, key_name: str = DEFAULT_KEY_NAME,
+                     key_sent: bool = True) -> ApiError:
     """The ApiError for an HTTP error status: what happened, and what to do about it.
 
-    `key_name` is where the user set the key this host was sent (named by 401/403 hints).
+    `key_name` is where the user sets the key for this host (named by 401/403 hints), and
+    `key_sent` whether one was sent at all. A model that does not exist (or no longer does)
+    gets Groq's code whatever the server called it, so it is a usage error on every server.
     """
-    facts = Facts(status, parsed, host, model, retry_after, key_name)
+    facts = Facts(status, parsed, host, model, retry_after, key_name, key_sent)
     rule = next(r for r in STATUS_RULES if r.applies(facts))
+    code = rule.code if rule.code in USAGE_API_CODES else parsed.code or rule.code
     return ApiError(one_line(_fill(rule.message, facts), 300), hint=_fill(rule.hint, facts), status=status,
-                    code=parsed.code or rule.code, retry_after=retry_after)
+                    code=code, retry_after=retry_after)
 
 
 # ---------------------------------------------------------------- exceptions
@@ -196,7 +208,7 @@ def _caused_by(kind: type[BaseException]) -> Callable[[BaseException], bool]:
 
 
 EXCEPTION_RULES: tuple[ExceptionRule, ...] = (
-    ExceptionRule((httpx.ConnectTimeout,), "timed out connecting to {host} after {connect_timeout:g} s", _NETWORK,
+    ExceptionRule((httpx.ConnectTimeout,), "timed out connecting to {host} after {connect_timeout} s", _NETWORK,
                   "connect_timeout"),
     ExceptionRule((httpx.ConnectError,), "the TLS certificate of {host} could not be verified",
                   "is a proxy intercepting HTTPS? point SSL_CERT_FILE at its CA bundle", "tls_verify_failed",
@@ -207,12 +219,12 @@ EXCEPTION_RULES: tuple[ExceptionRule, ...] = (
                   "is the server running? check the API base URL", "connection_refused",
                   _caused_by(ConnectionRefusedError)),
     ExceptionRule((httpx.ConnectError,), "cannot connect to {host}: {exc}", _NETWORK, "connect_failed"),
-    ExceptionRule((httpx.ReadTimeout,), "no response from {host} within {timeout:g} s", "try again in a moment",
+    ExceptionRule((httpx.ReadTimeout,), "no response from {host} within {timeout} s", "try again in a moment",
                   "timeout"),
     ExceptionRule((httpx.WriteTimeout,), "timed out sending the request to {host}",
                   "check the network; a shorter recording helps", "timeout"),
-    ExceptionRule((httpx.PoolTimeout,), "no free connection to {host} within {timeout:g} s", "try again", "timeout"),
-    ExceptionRule((TimeoutError, httpx.TimeoutException), "no complete response from {host} within {timeout:g} s",
+    ExceptionRule((httpx.PoolTimeout,), "no free connection to {host} within {timeout} s", "try again", "timeout"),
+    ExceptionRule((TimeoutError, httpx.TimeoutException), "no complete response from {host} within {timeout} s",
                   "try again; raise the timeout setting for long recordings", "timeout"),
     ExceptionRule((httpx.ProxyError,), "the proxy refused the request to {host}: {exc}",
                   "check HTTPS_PROXY / HTTP_PROXY", "proxy_error"),
@@ -224,8 +236,13 @@ EXCEPTION_RULES: tuple[ExceptionRule, ...] = (
 )
 # A stalled stream is a read timeout with its own words: the limit is per read, not per answer.
 STALLED = ExceptionRule((httpx.ReadTimeout,),
-                        "the answer stalled: nothing received from {host} for {stall_timeout:g} s",
+                        "the answer stalled: nothing received from {host} for {stall_timeout} s",
                         "try again; raise stall_timeout if the model is slow", "stalled")
+
+
+def seconds_text(seconds: float) -> str:
+    """A limit in seconds as people read it: "61", "5", "0.5" (an upload's 61.0901 s is "61")."""
+    return f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}".removesuffix(".0")
 
 
 def error_for_exception(exc: BaseException, *, host: str, streaming: bool = False, timeout: float = 60.0,
@@ -233,8 +250,8 @@ def error_for_exception(exc: BaseException, *, host: str, streaming: bool = Fals
     """The ApiError for a network failure, naming the host and the likely fix."""
     rules = (STALLED, *EXCEPTION_RULES) if streaming else EXCEPTION_RULES
     rule = next(r for r in rules if isinstance(exc, r.types) and r.also(exc))
-    names = {"host": host, "exc": exc, "words": str(exc) or type(exc).__name__, "timeout": timeout,
-             "connect_timeout": connect_timeout, "stall_timeout": stall_timeout}
+    names = {"host": host, "exc": exc, "words": str(exc) or type(exc).__name__, "timeout": seconds_text(timeout),
+             "connect_timeout": seconds_text(connect_timeout), "stall_timeout": seconds_text(stall_timeout)}
     return ApiError(one_line(rule.message.format_map(names), 300), hint=rule.hint.format_map(names), code=rule.code)
 
 
@@ -242,7 +259,7 @@ def error_for_exception(exc: BaseException, *, host: str, streaming: bool = Fals
 
 
 def status_failure(response: httpx.Response, *, host: str, model: str | None,
-                   key_name: str = DEFAULT_KEY_NAME) -> AttemptFailed:
+                   key_name: str = DEFAULT_KEY_NAME, key_sent: bool = True) -> AttemptFailed:
     """A non-2xx response (already read) as an attempt's failure, with the server's wait for a 429."""
     status = response.status_code
     parsed = parse_error_body(status, response.headers.get("content-type"), response.content)
@@ -251,7 +268,8 @@ def status_failure(response: httpx.Response, *, host: str, model: str | None,
         retry_after = server_wait(429, response.headers) or wait_from_message(parsed.message)
         if retry_after is not None and retry_after <= 0:
             retry_after = None
-    err = error_for_status(status, parsed, host=host, model=model, retry_after=retry_after, key_name=key_name)
+    err = error_for_status(status, parsed, host=host, model=model, retry_after=retry_after, key_name=key_name,
+                           key_sent=key_sent)
     return AttemptFailed(err, retryable=should_retry(status, response.headers), status=status,
                          headers=response.headers)
 

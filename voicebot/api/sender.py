@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -37,12 +38,41 @@ from voicebot.api.retry import (
 from voicebot.api.wire import host_of
 from voicebot.errors import ApiError, StreamInterrupted
 
-__all__ = ["Call", "Sender"]
+__all__ = ["WAIT_MARKS", "Call", "Sender", "WaitNotice"]
 
 log = logging.getLogger("voicebot.api.client")
 
 T = TypeVar("T")
 Reader = Callable[[httpx.Response], AsyncIterator[T]]
+
+WAIT_MARKS = (3, 10, 20, 30, 45, 60)  # seconds into a wait at which it is shown, then every 30 s
+SERVERS = {"chat": "the chat server", "stt": "the speech server", "fallback": "the fallback speech server"}
+
+
+@dataclass(frozen=True)
+class WaitNotice:
+    """Told to `on_wait` while an answer is long in coming, so a wait is never silent.
+
+    `role` says which server ("chat", "stt", "fallback"), `host` where, `seconds` how long so far.
+    """
+
+    role: str
+    host: str
+    seconds: int
+
+    @property
+    def server(self) -> str:
+        return SERVERS.get(self.role, "the server")
+
+    @property
+    def text(self) -> str:
+        return f"waiting for {self.server} at {self.host}… ({self.seconds} s)"
+
+
+def wait_marks() -> Iterator[int]:
+    """3, 10, 20, 30, 45, 60, 90, 120, … seconds."""
+    yield from WAIT_MARKS
+    yield from itertools.count(WAIT_MARKS[-1] + 30, 30)
 
 
 @dataclass(frozen=True)
@@ -79,12 +109,14 @@ class Sender:
 
     def __init__(self, http: httpx.AsyncClient, keys: Keys, timeouts: Timeouts, *, max_retries: int,
                  on_retry: Callable[[RetryNotice], None] | None = None,
+                 on_wait: Callable[[WaitNotice], None] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, rng: Random | None = None) -> None:
         self.http = http
         self.timeouts = timeouts
         self.max_retries = max(0, int(max_retries))
         self._keys = keys
         self._on_retry = on_retry
+        self._on_wait = on_wait
         self._sleep = sleep
         self._rng: Random = rng or random.Random()
 
@@ -163,7 +195,7 @@ class Sender:
         limit = None if call.streaming else (call.deadline or self.timeouts.total)
         started = time.monotonic()
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit), self._waiting(call):
                 response = await self.http.send(request, stream=True)
                 try:
                     if not call.streaming or not response.is_success:
@@ -179,8 +211,27 @@ class Sender:
                   (time.monotonic() - started) * 1000, " (stream)" if call.streaming else "")
         if not response.is_success:
             raise status_failure(response, host=host_of(response.request.url), model=call.model,
-                                 key_name=self._keys.names[call.role])
+                                 key_name=self._keys.names[call.role], key_sent=self._keys.sent(call.role))
         return response
+
+    @contextlib.asynccontextmanager
+    async def _waiting(self, call: Call) -> AsyncIterator[None]:
+        """While the answer is awaited: `on_wait` told at each of `wait_marks` (not for quiet calls)."""
+        if self._on_wait is None or call.quiet:
+            yield
+            return
+        telling = asyncio.get_running_loop().create_task(self._tell_waiting(call, self._on_wait))
+        try:
+            yield
+        finally:
+            telling.cancel()
+
+    @staticmethod
+    async def _tell_waiting(call: Call, tell: Callable[[WaitNotice], None]) -> None:
+        started = time.monotonic()
+        for mark in wait_marks():
+            await asyncio.sleep(max(0.0, started + mark - time.monotonic()))
+            tell(WaitNotice(call.role, host_of(call.url), mark))
 
     # -- failures
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from voicebot.api.client import GroqClient
 from voicebot.api.connection import Endpoint, Timeouts
 from voicebot.api.retry import RetryNotice
+from voicebot.api.sender import WaitNotice
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
@@ -45,6 +46,9 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
         output.notice(f"{notice.reason}, {retrying_in(notice.delay)} "
                       f"(attempt {notice.attempt + 1} of {settings.max_retries + 1})")
 
+    def waiting(notice: WaitNotice) -> None:
+        output.milestone("waiting", notice.text, server=notice.host, role=notice.role, seconds=notice.seconds)
+
     def revealed(secret: Secret | None) -> str | None:
         return secret.reveal() if secret is not None else None
 
@@ -53,7 +57,7 @@ def make_client(settings: Settings, output: Output) -> GroqClient:
                       stt=Endpoint(settings.stt_base, revealed(settings.stt_api_key)),
                       fallback=Endpoint(fallback, revealed(settings.stt_fallback_api_key)) if fallback else None,
                       timeouts=Timeouts(total=settings.timeout, stall=settings.stall_timeout),
-                      max_retries=settings.max_retries, on_retry=announce)
+                      max_retries=settings.max_retries, on_retry=announce, on_wait=waiting)
 
 
 def make_speaker(settings: Settings, output: Output) -> Speaker:

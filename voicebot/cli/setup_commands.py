@@ -10,18 +10,20 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from voicebot.api.client import NoModelList
+from voicebot.api.client import GroqClient, NoModelList
 from voicebot.api.wire import ModelInfo
 from voicebot.cli.commands import make_client, output_for
 from voicebot.config.loading import config_path_for_display, describe
 from voicebot.config.schema import Settings
-from voicebot.errors import EXIT_OK, VoicebotError
+from voicebot.errors import EXIT_OK, ApiError, VoicebotError
+from voicebot.turns.console import Output
 
 
 async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
     """The chat server's models, then, when speech goes elsewhere, the speech server's (if it lists any)."""
     output = output_for(settings, rest)
     speech: list[ModelInfo] | None = None
+    fallback: list[ModelInfo] | None = None
     async with make_client(settings, output) as client:
         found = sorted(await client.list_models(), key=lambda m: m.id)
         if client.speech_is_elsewhere:
@@ -30,18 +32,43 @@ async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
             except NoModelList as none:
                 output.notice(f"{none.message}; voicebot sends it the model named by transcription_model "
                               f"({settings.transcription_model})", stt_server=client.speech_host(), models=0)
+        if settings.stt_fallback_api_base:
+            fallback = await _fallback_models(client, settings, output)
     if rest.get("json"):
         for m in found:
             output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active)
         for m in speech or []:
             output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active,
                          server="speech")
+        for m in fallback or []:
+            output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active,
+                         server="fallback")
         return EXIT_OK
     _model_table(found)
     if speech is not None:
         print(f"\nspeech server {client.speech_host()}:")
         _model_table(speech)
+    if fallback is not None:
+        print(f"\nfallback speech server {client.speech_host(fallback=True)}:")
+        _model_table(fallback)
     return EXIT_OK
+
+
+async def _fallback_models(client: GroqClient, settings: Settings, output: Output) -> list[ModelInfo] | None:
+    """The fallback speech server's models. One that lists none, or cannot be reached now, is a
+    notice, not a failure of `models`: it is only the fallback."""
+    where = client.speech_host(fallback=True)
+    named = (f"stt_fallback_model ({settings.stt_fallback_model})" if settings.stt_fallback_model
+             else f"transcription_model ({settings.transcription_model})")
+    try:
+        return sorted(await client.list_models(fallback=True), key=lambda m: m.id)
+    except NoModelList as none:
+        output.notice(f"{none.message}; voicebot sends it the model named by {named}", stt_server=where,
+                      fallback=True, models=0)
+    except ApiError as err:
+        output.notice(f"the fallback speech server at {where} did not list its models: {err}", stt_server=where,
+                      fallback=True, models=0)
+    return None
 
 
 def _model_table(found: list[ModelInfo]) -> None:

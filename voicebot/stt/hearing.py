@@ -99,7 +99,13 @@ class Hearing:
 
     async def _send(self, upload: chunking.Upload, prompt: str | None, seconds: float | None) -> Transcript:
         """One upload to the primary speech server or, once it cannot serve (down, or failing after
-        the safe retries), to the fallback, with the fallback's own model when one is set."""
+        the safe retries), to the fallback, with the fallback's own model when one is set. While the
+        primary rests after a failure (the client probes it), uploads go straight to the fallback."""
+        if not self.fallback and self.options.has_fallback and self.client.prefers_fallback():
+            self.fallback = True
+            where = self.client.speech_host(fallback=True)
+            self.output.notice(f"speech server {self.client.speech_host()} failed lately; using the fallback "
+                               f"{where} until it answers again", stt_server=where, fallback=True)
         if not self.fallback:
             try:
                 return await self._transcribe(upload, prompt, seconds, self.options.model(translate=self.translate))
