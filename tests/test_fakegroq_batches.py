@@ -211,3 +211,13 @@ def test_audio_by_url_inside_a_batch(fake_groq: FakeGroq) -> None:
     body = output["memo.wav"]["response"]["body"]
     assert body["text"] == " What is the capital of France?" and body["segments"][0]["no_speech_prob"] < 0.1
     assert errors["gone.wav"]["response"]["status_code"] == 400
+
+
+def test_batch_knobs_steer_from_another_process(fake_groq: FakeGroq) -> None:
+    """The standalone server (`scripts/dev fakegroq`) is steered over HTTP: /_fake/batch-pace, /_fake/expire-batch."""
+    assert httpx.post(fake_groq.host_url + "/_fake/batch-pace", json={"polls_per_state": 2}).status_code == 200
+    assert httpx.post(fake_groq.host_url + "/_fake/expire-batch", json={"after_lines": 0}).status_code == 200
+    with client(fake_groq) as c:
+        upload = c.files.create(file=("memos.jsonl", jsonl([chat_line("a", "hi")])), purpose="batch")
+        batch = c.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h")
+        assert list(statuses(c, batch.id)) == ["validating", "in_progress", "in_progress", "expired"]

@@ -475,6 +475,10 @@ class FakeGroq:
             self.set_terms_accepted(bool(body.get("accepted", True)))
         elif action == "speech-delay" and request.method == "POST":
             self.set_speech_delay(float(body.get("first", 0.0)), float(body.get("per_chunk", 0.0)))
+        elif action == "batch-pace" and request.method == "POST":
+            self.set_batch_pace(int(body.get("polls_per_state", 1)))
+        elif action == "expire-batch" and request.method == "POST":
+            self.expire_next_batch(int(body.get("after_lines", 0)))
         elif action == "requests" and request.method == "GET":
             return web.json_response([r.to_json() for r in self.requests])
         else:
