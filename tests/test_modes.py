@@ -15,6 +15,7 @@ from voicebot.config.schema import FIELDS
 from voicebot.modes import (
     ASK,
     CANCEL,
+    CONVERSE,
     DICTATE,
     NAMES,
     NEW,
@@ -34,8 +35,9 @@ def test_each_mode_says_where_its_audio_goes_and_what_follows() -> None:
     assert (ASK.endpoint, ASK.after, ASK.answers, ASK.translates) == (Endpoint.TRANSCRIBE, After.ANSWER, True, False)
     assert (TRANSLATE.endpoint, TRANSLATE.answers, TRANSLATE.translates) == (Endpoint.TRANSLATE, False, True)
     assert (DICTATE.endpoint, DICTATE.after, DICTATE.answers) == (Endpoint.TRANSCRIBE, After.DICTATE, False)
-    assert [m.records for m in (ASK, TRANSLATE, DICTATE, NEW, CANCEL)] == [True, True, True, False, False]
-    assert NAMES == ("ask", "translate", "dictate", "new", "cancel")
+    modes = (ASK, TRANSLATE, DICTATE, NEW, CANCEL, CONVERSE)
+    assert [m.records for m in modes] == [True, True, True, False, False, False]
+    assert NAMES == ("ask", "translate", "dictate", "new", "cancel", "converse")
     assert RECORDING_NAMES == ("ask", "translate", "dictate")
 
 
@@ -54,7 +56,8 @@ def test_then_ask_makes_a_translation_answered_and_nothing_else() -> None:
 def test_modes_are_looked_up_by_name_with_one_message() -> None:
     assert mode_named("new") is NEW and mode_named("translate", then_ask=True).answers
     assert recording_mode("dictate") is DICTATE
-    with pytest.raises(ValueError, match=r"unknown mode 'shout' \(modes: ask, translate, dictate, new, cancel\)"):
+    listed = r"\(modes: ask, translate, dictate, new, cancel, converse\)"
+    with pytest.raises(ValueError, match=r"unknown mode 'shout' " + listed):
         mode_named("shout")
     with pytest.raises(ValueError, match=r"unknown mode 'new' \(modes: ask, translate, dictate\)"):
         recording_mode("new")
@@ -66,7 +69,7 @@ def test_the_cli_and_the_settings_read_the_same_table(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--mode", "new"])  # records nothing: not a --mode
     assert "'ask', 'translate', 'dictate'" in capsys.readouterr().err
-    assert "(modes: ask, translate, dictate, new, cancel)" in FIELDS["hotkeys"].metadata["help"]
+    assert "(modes: ask, translate, dictate, new, cancel, converse)" in FIELDS["hotkeys"].metadata["help"]
 
 
 class Shown:

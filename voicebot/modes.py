@@ -3,9 +3,10 @@
 A mode is what a hotkey binding (or `voicebot toggle --mode`) drives. Recording modes
 name the speech endpoint their take goes to and what happens to its transcript: `ask`
 answers it, `translate` shows the English (and answers it too with `then_ask`),
-`dictate` delivers it as typed or copied text. Instant modes (`new`, `cancel`) record
-nothing. The daemon, the kept-take resend, the settings and the CLI all read this table,
-and `after_transcript` is the one place that acts on a transcript.
+`dictate` delivers it as typed or copied text. Instant modes (`new`, `cancel`, `converse`:
+a hands-free session on or off) record nothing. The daemon, the kept-take resend, the
+settings and the CLI all read this table, and `after_transcript` is the one place that acts
+on a transcript.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ TRANSLATE = Mode("translate", Endpoint.TRANSLATE, After.SHOW)
 DICTATE = Mode("dictate", Endpoint.TRANSCRIBE, After.DICTATE)
 NEW = Mode("new")  # start a new conversation
 CANCEL = Mode("cancel")  # drop the take in progress, or cut the answer
+CONVERSE = Mode("converse")  # start or end a hands-free session (voicebot.daemon.hands_free)
 
-MODES: dict[str, Mode] = {m.name: m for m in (ASK, TRANSLATE, DICTATE, NEW, CANCEL)}
+MODES: dict[str, Mode] = {m.name: m for m in (ASK, TRANSLATE, DICTATE, NEW, CANCEL, CONVERSE)}
 NAMES: tuple[str, ...] = tuple(MODES)
 RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.records)
 
@@ -137,6 +139,7 @@ async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, ass
 __all__ = [
     "ASK",
     "CANCEL",
+    "CONVERSE",
     "DICTATE",
     "MODES",
     "NAMES",

@@ -31,7 +31,7 @@ from tests.harness.daemon import running_daemon, short_home
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parents[1] / "data"
 VOICEBOT = Path(sys.executable).with_name("voicebot")
-CONTROL_VERBS = ("toggle", "start", "stop", "cancel", "new", "status", "ping")
+CONTROL_VERBS = ("toggle", "start", "stop", "cancel", "new", "converse", "status", "ping")
 # An ALSA configuration whose only device is a card that does not exist: PortAudio then
 # lists no input at all, as on a machine without a microphone (the live tests' pulse.py
 # builds the same kind of file with a working device).

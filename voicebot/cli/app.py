@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--toggle", action="store_true", help="press to start, press again to stop")
     run.add_argument("--no-hotkeys", action="store_true",
                      help="no global hotkeys: drive it with `voicebot toggle` (Wayland, desktop shortcuts)")
+    run.add_argument("--hands-free", action="store_true",
+                     help="start listening hands-free: each utterance is a turn (the converse key, Esc or "
+                          "`voicebot converse` ends it)")
     memos = add("memos", "voice memos in bulk: each audio file (folders searched) transcribed and turned into "
                          "a title, summary and action items, as Markdown and JSON beside it or in --out")
     memos.add_argument("paths", nargs="+", metavar="PATH")

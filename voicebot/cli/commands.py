@@ -262,7 +262,7 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
                     chimes=Chimes(not settings.quiet, speaker), store=PendingStore(),
                     narrator=make_narrator(settings, client, speaker, output))
     try:
-        return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"))
+        return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"), hands_free=bool(rest.get("hands_free")))
     finally:
         await recorder.aclose(wait=0.5)  # within the daemon's 2 s promise to stop
         await speaker.aclose()

@@ -151,6 +151,11 @@ class Settings:
     device: str | None = _opt(None, "input device: index or part of its name (see `voicebot devices`)",
                               flag="--device", metavar="DEVICE")
     quiet: bool = _opt(False, "no start/stop sounds", flag="--quiet")
+    # Hands-free conversation (voicebot.daemon.hands_free): a `converse` key, `run --hands-free`, `voicebot converse`
+    endpoint_ms: int = _opt(600, "hands-free: this much quiet after speech ends the utterance, which is then sent",
+                            flag="--endpoint-ms", low=200, high=5000)
+    hands_free_timeout: float = _opt(60.0, "hands-free: the session ends after this many seconds without speech "
+                                     "(0: never)", flag="--hands-free-timeout", low=0, high=86400)
     retry_pending_seconds: float = _opt(10.0, "the daemon's first wait before sending kept takes again "
                                         "(doubling up to 5 min while the API keeps failing)", low=0.1, high=3600)
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",

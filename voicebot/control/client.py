@@ -35,13 +35,14 @@ MAX_REPLY_BYTES = 65536
 READ_DEADLINE = 2.0  # seconds a client may take to send its request
 # The one list of control verbs: the wire protocol, the fast client path in cli.py and the
 # full parser in app.py (help, "invalid choice") all read it.
-COMMANDS = ("toggle", "start", "stop", "cancel", "new", "status", "ping")
+COMMANDS = ("toggle", "start", "stop", "cancel", "new", "converse", "status", "ping")
 COMMAND_HELP = {
     "toggle": "tell the running daemon to start a take, or to stop it and send it (for desktop shortcuts)",
     "start": "tell the running daemon to start a take (if none is running)",
     "stop": "tell the running daemon to stop the take and send it",
     "cancel": "tell the running daemon to drop the take, or to stop the answer",
     "new": "tell the running daemon to start a new conversation",
+    "converse": "tell the running daemon to start listening hands-free, or to stop",
     "status": "show the running daemon's state, mode, pid and uptime",
     "ping": "check that a daemon is running (shows its pid)",
 }

@@ -23,6 +23,7 @@ from voicebot.api.client import GroqClient
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.control.client import Command
 from voicebot.control.server import serve_control
+from voicebot.daemon.hands_free import HandsFree, listen_options
 from voicebot.daemon.live_pieces import LivePieces
 from voicebot.daemon.recording import Recording, RecordOptions, State, record
 from voicebot.desktop.dictation import Dictation, DictationOptions
@@ -39,7 +40,7 @@ from voicebot.hotkeys.machine import (
     Trigger,
 )
 from voicebot.mic.input_devices import load_sounddevice
-from voicebot.modes import ASK, NEW, Mode, after_transcript, mode_named, recording_mode
+from voicebot.modes import ASK, CONVERSE, NEW, Mode, after_transcript, mode_named, recording_mode
 from voicebot.protocols import MicrophoneInput
 from voicebot.spool.resend import KeptTakes
 from voicebot.spool.store import PendingStore
@@ -96,10 +97,11 @@ class Daemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._use_hotkeys = True
         self._stopped_by: int | None = None
+        self.hands_free: HandsFree | None = None  # the hands-free session, while one listens
 
     # --- life cycle --------------------------------------------------------------------------
 
-    async def run(self, *, use_hotkeys: bool, control_path: str | None = None) -> int:
+    async def run(self, *, use_hotkeys: bool, control_path: str | None = None, hands_free: bool = False) -> int:
         """Serve until SIGINT (exit 130, as for Ctrl+C anywhere) or SIGTERM (exit 0: a service stopped)."""
         load_sounddevice()  # no PortAudio: exit 2 now, naming the package, not at the first take
         self._use_hotkeys = use_hotkeys
@@ -122,6 +124,8 @@ class Daemon:
             self._background(self.kept.run(self._busy, self._run_turn))
             self._set_state(State.LISTENING)
             self.output.milestone("ready", self._listening_hint())
+            if hands_free:
+                self.toggle_hands_free()
             await self._stopping.wait()
         return EXIT_INTERRUPTED if self._stopped_by == signal.SIGINT else EXIT_OK
 
@@ -140,7 +144,8 @@ class Daemon:
 
         The waits share one budget rather than adding up, so a stuck task cannot stretch it.
         """
-        tasks = {t for t in (self.recording.task if self.recording else None, self.turn) if t and not t.done()}
+        session = self.hands_free.task if self.hands_free else None
+        tasks = {t for t in (self.recording.task if self.recording else None, self.turn, session) if t and not t.done()}
         for task in tasks:
             task.cancel()
         if tasks:
@@ -156,6 +161,8 @@ class Daemon:
 
     def _listening_hint(self) -> str:
         """How to start a take: the hotkeys, or the control socket when they are off."""
+        if self.hands_free is not None:
+            return f"listening hands-free: speak; {self.hands_free._ends_hint()}"
         if not self._use_hotkeys:
             return "listening on the control socket: `voicebot toggle` starts and stops a take"
         keys = ", ".join(f"{b.combo} ({b.mode.name})" for b in self.bindings)
@@ -178,12 +185,16 @@ class Daemon:
                 self.discard(f"take ignored ({action.reason})")
             # else: a tap after release (during the tail) concerns no take: the last one stands
         elif isinstance(action, Cancel):
+            if self.hands_free is not None:
+                self.hands_free.stop("hands-free ended (Esc)")
             if self.recording is not None:
                 self.discard("take cancelled")
             else:
                 self.interrupt_answer()
         elif isinstance(action, Trigger) and action.mode == NEW.name:
             self.new_conversation()
+        elif isinstance(action, Trigger) and action.mode == CONVERSE.name:
+            self.toggle_hands_free()
 
     async def on_command(self, command: Command) -> dict[str, Any]:
         """A control-socket request; the reply goes back to `voicebot <command>`."""
@@ -205,6 +216,8 @@ class Daemon:
             self.on_action(Cancel())
         elif name == "new":
             self.new_conversation()
+        elif name == "converse":
+            self.toggle_hands_free()
         return self.status()
 
     async def _microphone_opened(self, rec: Recording) -> None:
@@ -226,7 +239,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         return {"state": self.state.value, "mode": self.recording.mode.name if self.recording else None,
                 "pid": os.getpid(), "uptime": round(time.monotonic() - self.started, 1),
-                "turns": len(self.assistant.conversation.turns)}
+                "turns": len(self.assistant.conversation.turns), "hands_free": self.hands_free is not None}
 
     def _default_mode(self) -> str:
         return next((b.mode.name for b in self.bindings if b.records), ASK.name)
@@ -237,8 +250,27 @@ class Daemon:
 
     # --- takes ---------------------------------------------------------------------------------
 
+    def toggle_hands_free(self) -> None:
+        """Start a hands-free session (voicebot.daemon.hands_free), or end the one that listens."""
+        if self.hands_free is not None:
+            self.hands_free.stop()
+        elif self.recording is not None:
+            self.output.notice("hands-free starts once this take is over: press it again then")
+        else:
+            self.hands_free = HandsFree(self, self._mode(ASK.name), listen_options(self))
+            self.hands_free.start()
+
+    def hands_free_ended(self, session: HandsFree) -> None:
+        if self.hands_free is session:
+            self.hands_free = None
+            self._back_to_listening()
+
     def begin(self, mode: str) -> None:
         """Key down: stop any answer (barge-in), start recording, warm the connection."""
+        if self.hands_free is not None:  # hands-free hears the speech itself: the key only cuts the answer
+            self.machine.end_take()
+            self.interrupt_answer()
+            return
         if self.recording is not None:  # still in the last take's release tail: one take at a time
             self.machine.end_take()  # keep the key machine in step with what really records
             return
@@ -352,7 +384,7 @@ class Daemon:
 
     async def _record(self, rec: Recording) -> PreparedAudio:
         """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile."""
-        return await record(rec, self.mic, self.options.record, self.output, lambda: LivePieces(
+        return await record(rec, rec.source or self.mic, self.options.record, self.output, lambda: LivePieces(
             self.store, self.assistant, self.output, rec.mode, concurrency=self.options.pieces_in_flight))
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:

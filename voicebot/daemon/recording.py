@@ -63,6 +63,7 @@ class Recording:
     # so `voicebot toggle` can report a missing microphone instead of "recording".
     opened: asyncio.Future[VoicebotError | None] | None = None
     pieces: LivePieces | None = None  # a long take's pieces, sent while it is recorded
+    source: MicrophoneInput | None = None  # where its audio comes from, if not the microphone (hands-free)
 
     def opening_done(self, failure: VoicebotError | None) -> None:
         if self.opened is not None and not self.opened.done():

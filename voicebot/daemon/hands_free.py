@@ -1,0 +1,224 @@
+"""A hands-free session: the microphone is listened to, and each utterance becomes a turn.
+
+Started by a `converse` binding, `voicebot run --hands-free` or `voicebot converse`, a
+session holds one microphone take open and scores it frame by frame (voicebot.listen.vad);
+the segmenter (voicebot.listen.utterances) decides where speech starts (with its pre-roll)
+and ends (`endpoint_ms` of quiet). Each utterance is handed to the daemon as a take whose
+audio comes from the session (an `Utterance`) rather than from a key, so it goes through
+exactly the push-to-talk pipeline: encoded as it arrives, pieces for long ones, the spool,
+the log, `--speak`. The end-of-speech decision ends that take at once; the upload follows
+without waiting for any tail.
+
+It never answers itself: while a turn runs (transcribing, answering, speaking) the frames
+are dropped unheard and the segmenter starts afresh `ECHO_GUARD` after the turn ends, so
+the spoken answer and the chimes, which reach the microphone through the speakers, cannot
+start an utterance; only the keys act meanwhile (a talk key cuts the answer, as ever).
+The session ends on the `converse` key or command again, on Esc/cancel, or after
+`hands_free_timeout` seconds without speech, with the stop chime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from voicebot.audio.files import SILENCE_DBFS, level_dbfs
+from voicebot.daemon.recording import Recording, State
+from voicebot.errors import VoicebotError
+from voicebot.listen import utterances as seg_
+from voicebot.listen.utterances import Ended, Heard, ListenOptions, Segmenter, Started, TimedOut
+from voicebot.modes import Mode
+
+if TYPE_CHECKING:
+    from voicebot.daemon.core import Daemon
+    from voicebot.listen.vad import SpeechDetector
+
+log = logging.getLogger("voicebot.daemon.hands_free")
+
+ECHO_GUARD = 0.5  # seconds of audio ignored after a turn: the last of its sound on its way back in
+RATE = 16_000  # utterances are handed on at the detector's rate (voicebot.listen.vad.RATE)
+
+
+class Utterance:
+    """One utterance as a take (TakeAudio): the session feeds it 16 kHz audio, the recording reads it."""
+
+    rate = RATE
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
+        self._done = False
+        self.level = SILENCE_DBFS
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def feed(self, audio: bytes) -> None:
+        if not self._done and audio:
+            block = np.frombuffer(audio, np.int16)
+            self.level = level_dbfs(block)
+            self._queue.put_nowait(block)
+
+    def stop(self) -> None:
+        """End of speech (or the length limit): the recording ends with what it was given."""
+        if not self._done:
+            self._done = True
+            self._queue.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        while (block := await self._queue.get()) is not None:
+            yield block
+
+
+class UtteranceInput:
+    """The MicrophoneInput an utterance's recording reads from: the utterance, and its level."""
+
+    def __init__(self, utterance: Utterance) -> None:
+        self.utterance = utterance
+
+    @property
+    def level_dbfs(self) -> float:
+        return self.utterance.level
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def take(self) -> AsyncIterator[Utterance]:
+        yield self.utterance
+
+
+def listen_options(daemon: Daemon) -> ListenOptions:
+    """The session's options from the daemon's settings (the only place hands-free reads them)."""
+    s = daemon.settings
+    return ListenOptions(endpoint_ms=s.endpoint_ms, preroll_ms=max(s.preroll_ms, 100),
+                         max_seconds=s.max_take_seconds, timeout_seconds=s.hands_free_timeout)
+
+
+class HandsFree:
+    """One session: listens until `stop()`, the timeout, or a failed microphone."""
+
+    def __init__(self, daemon: Daemon, mode: Mode, options: ListenOptions) -> None:
+        self.daemon = daemon
+        self.mode = mode
+        self.options = options
+        self.task: asyncio.Task[None] | None = None
+        self.utterances = 0
+        self.hearing = False  # the frames go to the segmenter (not during a turn or its echo guard)
+        self._current: Recording | None = None
+        self._why = "hands-free ended"
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="hands-free")
+
+    def stop(self, why: str = "hands-free ended") -> None:
+        """End the session; an utterance being spoken is sent (Esc drops it through the daemon)."""
+        self._why = why
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    async def _run(self) -> None:
+        d = self.daemon
+        try:
+            await self._listen()
+        except asyncio.CancelledError:
+            pass
+        except VoicebotError as exc:
+            d.output.error(str(exc))
+            self._why = "hands-free ended"
+        except Exception as exc:  # a bug or an OS failure: one line, and the daemon keeps going
+            log.debug("hands-free failed", exc_info=True)
+            d.output.error(f"hands-free listening failed: {type(exc).__name__}: {exc}")
+        finally:
+            current, self._current = self._current, None
+            if current is not None:
+                current.stop()  # what was said is sent, as at a key release (Esc has dropped it already)
+            d.hands_free_ended(self)
+            d.chimes.play("stop")
+            d.output.notice(self._why)
+
+    async def _listen(self) -> None:
+        d = self.daemon
+        async with d.mic.take() as take:
+            detector = await asyncio.to_thread(_detector, take.rate)  # off the loop (~0.5 s); blocks wait
+            seg = Segmenter(self.options, frame_ms=_frame_ms())
+            d.chimes.play("start")
+            d.output.milestone("hands_free", f"listening hands-free: speak; {self._ends_hint()}")
+            d.output.status(d._listening_hint())
+            deaf_until = 0.0
+            async for block in take:
+                frames = detector.feed(block)
+                if self._current is not None and self._current.stop_requested:
+                    self._current = None  # the take's length limit ended it: listen afresh
+                    seg = seg_.reset(seg)
+                if self._current is None and (d.recording is not None or (d.turn is not None and not d.turn.done())):
+                    deaf_until = time.monotonic() + ECHO_GUARD  # a turn runs: hear nothing of it
+                    self.hearing = False
+                    continue
+                if time.monotonic() < deaf_until:
+                    seg = seg_.reset(seg)
+                    continue
+                self.hearing = True
+                for audio, probability in frames:
+                    seg, events = seg_.step(seg, audio, probability)
+                    for event in events:
+                        if isinstance(event, Started):
+                            self._begin(event.audio)
+                        elif isinstance(event, Heard) and self._current is not None:
+                            self._feed(event.audio)
+                        elif isinstance(event, Ended) and self._current is not None:
+                            self._current.stop()  # the end-of-speech decision: the upload follows now
+                            self._current = None
+                        elif isinstance(event, TimedOut):
+                            self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
+                            return
+
+    def _begin(self, audio: bytes) -> None:
+        """Speech started: a take fed by the session goes through the push-to-talk pipeline."""
+        d = self.daemon
+        utterance = Utterance()
+        utterance.feed(audio)
+        rec = Recording(self.mode, source=UtteranceInput(utterance))
+        rec.task = asyncio.create_task(d._take(rec), name="utterance")
+        d.recording = rec
+        self._current = rec
+        self.utterances += 1
+        d._set_state(State.RECORDING)
+        d.output.milestone("recording", f"● hearing ({self.mode.name})", mode=self.mode.name)
+
+    def _feed(self, audio: bytes) -> None:
+        rec = self._current
+        assert rec is not None and rec.source is not None
+        assert isinstance(rec.source, UtteranceInput)
+        rec.source.utterance.feed(audio)
+
+    def _ends_hint(self) -> str:
+        keys = [b.combo for b in self.daemon.bindings if b.mode.name == "converse"]
+        ends = f"{keys[0]} or Esc ends it" if keys and self.daemon._use_hotkeys else "`voicebot converse` ends it"
+        if self.options.timeout_seconds:
+            ends += f", or {self.options.timeout_seconds:g} s without speech"
+        return ends
+
+
+def _detector(rate: int) -> SpeechDetector:
+    from voicebot.listen.vad import SpeechDetector
+
+    return SpeechDetector(rate)
+
+
+def _frame_ms() -> float:
+    from voicebot.listen.vad import FRAME_MS
+
+    return FRAME_MS
+
+
+__all__ = ["ECHO_GUARD", "HandsFree", "Utterance", "UtteranceInput", "listen_options"]
