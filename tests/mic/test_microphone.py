@@ -356,6 +356,30 @@ def test_a_take_moves_from_the_idle_stream_to_its_own_without_a_lost_or_doubled_
     run(main())
 
 
+def test_a_take_on_long_blocks_opens_no_stream_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hands-free listening: the take stays on the idle stream's blocks, whole and in order."""
+    sd = FakeSoundDevice(_INFOS, default=4)
+    source = np.random.default_rng(6).integers(-3000, 3000, 16_000).astype(np.int16)
+
+    async def main() -> None:
+        mic = Microphone(preroll_ms=100, release_tail_ms=0, backend=sd)
+        await mic.open()
+        idle = sd.streams[0]
+        idle.emit(source[:3200])
+        await settle()
+        async with mic.take(short_blocks=False) as take:
+            for end in (6400, 9600, 12800):
+                idle.emit(source[end - 3200: end])
+                await settle()
+            take.stop()
+            audio = await collect(take)
+        assert len(sd.streams) == 1  # no short-block stream was opened
+        assert np.array_equal(audio, source[3200 - 1600: 12800])  # the pre-roll, then every idle block
+        await mic.close()
+
+    run(main())
+
+
 def test_release_tail_keeps_exactly_the_tail_after_stop() -> None:
     sd = FakeSoundDevice(_INFOS, default=4)
 

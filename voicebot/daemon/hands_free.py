@@ -10,9 +10,10 @@ the log, `--speak`. The end-of-speech decision ends that take at once; the uploa
 without waiting for any tail.
 
 It never answers itself: while a turn runs (transcribing, answering, speaking) the frames
-are dropped unheard and the segmenter starts afresh `ECHO_GUARD` after the turn ends, so
-the spoken answer and the chimes, which reach the microphone through the speakers, cannot
-start an utterance; only the keys act meanwhile (a talk key cuts the answer, as ever).
+are dropped unheard and the segmenter starts afresh `ECHO_GUARD` after the turn ends (and
+after the start chime), so the spoken answer and the chimes, which reach the microphone
+through the speakers, cannot start an utterance; only the keys act meanwhile (a talk key
+cuts the answer, as ever). Each time it listens again it says so (a `hands_free` event).
 The session ends on the `converse` key or command again, on Esc/cancel, or after
 `hands_free_timeout` seconds without speech, with the stop chime.
 """
@@ -93,7 +94,7 @@ class UtteranceInput:
         return None
 
     @contextlib.asynccontextmanager
-    async def take(self) -> AsyncIterator[Utterance]:
+    async def take(self, *, short_blocks: bool = True) -> AsyncIterator[Utterance]:
         yield self.utterance
 
 
@@ -114,6 +115,7 @@ class HandsFree:
         self.task: asyncio.Task[None] | None = None
         self.utterances = 0
         self.hearing = False  # the frames go to the segmenter (not during a turn or its echo guard)
+        self._deaf_until = 0.0
         self._current: Recording | None = None
         self._why = "hands-free ended"
 
@@ -148,39 +150,52 @@ class HandsFree:
 
     async def _listen(self) -> None:
         d = self.daemon
-        async with d.mic.take() as take:
+        async with d.mic.take(short_blocks=False) as take:  # the idle stream's long blocks: cheap
             detector = await asyncio.to_thread(_detector, take.rate)  # off the loop (~0.5 s); blocks wait
             seg = Segmenter(self.options, frame_ms=_frame_ms())
             d.chimes.play("start")
-            d.output.milestone("hands_free", f"listening hands-free: speak; {self._ends_hint()}")
-            d.output.status(d._listening_hint())
-            deaf_until = 0.0
+            self._deaf(ECHO_GUARD)  # the start chime, on its way back in
             async for block in take:
                 frames = detector.feed(block)
                 if self._current is not None and self._current.stop_requested:
                     self._current = None  # the take's length limit ended it: listen afresh
                     seg = seg_.reset(seg)
                 if self._current is None and (d.recording is not None or (d.turn is not None and not d.turn.done())):
-                    deaf_until = time.monotonic() + ECHO_GUARD  # a turn runs: hear nothing of it
-                    self.hearing = False
+                    self._deaf(ECHO_GUARD)  # a turn runs: hear nothing of it
                     continue
-                if time.monotonic() < deaf_until:
+                if time.monotonic() < self._deaf_until:
                     seg = seg_.reset(seg)
                     continue
-                self.hearing = True
-                for audio, probability in frames:
-                    seg, events = seg_.step(seg, audio, probability)
-                    for event in events:
-                        if isinstance(event, Started):
-                            self._begin(event.audio)
-                        elif isinstance(event, Heard) and self._current is not None:
-                            self._feed(event.audio)
-                        elif isinstance(event, Ended) and self._current is not None:
-                            self._current.stop()  # the end-of-speech decision: the upload follows now
-                            self._current = None
-                        elif isinstance(event, TimedOut):
-                            self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
-                            return
+                if not self.hearing:  # listening (again): the status line says so, JSON readers get an event
+                    self.hearing = True
+                    d.output.milestone("hands_free", d._listening_hint(), listening=True)
+                after = self._hear(seg, frames)
+                if after is None:
+                    self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
+                    return
+                seg = after
+
+    def _hear(self, seg: Segmenter, frames: list[tuple[bytes, float]]) -> Segmenter | None:
+        """One block's frames through the segmenter (None: the session timed out).
+
+        The frames go to the utterance together (one encoder call); after an end of speech
+        the rest of the block is dropped, as the echo guard then begins.
+        """
+        heard: list[bytes] = []
+        for audio, probability in frames:
+            seg, events = seg_.step(seg, audio, probability)
+            for event in events:
+                if isinstance(event, Started):
+                    self._begin(event.audio)
+                elif isinstance(event, Heard):
+                    heard.append(event.audio)
+                elif isinstance(event, Ended):
+                    self._end(b"".join(heard))  # the end-of-speech decision: the upload follows now
+                    return seg_.reset(seg)
+                elif isinstance(event, TimedOut):
+                    return None
+        self._feed(b"".join(heard))
+        return seg
 
     def _begin(self, audio: bytes) -> None:
         """Speech started: a take fed by the session goes through the push-to-talk pipeline."""
@@ -197,9 +212,19 @@ class HandsFree:
 
     def _feed(self, audio: bytes) -> None:
         rec = self._current
-        assert rec is not None and rec.source is not None
-        assert isinstance(rec.source, UtteranceInput)
-        rec.source.utterance.feed(audio)
+        if audio and rec is not None and isinstance(rec.source, UtteranceInput):
+            rec.source.utterance.feed(audio)
+
+    def _end(self, audio: bytes) -> None:
+        self._feed(audio)
+        if self._current is not None:
+            self._current.stop()  # released_at: the turn's timing counts from this decision
+            self._current = None
+        self._deaf(ECHO_GUARD)  # even a turn over before the next block has its chime and voice echo
+
+    def _deaf(self, seconds: float) -> None:
+        self.hearing = False
+        self._deaf_until = time.monotonic() + seconds
 
     def _ends_hint(self) -> str:
         keys = [b.combo for b in self.daemon.bindings if b.mode.name == "converse"]

@@ -6,8 +6,12 @@ hiss, pink noise, typing, a fan or music, where webrtcvad started several a minu
 scores 32 ms frames (512 samples) of 16 kHz float audio; this adapter resamples whatever
 rate the microphone records at, cuts the frames, and hands back each frame's int16 audio
 with its probability, so the segmenter (voicebot.listen.utterances) and the upload both get
-16 kHz audio. Loading the model costs ~0.5 s and ~38 MiB: it happens when a hands-free
-session first starts, never at import or in a daemon that does not listen hands-free.
+16 kHz audio. The model is most of what listening costs (benchmarks/hands_free.py), so a
+frame is scored 0 without it when it is quieter than `FLOOR_DBFS` (a quiet room, a muted
+microphone) or less than `ABOVE_NOISE_DB` above the quietest frame of the last few seconds
+(a steady fan or hiss): speech stands well above both. Loading the model costs ~0.5 s and
+~38 MiB: it happens when a hands-free session first starts, never at import or in a
+daemon that does not listen hands-free.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from voicebot.errors import UsageError
 RATE = 16_000  # what the model scores
 FRAME = 512  # samples per scored frame at RATE (32 ms)
 FRAME_MS = FRAME * 1000 / RATE
+FLOOR_DBFS = -60.0  # a frame whose RMS is below this is not scored: quieter than any speech at a microphone
+ABOVE_NOISE_DB = 6.0  # nor one this close to the room's noise (the quietest frame of the last NOISE_FRAMES)
+NOISE_FRAMES = 94  # ~3 s of frames
 
 
 class Model(Protocol):
@@ -46,7 +53,7 @@ def load_model() -> Model:
 class SpeechDetector:
     """Feeds capture blocks (mono int16 at `rate` Hz) to the model, 512 16 kHz samples at a time."""
 
-    def __init__(self, rate: int, model: Model | None = None) -> None:
+    def __init__(self, rate: int, model: Model | None = None, *, floor_dbfs: float = FLOOR_DBFS) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
@@ -55,6 +62,11 @@ class SpeechDetector:
         self._pending = np.empty(0, np.int16)
         self._floats = np.zeros(FRAME, np.float32)  # the model reads this buffer in place (no copy)
         self._view = memoryview(self._floats.data)
+        self._floor = float(10 ** (floor_dbfs / 20)) ** 2 * FRAME  # as a frame's energy, samples in [-1, 1]
+        self._margin = float(10 ** (ABOVE_NOISE_DB / 10))
+        self._energies = np.zeros(NOISE_FRAMES)  # the last frames' energies (a ring; no noise known at first)
+        self._at = 0
+        self.scored = 0  # frames the model scored (the rest were below the floor)
 
     def feed(self, block: np.ndarray) -> list[tuple[bytes, float]]:
         """Each whole frame completed by `block`: its 16 kHz int16 audio and its speech probability."""
@@ -65,6 +77,14 @@ class SpeechDetector:
         for start in range(0, whole, FRAME):
             frame = pending[start: start + FRAME]
             np.multiply(frame, 1 / 32768, out=self._floats, casting="unsafe")
+            energy = float(np.dot(self._floats, self._floats))
+            noise = float(self._energies.min())
+            self._energies[self._at] = energy
+            self._at = (self._at + 1) % NOISE_FRAMES
+            if energy < self._floor or energy < noise * self._margin:
+                out.append((frame.tobytes(), 0.0))
+                continue
+            self.scored += 1
             out.append((frame.tobytes(), float(self._model.process(self._view))))
         self._pending = pending[whole:].copy()
         return out
@@ -75,4 +95,4 @@ class SpeechDetector:
         self._pending = np.empty(0, np.int16)
 
 
-__all__ = ["FRAME", "FRAME_MS", "RATE", "Model", "SpeechDetector", "load_model"]
+__all__ = ["ABOVE_NOISE_DB", "FLOOR_DBFS", "FRAME", "FRAME_MS", "RATE", "Model", "SpeechDetector", "load_model"]

@@ -272,8 +272,12 @@ class Microphone:
             await asyncio.to_thread(_shut, stream)
 
     @asynccontextmanager
-    async def take(self) -> AsyncIterator[Take]:
-        """Record one take: pre-roll first, then live audio until `stop()` plus the release tail."""
+    async def take(self, *, short_blocks: bool = True) -> AsyncIterator[Take]:
+        """Record one take: pre-roll first, then live audio until `stop()` plus the release tail.
+
+        With `short_blocks` False the take stays on the idle stream's long blocks (no stream
+        of its own): hands-free listening, which runs for minutes and must cost little.
+        """
         async with self._lock:
             if self._take is not None:
                 raise RuntimeError("a take is already running")
@@ -296,7 +300,7 @@ class Microphone:
             self._take = current
             try:
                 await self._start_locked()
-                if self.idle_block_ms != BLOCK_MS:
+                if self.idle_block_ms != BLOCK_MS and short_blocks:
                     self._stitch = Stitch(self.rate, held_audio, held_end if held else None)
                     self._opening = asyncio.create_task(self._open_live())  # the take starts meanwhile
             except BaseException:
