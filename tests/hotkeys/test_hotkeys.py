@@ -282,6 +282,16 @@ def test_several_bindings_one_take_at_a_time() -> None:
     assert run(m, (KeyId(char="d"), False, 5.0)) == [Stop("dictate", 1.0)]  # Shift+D is the D key
 
 
+def test_esc_ends_a_hands_free_session_and_nothing_else() -> None:
+    m = machine(("ctrl+alt+space", "ask"), ("ctrl+alt+c", "converse"))
+    assert run(m, *down(CTRL_L, ALT_L, KeyId(char="c"), t=0.0), *up(KeyId(char="c"), ALT_L, CTRL_L, t=0.1)) == [
+        Trigger("converse")]
+    m.hands_free = True  # the daemon says a session listens
+    assert run(m, (ESC_KEY, True, 1.0), (ESC_KEY, False, 1.1)) == [Cancel()]
+    m.hands_free = False
+    assert run(m, (ESC_KEY, True, 2.0), (ESC_KEY, False, 2.1)) == []
+
+
 def test_esc_cancels_a_take_and_nothing_else() -> None:
     m = machine(("ctrl+alt+space", "ask"))
     assert run(m, (ESC_KEY, True, 0.0), (ESC_KEY, False, 0.1)) == []  # idle: Esc is the user's

