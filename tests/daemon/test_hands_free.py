@@ -19,12 +19,12 @@ import soxr
 from tests.fakegroq import TEST_API_KEY, FakeGroq
 from voicebot.api.client import GroqClient
 from voicebot.cli.commands import build_bindings
+from voicebot.cli.wiring import daemon_options, make_assistant
 from voicebot.config.schema import Settings
 from voicebot.control.client import Command
 from voicebot.daemon.core import Daemon
 from voicebot.hotkeys.machine import Cancel, Start, Trigger
 from voicebot.spool.store import PendingStore
-from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import JsonOutput
 from voicebot.voice.chime import Chimes
 
@@ -123,7 +123,8 @@ class Harness:
         bindings = build_bindings(self.settings, None, None, False)
         output = JsonOutput(self.out, io.StringIO())
         async with GroqClient(api_key=TEST_API_KEY, chat_base=self.fake.base_url, max_retries=0) as client:
-            d = Daemon(self.settings, output, client, assistant=Assistant(client, self.settings, output),
+            d = Daemon(daemon_options(self.settings), output, client,
+                       assistant=make_assistant(client, self.settings, output),
                        bindings=bindings, microphone=self.mic, chimes=Chimes(False), store=self.store)
             self.mic.ready = lambda: d.hands_free is not None and d.hands_free.hearing
             try:

@@ -15,6 +15,7 @@ from voicebot.config.schema import Settings
 from voicebot.daemon.recording import RecordOptions
 from voicebot.desktop.dictation import DictationOptions
 from voicebot.hotkeys.bindings import normalise_bindings
+from voicebot.listen.utterances import ListenOptions
 from voicebot.log.observer import TurnLog
 from voicebot.log.writer import LogWriter
 from voicebot.stt.options import SpeechToTextOptions
@@ -75,7 +76,13 @@ def daemon_options(s: Settings) -> DaemonOptions:
     return DaemonOptions(min_hold_seconds=s.min_hold_ms / 1000, retry_pending_seconds=s.retry_pending_seconds,
                          open_microphone=s.preroll_ms > 0,
                          pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base), speak=s.speak,
-                         record=record_options(s), dictation=dictation_options(s))
+                         record=record_options(s), dictation=dictation_options(s), listen=listen_options(s))
+
+
+def listen_options(s: Settings) -> ListenOptions:
+    """Hands-free listening: at least 100 ms of pre-roll even when takes keep none."""
+    return ListenOptions(endpoint_ms=s.endpoint_ms, preroll_ms=max(s.preroll_ms, 100),
+                         max_seconds=s.max_take_seconds, timeout_seconds=s.hands_free_timeout)
 
 
 def wants_voice(s: Settings) -> bool:
@@ -90,6 +97,7 @@ __all__ = [
     "chat_options",
     "daemon_options",
     "dictation_options",
+    "listen_options",
     "make_assistant",
     "record_options",
     "speech_options",

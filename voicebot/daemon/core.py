@@ -23,7 +23,7 @@ from voicebot.api.client import GroqClient
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.control.client import Command
 from voicebot.control.server import serve_control
-from voicebot.daemon.hands_free import HandsFree, listen_options
+from voicebot.daemon.hands_free import HandsFree
 from voicebot.daemon.live_pieces import LivePieces
 from voicebot.daemon.recording import Recording, RecordOptions, State, record
 from voicebot.desktop.dictation import Dictation, DictationOptions
@@ -39,6 +39,7 @@ from voicebot.hotkeys.machine import (
     Stop,
     Trigger,
 )
+from voicebot.listen.utterances import ListenOptions
 from voicebot.mic.input_devices import load_sounddevice
 from voicebot.modes import ASK, CONVERSE, NEW, Mode, after_transcript, mode_named, recording_mode
 from voicebot.protocols import MicrophoneInput
@@ -69,6 +70,7 @@ class DaemonOptions:
     speak: bool = False  # answers are read aloud unless a binding says otherwise (voice.speaking.speaks)
     record: RecordOptions = field(default_factory=RecordOptions)
     dictation: DictationOptions = field(default_factory=DictationOptions)
+    listen: ListenOptions = field(default_factory=ListenOptions)  # hands-free sessions
 
 
 class Daemon:
@@ -257,7 +259,7 @@ class Daemon:
         elif self.recording is not None:
             self.output.notice("hands-free starts once this take is over: press it again then")
         else:
-            self.hands_free = HandsFree(self, self._mode(ASK.name), listen_options(self))
+            self.hands_free = HandsFree(self, self._mode(ASK.name), self.options.listen)
             self.machine.hands_free = True
             self.hands_free.start()
 

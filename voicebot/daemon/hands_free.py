@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from voicebot.audio.files import SILENCE_DBFS, level_dbfs
+from voicebot.audio.samples import SILENCE_DBFS, level_dbfs
 from voicebot.daemon.recording import Recording, State
 from voicebot.errors import VoicebotError
 from voicebot.listen import utterances as seg_
@@ -96,13 +96,6 @@ class UtteranceInput:
     @contextlib.asynccontextmanager
     async def take(self, *, short_blocks: bool = True) -> AsyncIterator[Utterance]:
         yield self.utterance
-
-
-def listen_options(daemon: Daemon) -> ListenOptions:
-    """The session's options from the daemon's settings (the only place hands-free reads them)."""
-    s = daemon.settings
-    return ListenOptions(endpoint_ms=s.endpoint_ms, preroll_ms=max(s.preroll_ms, 100),
-                         max_seconds=s.max_take_seconds, timeout_seconds=s.hands_free_timeout)
 
 
 class HandsFree:
@@ -246,4 +239,4 @@ def _frame_ms() -> float:
     return FRAME_MS
 
 
-__all__ = ["ECHO_GUARD", "HandsFree", "Utterance", "UtteranceInput", "listen_options"]
+__all__ = ["ECHO_GUARD", "HandsFree", "Utterance", "UtteranceInput"]
