@@ -17,7 +17,7 @@ import soundfile
 import soxr
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.cli.commands import build_bindings
 from voicebot.cli.wiring import daemon_options, make_assistant
 from voicebot.config.schema import Settings
@@ -122,7 +122,7 @@ class Harness:
     async def daemon(self) -> AsyncIterator[Daemon]:
         bindings = build_bindings(self.settings, None, None, False)
         output = JsonOutput(self.out, io.StringIO())
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=self.fake.base_url, max_retries=0) as client:
+        async with GroqClient(Endpoint(self.fake.base_url, TEST_API_KEY), max_retries=0) as client:
             d = Daemon(daemon_options(self.settings), output, client,
                        assistant=make_assistant(client, self.settings, output),
                        bindings=bindings, microphone=self.mic, chimes=Chimes(False), store=self.store)
