@@ -394,8 +394,11 @@ def completion_body(req: ChatRequest, c: Completion, *, cid: str, rid: str, crea
 
 
 def stream_chunks(req: ChatRequest, c: Completion, *, cid: str, rid: str, created: int,
-                  seed: int) -> list[dict[str, Any]]:
-    """Every chunk object of a streamed answer, in order (without the [DONE] sentinel)."""
+                  seed: int, piece_chars: int | None = None) -> list[dict[str, Any]]:
+    """Every chunk object of a streamed answer, in order (without the [DONE] sentinel).
+
+    `piece_chars`: the content in pieces of that many characters (a word may be cut), as a
+    real model's tokens cut text anywhere."""
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
         return {
@@ -408,7 +411,9 @@ def stream_chunks(req: ChatRequest, c: Completion, *, cid: str, rid: str, create
     out = [chunk({"role": "assistant", "content": ""}, x_groq={"id": rid}, service_tier=req.service_tier)]
     if c.reasoning:
         out += [chunk({"reasoning": piece}) for piece in split_words(c.reasoning)]
-    out += [chunk({"content": piece}) for piece in split_words(c.content)]
+    pieces = split_words(c.content) if piece_chars is None else \
+        [c.content[i:i + piece_chars] for i in range(0, len(c.content), piece_chars)]
+    out += [chunk({"content": piece}) for piece in pieces]
     out.append(chunk({}, c.finish_reason, x_groq={"id": rid, "usage": usage(c), "seed": seed}))
     if req.include_usage:
         out.append({

@@ -282,6 +282,7 @@ class FakeGroq:
         self._reply: str | None = None
         self._reply_times: int | None = None
         self._chunk_delay = 0.0
+        self._piece_chars: int | None = None
         self._decode_delay = 0.0
         self.peak_in_flight = 0  # most speech requests being handled at once (local style queues them)
         self._editor = "edit"
@@ -337,6 +338,11 @@ class FakeGroq:
         """Pause this long before each streamed chunk (slow streams for barge-in tests)."""
         with self._lock:
             self._chunk_delay = max(0.0, seconds)
+
+    def set_piece_chars(self, chars: int | None) -> None:
+        """Stream answers in pieces of `chars` characters, cutting words (None: at word boundaries)."""
+        with self._lock:
+            self._piece_chars = chars
 
     def set_rate_limits(self, requests_per_day: int = 14_400, tokens_per_minute: int = 250_000) -> None:
         """Change the limits behind the x-ratelimit-* headers; going over answers 429."""
@@ -853,7 +859,10 @@ class FakeGroq:
         if not req.stream:
             body = chat.completion_body(req, completion, cid=cid, rid=rid, created=created, seed=seed)
             return self._json_response(rec, 200, body, headers)
-        chunks = chat.stream_chunks(req, completion, cid=cid, rid=rid, created=created, seed=seed)
+        with self._lock:
+            piece_chars = self._piece_chars
+        chunks = chat.stream_chunks(req, completion, cid=cid, rid=rid, created=created, seed=seed,
+                                    piece_chars=piece_chars)
         return await self._stream(request, rec, chunks, headers, fault)
 
     async def _stream(self, request: web.Request, rec: RecordedRequest, chunks: list[dict[str, Any]],

@@ -20,6 +20,7 @@ from voicebot.config.schema import FIELDS, Settings, kind_of
 from voicebot.control.client import COMMAND_HELP, COMMANDS, run_client
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VoicebotError, report_error
 from voicebot.modes import RECORDING_NAMES
+from voicebot.redaction import Redaction
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,7 +160,7 @@ def _split_args(ns: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]
     return flags, {k: v for k, v in given.items() if k not in FIELDS}
 
 
-def _setup_logging(debug: bool, secret: str | None) -> None:
+def _setup_logging(debug: bool, secret: Redaction) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_LineFormatter(debug, secret))
     root = logging.getLogger()
@@ -177,7 +178,7 @@ class _LineFormatter(logging.Formatter):
     tracebacks: the last line of defence should anything ever carry the key.
     """
 
-    def __init__(self, debug: bool, secret: str | None) -> None:
+    def __init__(self, debug: bool, secret: Redaction) -> None:
         super().__init__("voicebot: %(levelname)s: %(name)s: %(message)s" if debug
                          else "voicebot: %(levelname)s: %(message)s")
         self.debug, self.secret = debug, secret
@@ -187,11 +188,7 @@ class _LineFormatter(logging.Formatter):
         if not self.debug:  # one line: what went wrong, without the stack
             record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
                                             "stack_info": None})
-        return redact(super().format(record), self.secret)
-
-
-def redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+        return self.secret(super().format(record))
 
 
 def main(args: list[str]) -> int:
@@ -200,7 +197,7 @@ def main(args: list[str]) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     debug = "--debug" in args
-    secret: str | None = None
+    secret = Redaction()
     try:
         ns = build_parser().parse_args(args)
         flags, rest = _split_args(ns)
@@ -211,7 +208,7 @@ def main(args: list[str]) -> int:
                                  "settings belong to `voicebot run`")
             return run_client(command, rest.get("mode"), as_json=bool(rest.get("json")))
         settings, warnings = _load(flags, rest, command)
-        secret = settings.api_key.reveal() if settings.api_key else None
+        secret = Redaction.of(settings.api_key, settings.stt_api_key, settings.stt_fallback_api_key)
         _setup_logging(debug, secret)
         warn(warnings)
         return run_command(command, settings, rest)
@@ -221,13 +218,13 @@ def main(args: list[str]) -> int:
     except BrokenPipeError:  # `voicebot ... | head`: cli.main stops quietly
         raise
     except VoicebotError as exc:  # machine readers (--json) get the failure as an event too
-        return report_error(redact(str(exc), secret), exc.exit_code, json_mode="--json" in args)
+        return report_error(secret(str(exc)), exc.exit_code, json_mode="--json" in args)
     except Exception as exc:  # a bug: say so in one line, details under --debug
         if debug:
             import traceback
-            sys.stderr.write(redact(traceback.format_exc(), secret))
+            sys.stderr.write(secret(traceback.format_exc()))
         sys.stderr.write(f"voicebot: error: internal error: {type(exc).__name__}: "
-                         f"{redact(str(exc), secret)} (rerun with --debug for details)\n")
+                         f"{secret(str(exc))} (rerun with --debug for details)\n")
         return 1
 
 

@@ -21,7 +21,7 @@ from voicebot.api.sender import WaitNotice
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.audio.files import prepare_file
 from voicebot.cli.history import make_recorder, resume, resumed
-from voicebot.cli.wiring import daemon_options, make_assistant, wants_voice
+from voicebot.cli.wiring import daemon_options, make_assistant, redaction, wants_voice
 from voicebot.config.schema import Secret, Settings
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
-    return make_output(bool(rest.get("json")), settings.color, os.environ)
+    return make_output(bool(rest.get("json")), settings.color, os.environ, redact=redaction(settings))
 
 
 def make_client(settings: Settings, output: Output) -> GroqClient:

@@ -18,6 +18,7 @@ from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.listen.utterances import ListenOptions
 from voicebot.log.observer import TurnLog
 from voicebot.log.writer import LogWriter
+from voicebot.redaction import Redaction
 from voicebot.stt.options import SpeechToTextOptions
 from voicebot.stt.piece_texts import pieces_in_flight
 from voicebot.stt.vocabulary import speech_prompt
@@ -57,7 +58,13 @@ def assistant_options(s: Settings) -> AssistantOptions:
 def make_assistant(client: AssistantClient, s: Settings, output: Output, *,
                    log: LogWriter | None = None) -> Assistant:
     """The conversation holder of a command or the daemon; the log (`log`) observes its turns."""
-    return Assistant(client, assistant_options(s), output, observers=[TurnLog(log or LogWriter.off())])
+    return Assistant(client, assistant_options(s), output, observers=[TurnLog(log or LogWriter.off())],
+                     redact=redaction(s))
+
+
+def redaction(s: Settings) -> Redaction:
+    """The one rule that blanks every configured key (voicebot.redaction)."""
+    return Redaction.of(s.api_key, s.stt_api_key, s.stt_fallback_api_key)
 
 
 def dictation_options(s: Settings) -> DictationOptions:

@@ -16,6 +16,7 @@ halves the history budget and tries once more, saying so.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import time
@@ -27,6 +28,7 @@ from voicebot.audio import chunking
 from voicebot.audio.encoding import PreparedAudio
 from voicebot.errors import ApiError, NoSpeechError, StreamInterrupted, VoicebotError
 from voicebot.protocols import AssistantClient
+from voicebot.redaction import Redaction, StreamRedaction
 from voicebot.stt.hallucination import MIN_CHECKED_SECONDS
 from voicebot.stt.hearing import HeardText, Hearing
 from voicebot.stt.piece_texts import transcribe_in_order
@@ -68,10 +70,13 @@ class Assistant:
     """Turns of one conversation against one long-lived API client."""
 
     def __init__(self, client: AssistantClient, options: AssistantOptions, output: Output, *,
-                 observers: Iterable[TurnObserver] = ()) -> None:
+                 observers: Iterable[TurnObserver] = (), redact: Redaction | None = None) -> None:
         self.client = client
         self.options = options
         self.output = output
+        # The keys out of the conversation (voicebot.redaction): what is shown, spoken, logged and
+        # sent back is the same text.
+        self.redact = redact if redact is not None else Redaction()
         self.timing = TurnTiming(output)  # the spoken turn in progress, timed for the user
         self.observers: list[TurnObserver] = [self.timing, *observers]  # e.g. the log (voicebot.log.observer)
         self.conversation = Conversation(options.system_prompt)
@@ -130,7 +135,7 @@ class Assistant:
         recorded: voicebot.daemon.live_pieces); `audio` is then the whole take, for the log.
         """
         started = time.monotonic()
-        text = (await (heard() if heard is not None else self.hear(audio, translate=translate))).text
+        text = self.redact((await (heard() if heard is not None else self.hear(audio, translate=translate))).text)
         self.emit(Transcribed(text, mode or ("translate" if translate else "transcribe"), audio.source,
                               self.options.speech.model(translate=translate), audio, started,
                               round(time.monotonic() - started, 3), self.conversation.id))
@@ -189,7 +194,8 @@ class Assistant:
         finally:
             if measuring is not None and not measuring.done():
                 measuring.cancel()
-        return hearing.finish(texts, speech_seconds, source=source)
+        heard = hearing.finish(texts, speech_seconds, source=source)
+        return dataclasses.replace(heard, text=self.redact(heard.text))  # a key said aloud, blanked as a typed one
 
     async def spoken_turn(self, audio: PreparedAudio, *, translate: bool = False,
                           on_text: Callable[[str], None] | None = None) -> str:
@@ -233,12 +239,13 @@ class Assistant:
         """
         conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
         turn = next(self._turns)
+        question = self.redact(question)  # a key typed (or said) in a question goes no further
         self.emit(Asked(turn, question, conversation.id))
         try:
             return await self._ask(conversation, question, turn, on_text)
         except VoicebotError as exc:
             if not isinstance(exc, StreamInterrupted):  # those keep their partial answer instead
-                self.emit(TurnFailed(turn, str(exc), conversation.id))
+                self.emit(TurnFailed(turn, self.redact(str(exc)), conversation.id))
             raise
 
     async def _ask(self, conversation: Conversation, question: str, turn: int,
@@ -266,14 +273,30 @@ class Assistant:
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
         parts: list[str] = []
+        # A key can be cut across deltas: what could still be its start waits for the next one.
+        text = self.redact.stream()
+
+        def say(piece: str) -> None:
+            if not piece:
+                return
+            if not parts:
+                self.emit(FirstWord(turn))
+            parts.append(piece)
+            self.output.delta(piece)
+            if on_text is not None:
+                on_text(piece)
+
         try:
-            usage = await self._stream(messages, turn, parts, on_text)
+            usage = await self._stream(messages, text, say)
         except asyncio.CancelledError:
+            say(text.finish())  # what was held back, a cut-off key blanked: shown and kept alike
             self._keep_interrupted(conversation, question, "".join(parts), turn, cancelled=True)
             raise
-        except StreamInterrupted as exc:
-            self._keep_interrupted(conversation, question, exc.partial or "".join(parts), turn, cancelled=False)
+        except StreamInterrupted:
+            say(text.finish())
+            self._keep_interrupted(conversation, question, "".join(parts), turn, cancelled=False)
             raise
+        say(text.finish())
         answer = "".join(parts)
         self.output.reply(answer, usage)
         conversation.record(question, answer)
@@ -283,24 +306,26 @@ class Assistant:
         self.emit(TurnEnded(turn, answer, self.options.chat.model, conversation.id, usage, timings=timings))
         return answer
 
-    async def _stream(self, messages: list[Message], turn: int, parts: list[str],
-                      on_text: Callable[[str], None] | None) -> dict[str, Any] | None:
-        """Stream the answer into `parts` (and the output); returns the usage, if the server sent it."""
+    async def _stream(self, messages: list[Message], text: StreamRedaction,
+                      say: Callable[[str], None]) -> dict[str, Any] | None:
+        """Stream the answer, redacted, to `say`; returns the usage, if the server sent it."""
         chat = self.options.chat
         usage: dict[str, Any] | None = None
+        thoughts = self.redact.stream()
+
+        def think(piece: str) -> None:
+            if piece and chat.show_reasoning:
+                self.output.reasoning(piece)
+
         async for event in self.client.chat_stream(messages, model=chat.model, options=chat.body()):
             if isinstance(event, ContentDelta):
-                if not parts:
-                    self.emit(FirstWord(turn))
-                parts.append(event.text)
-                self.output.delta(event.text)
-                if on_text is not None:
-                    on_text(event.text)
+                think(thoughts.finish())  # the thinking is over: its held-back end goes first
+                say(text.feed(event.text))
             elif isinstance(event, ReasoningDelta):
-                if chat.show_reasoning:
-                    self.output.reasoning(event.text)
+                think(thoughts.feed(event.text))
             elif isinstance(event, Usage):
                 usage = dict(event.raw)
+        think(thoughts.finish())
         return usage
 
     def _keep_interrupted(self, conversation: Conversation, question: str, partial: str, turn: int, *,

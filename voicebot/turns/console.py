@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
 
+from voicebot.redaction import Redaction
 from voicebot.turns.timing import timing_line
 
 RESET, BOLD, DIM = "\x1b[0m", "\x1b[1m", "\x1b[2m"
@@ -205,12 +206,69 @@ class JsonOutput:
         """State changes are explicit events in JSON mode; the status text is for people."""
 
 
+class RedactedOutput:
+    """Any output with the keys blanked out of every text and field it is given (voicebot.redaction).
+
+    The conversation arrives already redacted by the assistant (a key cut across deltas
+    included); this is the same rule for everything else: notices, errors, events.
+    """
+
+    def __init__(self, inner: Output, redact: Redaction) -> None:
+        self.inner, self.redact = inner, redact
+
+    def _fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._value(v) for k, v in fields.items()}
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return self._fields(value)
+        if isinstance(value, (list, tuple)):
+            return [self._value(v) for v in value]
+        return value
+
+    def transcript(self, text: str, *, label: bool) -> None:
+        self.inner.transcript(self.redact(text), label=label)
+
+    def reasoning(self, text: str) -> None:
+        self.inner.reasoning(self.redact(text))
+
+    def delta(self, text: str) -> None:
+        self.inner.delta(self.redact(text))
+
+    def reply(self, text: str, usage: Mapping[str, Any] | None, *, interrupted: bool = False) -> None:
+        self.inner.reply(self.redact(text), usage, interrupted=interrupted)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.inner.event(kind, **self._fields(fields))
+
+    def notice(self, text: str, **fields: Any) -> None:
+        self.inner.notice(self.redact(text), **self._fields(fields))
+
+    def error(self, text: str) -> None:
+        self.inner.error(self.redact(text))
+
+    def status(self, text: str, *, live: bool = False) -> None:
+        self.inner.status(self.redact(text), live=live)
+
+    def milestone(self, kind: str, text: str, /, **fields: Any) -> None:
+        self.inner.milestone(kind, self.redact(text), **self._fields(fields))
+
+    def timing(self, **stages_ms: int) -> None:
+        self.inner.timing(**stages_ms)
+
+
 def make_output(json_mode: bool, color_setting: str, env: Mapping[str, str],
-                out: TextIO | None = None, err: TextIO | None = None) -> Output:
-    """The output for a command, given --json and the colour setting."""
+                out: TextIO | None = None, err: TextIO | None = None, *,
+                redact: Redaction | None = None) -> Output:
+    """The output for a command, given --json and the colour setting; `redact` blanks the keys."""
     out = out or sys.stdout
     err = err or sys.stderr
+    inner: Output
     if json_mode:
-        return JsonOutput(out, err)
-    return HumanOutput(out, err, color=use_color(out, color_setting, env),
-                       err_color=use_color(err, color_setting, env))
+        inner = JsonOutput(out, err)
+    else:
+        inner = HumanOutput(out, err, color=use_color(out, color_setting, env),
+                            err_color=use_color(err, color_setting, env))
+    return RedactedOutput(inner, redact) if redact else inner
