@@ -11,6 +11,7 @@ import sys
 EXIT_OK = 0
 EXIT_API = 1  # API or network failure after retries
 EXIT_USAGE = 2  # bad flags, config, input file, unknown model, missing key, no device/display
+EXIT_SCHEMA = 3  # the model's reply did not match --schema (it is not printed as an answer)
 EXIT_INTERRUPTED = 130  # Ctrl+C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away, as for any Unix tool
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from voicebot.api.sse import StreamEvent
-    from voicebot.api.wire import ModelInfo, Transcript
+    from voicebot.api.wire import ChatResult, ModelInfo, Transcript
     from voicebot.audio.encoding import PreparedAudio
 
 
@@ -46,6 +46,11 @@ class Chat(Protocol):
                     options: Mapping[str, object]) -> AsyncIterator[StreamEvent]: ...
 
     async def get_model(self, model_id: str) -> ModelInfo: ...
+
+    async def chat_complete(self, messages: Sequence[Mapping[str, str]], *, model: str,
+                            options: Mapping[str, object]) -> ChatResult:
+        """The whole answer at once: structured outputs and web-search turns, which Groq does not stream."""
+        ...
 
 
 class AssistantClient(SpeechToText, Chat, Protocol):

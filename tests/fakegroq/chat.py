@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import CHAT_MODELS, DECOMMISSIONED, MAX_COMPLETION_TOKENS, MODELS, GroqError
+from .structured import check_json_schema
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 SERVICE_TIERS = frozenset({"auto", "on_demand", "flex", "performance"})
@@ -186,7 +187,8 @@ def validate_chat(body: Any) -> ChatRequest:
     if json_mode and not any("json" in message_text(m).lower() for m in messages):
         raise _bad("'messages' must contain the word 'json' in some form, to use 'response_format' of type "
                    "'json_object'.", param="messages")
-    schema = _json_schema(rf) if isinstance(rf, dict) and rf.get("type") == "json_schema" else None
+    schema = (_json_schema(rf, model, bool(body.get("stream")))
+              if isinstance(rf, dict) and rf.get("type") == "json_schema" else None)
     effort, show = _reasoning(body, json_mode or schema is not None)
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     limit = MAX_COMPLETION_TOKENS[model]
@@ -219,9 +221,11 @@ def validate_chat(body: Any) -> ChatRequest:
     )
 
 
-def _json_schema(rf: dict[str, Any]) -> dict[str, Any]:
-    """response_format json_schema checked as Groq does: a named schema object; strict mode
+def _json_schema(rf: dict[str, Any], model: str, stream: bool) -> dict[str, Any]:
+    """response_format json_schema checked as Groq does: a named schema object of known types,
+    not streamed, strict only on the models that offer it (fakegroq.structured); strict mode
     needs every object closed (additionalProperties false) with all its properties required."""
+    check_json_schema(rf, model, stream)
     spec = rf.get("json_schema")
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema"), dict):
         raise _bad("'response_format.json_schema' must have a 'name' and a 'schema' object",
@@ -249,6 +253,10 @@ def schema_instance(schema: Any, reply: str, name: str = "") -> Any:
     """A value of `schema` made from the reply text (what a model fills a schema with, here predictable):
     strings get the reply (a title its first six words), arrays one item, numbers 0."""
     kind = schema.get("type") if isinstance(schema, dict) else None
+    if isinstance(schema, dict) and "const" in schema:  # constrained decoding keeps to enum and const too
+        return schema["const"]
+    if isinstance(schema, dict) and schema.get("enum"):
+        return schema["enum"][0]
     if kind == "object":
         return {key: schema_instance(sub, reply, key) for key, sub in (schema.get("properties") or {}).items()}
     if kind == "array":
@@ -270,6 +278,12 @@ def default_reply(messages: list[dict[str, Any]]) -> str:
     """A canned answer for fixture questions, else an echo the tests can predict."""
     said = last_user_text(messages).strip()
     return CANNED.get(normalise(said), f"You said: {said}")
+
+
+def reply_for(req: ChatRequest, given: str | None) -> str:
+    """The reply text: one a test set, else the default answer (a schema's reply is made from
+    it in `complete`; a set reply that is JSON goes as it is, even one that misses the schema)."""
+    return given if given is not None else default_reply(req.messages)
 
 
 FILLERS = frozenset({"um", "uh", "er", "erm", "hmm"})

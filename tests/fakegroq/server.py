@@ -716,7 +716,7 @@ class FakeGroq:
             if url == "/v1/chat/completions":
                 req = chat.validate_chat({**body, "stream": False})
                 reply = self._take_reply()
-                completion = chat.complete(req, reply if reply is not None else chat.default_reply(req.messages))
+                completion = chat.complete(req, chat.reply_for(req, reply))
                 seed = req.seed if req.seed is not None else 0
                 return 200, chat.completion_body(req, completion, cid="chatcmpl-" + secrets.token_hex(16), rid=rid,
                                                  created=int(time.time()), seed=seed)
@@ -847,7 +847,7 @@ class FakeGroq:
         with self._lock:
             editing = self._editor == "edit" and chat.is_edit_request(req.messages)
         if reply is None:
-            reply = chat.edited(chat.last_user_text(req.messages)) if editing else chat.default_reply(req.messages)
+            reply = chat.edited(chat.last_user_text(req.messages)) if editing else chat.reply_for(req, None)
         completion = chat.complete(req, reply)
         self._update(rec, reply=completion.content)
         cid = "chatcmpl-" + secrets.token_hex(16)

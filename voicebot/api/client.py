@@ -217,6 +217,18 @@ class GroqClient:
         call = Call(method, httpx.URL(f"{self.chat_base}{path}"), json=json, data=data, files=files, upload=once)
         return await self._send.send(call, _whole)
 
+    async def chat_complete(self, messages: Sequence[Mapping[str, str]], *, model: str,
+                            options: Mapping[str, object]) -> ChatResult:
+        """The whole answer in one (non-streamed) request, retried where safe.
+
+        For the requests Groq does not stream: structured outputs (`json_schema`), whose
+        reply is checked against its schema before any of it is shown, and the compound
+        systems' web-search turns, whose sources arrive with the answer (`raw`).
+        """
+        body = chat_body(messages, model, options, stream=False)
+        call = Call("POST", httpx.URL(f"{self.chat_base}/chat/completions"), json=body, model=model)
+        return await self._send.send(call, _chat_result)
+
     # -- streaming
 
     async def chat_stream(self, messages: Sequence[Mapping[str, str]], *, model: str,
@@ -268,6 +280,10 @@ def _whole(response: httpx.Response) -> httpx.Response:
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     return json_object(response.content, response.headers.get("content-type", ""), host_of(response.request.url))
+
+
+def _chat_result(response: httpx.Response) -> ChatResult:
+    return chat_result_from(_json(response), host_of(response.request.url))
 
 
 def _json_transcript(response: httpx.Response) -> Transcript:

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--translate", action="store_true", help="turn the speech into English via /audio/translations")
     run = add("run", "the push-to-talk daemon (the default command)")
     chat = add("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal")
+    for answering in (ask, chat):
+        answering.add_argument("--schema", metavar="FILE",
+                               help="the reply must be JSON matching this JSON Schema (structured outputs); "
+                                    "a reply that does not is reported, exit 3")
     for resumable in (ask, run, chat):
         resumable.add_argument("--continue", dest="resume", action="store_true",
                                help="carry on the latest conversation in the log")

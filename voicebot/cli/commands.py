@@ -29,6 +29,7 @@ from voicebot.hotkeys.machine import Binding, bindings_from_config
 from voicebot.modes import ASK
 from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import Output, make_output
+from voicebot.turns.reply_schema import ReplySchema, load_schema
 
 if TYPE_CHECKING:
     from voicebot.voice.output import Speaker
@@ -99,6 +100,11 @@ def retrying_in(seconds: float) -> str:
     return f"retrying in {round(seconds, 1) if seconds < 10 else round(seconds):g} s"
 
 
+def reply_schema(rest: Mapping[str, Any]) -> ReplySchema | None:
+    """The --schema file, read and checked (UsageError, exit 2, for an unusable one)."""
+    return load_schema(rest["schema"]) if rest.get("schema") else None
+
+
 def prepare_all(files: list[str], settings: Settings) -> list[PreparedAudio]:
     """Every file prepared before any request: a bad one ends the command with nothing sent."""
     return [prepare_file(Path(name), settings.audio_format, whole_seconds=settings.max_chunk_seconds)
@@ -109,12 +115,13 @@ async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool
     """Each file in turn: its text printed (transcribe, translate) or asked as one turn of one
     conversation (ask). All are prepared first, so a bad one ends the command with nothing sent."""
     output = output_for(settings, rest)
+    schema = reply_schema(rest)  # a bad schema file: exit 2 before anything is sent
     settings.require_key()
     audio = prepare_all(rest["files"], settings)
     recorder = make_recorder(settings, output)
     speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
-        assistant = make_assistant(client, settings, output, log=recorder)
+        assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema)
         resume(assistant, rest, output)
         narrator = make_narrator(settings, client, speaker, output)
         try:
@@ -160,12 +167,13 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
     connection is reused while `input()` waits for the user.
     """
     output = output_for(settings, rest)
+    schema = reply_schema(rest)
     settings.require_key()
     interactive = sys.stdin.isatty()
     recorder = make_recorder(settings, output)
     with asyncio.Runner() as runner:
         client = make_client(settings, output)
-        assistant = make_assistant(client, settings, output, log=recorder)
+        assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema)
         speaker = make_speaker(settings, output) if settings.speak else None
         narrator = make_narrator(settings, client, speaker, output)
 

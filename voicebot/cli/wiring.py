@@ -9,6 +9,7 @@ one options class beside it and one function here.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from voicebot.config.schema import Settings
@@ -24,6 +25,7 @@ from voicebot.stt.piece_texts import pieces_in_flight
 from voicebot.stt.vocabulary import speech_prompt
 from voicebot.turns.assistant import Assistant
 from voicebot.turns.options import AssistantOptions, ChatOptions
+from voicebot.turns.reply_schema import ReplySchema
 
 if TYPE_CHECKING:
     from voicebot.daemon.core import DaemonOptions
@@ -50,16 +52,20 @@ def speech_options(s: Settings) -> SpeechToTextOptions:
         pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base))
 
 
-def assistant_options(s: Settings) -> AssistantOptions:
-    return AssistantOptions(system_prompt=s.system_prompt, history_tokens=s.history_tokens, chat=chat_options(s),
+def assistant_options(s: Settings, *, reply_schema: ReplySchema | None = None) -> AssistantOptions:
+    """The assistant's options; `reply_schema` (ask/chat --schema) makes every reply structured."""
+    chat = chat_options(s)
+    if reply_schema is not None:
+        chat = dataclasses.replace(chat, reply_schema=reply_schema)
+    return AssistantOptions(system_prompt=s.system_prompt, history_tokens=s.history_tokens, chat=chat,
                             speech=speech_options(s))
 
 
 def make_assistant(client: AssistantClient, s: Settings, output: Output, *,
-                   log: LogWriter | None = None) -> Assistant:
+                   log: LogWriter | None = None, reply_schema: ReplySchema | None = None) -> Assistant:
     """The conversation holder of a command or the daemon; the log (`log`) observes its turns."""
-    return Assistant(client, assistant_options(s), output, observers=[TurnLog(log or LogWriter.off())],
-                     redact=redaction(s))
+    return Assistant(client, assistant_options(s, reply_schema=reply_schema), output,
+                     observers=[TurnLog(log or LogWriter.off())], redact=redaction(s))
 
 
 def redaction(s: Settings) -> Redaction:

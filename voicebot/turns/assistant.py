@@ -287,7 +287,10 @@ class Assistant:
                 on_text(piece)
 
         try:
-            usage = await self._stream(messages, text, say)
+            if self.options.chat.reply_schema is not None:
+                usage = await self._whole(messages, text, say)
+            else:
+                usage = await self._stream(messages, text, say)
         except asyncio.CancelledError:
             say(text.finish())  # what was held back, a cut-off key blanked: shown and kept alike
             self._keep_interrupted(conversation, question, "".join(parts), turn, cancelled=True)
@@ -327,6 +330,20 @@ class Assistant:
                 usage = dict(event.raw)
         think(thoughts.finish())
         return usage
+
+    async def _whole(self, messages: list[Message], text: StreamRedaction,
+                     say: Callable[[str], None]) -> dict[str, Any] | None:
+        """The answer in one request (Groq streams no structured output), checked against the
+        schema before any of it is shown: a reply that does not match raises SchemaMismatch."""
+        chat = self.options.chat
+        result = await self.client.chat_complete(messages, model=chat.model, options=chat.body())
+        if result.reasoning and chat.show_reasoning:
+            thoughts = self.redact.stream()
+            self.output.reasoning(thoughts.feed(result.reasoning) + thoughts.finish())
+        if chat.reply_schema is not None:
+            chat.reply_schema.check(result.text)
+        say(text.feed(result.text))
+        return dict(result.usage.raw) if result.usage is not None else None
 
     def _keep_interrupted(self, conversation: Conversation, question: str, partial: str, turn: int, *,
                           cancelled: bool) -> None:

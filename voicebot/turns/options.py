@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicebot.stt.options import SpeechToTextOptions
+from voicebot.turns.reply_schema import ReplySchema
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,7 @@ class ChatOptions:
     reasoning_effort: str | None = None  # "none" sends nothing, as None does
     reasoning_format: str | None = None
     show_reasoning: bool = False  # the model's reasoning shown, dimmed, before the answer
+    reply_schema: ReplySchema | None = None  # --schema: the reply must be JSON matching it (not streamed)
 
     def body(self) -> dict[str, Any]:
         """The request's optional fields, with unset ones left out."""
@@ -39,7 +41,9 @@ class ChatOptions:
             "seed": self.seed,
             "service_tier": self.service_tier,
         }
-        if self.response_format == "json_object":
+        if self.reply_schema is not None:
+            opts["response_format"] = self.reply_schema.response_format(self.model)
+        elif self.response_format == "json_object":
             opts["response_format"] = {"type": "json_object"}
         reasons = self.reasoning_effort not in (None, "none")
         if reasons:
