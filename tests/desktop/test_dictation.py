@@ -30,6 +30,7 @@ from voicebot.config.schema import Settings
 from voicebot.desktop import keystrokes
 from voicebot.desktop.cleanup import EDIT_PROMPT, drift, words
 from voicebot.desktop.dictation import Dictation
+from voicebot.errors import UsageError
 from voicebot.stt.vocabulary import PROMPT_LIMIT, speech_prompt
 from voicebot.turns.console import JsonOutput
 
@@ -193,6 +194,27 @@ def test_a_failed_paste_leaves_the_text_on_the_clipboard_and_says_so(tools: Tool
     assert tools.argv("ydotool") == ["key", "29:1", "47:1", "47:0", "29:0"]
     [notice] = notices(out)
     assert notice["delivered"] == "clipboard" and notice["text"].startswith("not pasted: ydotool failed")
+
+
+@pytest.mark.parametrize(("tool", "argv"), [
+    ("wtype", ["-M", "ctrl", "-M", "shift", "-k", "v", "-m", "shift", "-m", "ctrl"]),
+    ("ydotool", ["key", "29:1", "42:1", "47:1", "47:0", "42:0", "29:0"]),
+])
+def test_terminals_paste_keys_are_pressed_by_either_tool(tools: Tools, tool: str, argv: list[str]) -> None:
+    """paste_keys = ctrl+shift+v: what terminals paste with (Ctrl+V there pastes nothing)."""
+    tools.add(tool)
+    tools.add("wl-copy")
+    tools.add("wl-paste", status=1, message="Nothing is copied")
+    _, out = land("hello there", tools.env(), dictate_output="clipboard", restore_clipboard=True,
+                  paste_keys="ctrl+shift+v")
+    assert tools.argv(tool) == argv and notices(out) == []
+
+
+def test_paste_keys_outside_the_choices_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('paste_keys = "ctrl+alt+v"\n')
+    with pytest.raises(UsageError, match=r"paste_keys.*ctrl\+v, ctrl\+shift\+v"):
+        load_settings({}, {}, config_path=str(config))
 
 
 # --------------------------------------------------------------------------- clean-up

@@ -161,11 +161,14 @@ class Settings:
     dictate_output: str = _opt("print", "where dictated text goes besides the console", flag="--dictate-output",
                                choices=("print", "type", "clipboard"))
     # Dictation that lands (voicebot.desktop.dictation): clipboard restore, clean-up, vocabulary
-    restore_clipboard: bool = _opt(False, "with dictate_output = clipboard: paste (Ctrl+V) into the focused window, "
-                                   "then put the previous clipboard back", flag="--restore-clipboard")
+    restore_clipboard: bool = _opt(False, "with dictate_output = clipboard: paste (paste_keys) into the focused "
+                                   "window, then put the previous clipboard back", flag="--restore-clipboard")
     restore_clipboard_seconds: float = _opt(1.5, "the paste window: seconds before the previous clipboard is put "
                                             "back (not if something else was copied meanwhile)",
                                             flag="--restore-clipboard-seconds", low=0.1, high=60)
+    paste_keys: str = _opt("ctrl+v", "the keys that paste (terminals such as foot, GNOME Terminal or Konsole "
+                           "paste with ctrl+shift+v: Ctrl+V there pastes nothing)", flag="--paste-keys",
+                           choices=("ctrl+v", "ctrl+shift+v"))
     dictate_cleanup: bool = _opt(False, "pass dictation through the chat model for punctuation, casing, filler "
                                  "words and spoken corrections (never answered; the raw text if it drifts)",
                                  flag="--dictate-cleanup")

@@ -156,3 +156,14 @@ def put_back(saved: Saved, env: Mapping[str, str] | None = None) -> None:
         return
     name, find = _tool(env, None)
     _run_writer(_resolved([*_TYPED_WRITE[name], saved.kind], find), saved.data)
+
+
+# Emptying it: wl-copy and xsel can; xclip can only offer an empty text.
+_CLEAR = {"wl-copy": ["wl-copy", "--clear"], "xsel": ["xsel", "--clipboard", "--clear"]}
+
+
+def clear_clipboard(env: Mapping[str, str] | None = None) -> None:
+    """Leave the clipboard empty (as it was before a dictation was pasted through it)."""
+    env = os.environ if env is None else env
+    name, find = _tool(env, None)
+    _run_writer(_resolved(_CLEAR.get(name, _WRITERS[name]), find), b"")

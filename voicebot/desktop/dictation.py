@@ -23,6 +23,7 @@ from voicebot.api.client import GroqClient
 from voicebot.desktop.cleanup import clean
 from voicebot.desktop.clipboard import (
     Saved,
+    clear_clipboard,
     copy_to_clipboard,
     put_back,
     read_clipboard,
@@ -49,6 +50,7 @@ class DictationOptions:
     target: str = "print"  # print, type or clipboard (besides the console)
     restore_clipboard: bool = False  # with clipboard: paste, then put the previous clipboard back
     restore_seconds: float = 1.5  # the paste window before the previous clipboard goes back
+    paste_keys: str = "ctrl+v"  # the keys that paste (ctrl+shift+v in terminals)
     cleanup: ChatOptions | None = None  # the chat model and fields for the clean-up; None: no clean-up
 
 
@@ -62,12 +64,15 @@ class _Restore:
 
 
 def restore_if_unchanged(previous: Saved | None, ours: str, env: Mapping[str, str] | None = None) -> bool:
-    """Put `previous` back if the clipboard still holds our text; True when it did."""
-    if previous is None or previous == Saved(ours.encode("utf-8")):
+    """Put `previous` back (None: an empty clipboard) if the clipboard still holds our text; True when it did."""
+    if previous == Saved(ours.encode("utf-8")):
         return False
     if read_clipboard(env) != ours:  # the user copied something else meanwhile: theirs wins
         return False
-    put_back(previous, env)
+    if previous is None:
+        clear_clipboard(env)  # it was empty: the dictation does not linger there
+    else:
+        put_back(previous, env)
     return True
 
 
@@ -162,7 +167,7 @@ class Dictation:
 
     async def _paste(self, keyboard: Keyboard) -> bool:
         try:
-            await asyncio.to_thread(keyboard.paste)
+            await asyncio.to_thread(keyboard.paste, self.options.paste_keys)
         except NotTyped as exc:
             self.output.notice(f"not pasted: {exc}; the text stays on the clipboard", delivered="clipboard",
                                reason=str(exc))

@@ -12,16 +12,32 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 WAYLAND_TOOLS = ("wtype", "ydotool")
 # Text on stdin ("-"), never in argv: other users can read a process's arguments.
 TYPE_COMMANDS = {"wtype": ["wtype", "-"], "ydotool": ["ydotool", "type", "--file", "-"]}
-# Ctrl+V: wtype by key name; ydotool by Linux input codes (29 KEY_LEFTCTRL, 47 KEY_V), down:1 up:0.
-PASTE_COMMANDS = {"wtype": ["wtype", "-M", "ctrl", "-k", "v", "-m", "ctrl"],
-                  "ydotool": ["ydotool", "key", "29:1", "47:1", "47:0", "29:0"]}
+# The paste keys a user can choose: Ctrl+V in most applications, Ctrl+Shift+V in terminals,
+# where Ctrl+V is a control character and pastes nothing. (Not Shift+Insert: terminals paste
+# the PRIMARY selection with it, not the clipboard.) wtype names the keys; ydotool takes Linux
+# input codes (29 LEFTCTRL, 42 LEFTSHIFT, 47 V), down:1 up:0, released in reverse order.
+PASTE_KEYS = ("ctrl+v", "ctrl+shift+v")
+_LINUX_CODES = {"ctrl": 29, "shift": 42, "v": 47}
+
+
+def paste_command(tool: str, keys: str) -> list[str]:
+    """The command that presses `keys` (one of PASTE_KEYS) with `tool`."""
+    *mods, key = keys.split("+")
+    if tool == "wtype":
+        down = [a for m in mods for a in ("-M", m)]
+        up = [a for m in reversed(mods) for a in ("-m", m)]
+        return ["wtype", *down, "-k", key, *up]
+    codes = [_LINUX_CODES[k] for k in (*mods, key)]
+    return ["ydotool", "key", *(f"{c}:1" for c in codes), *(f"{c}:0" for c in reversed(codes))]
+
+
 BASE_TIMEOUT = 5.0  # seconds for a tool to start and finish a short text...
 PER_CHARACTER = 0.05  # ...plus this per character (ydotool's default delay is 12 ms a key, up and down)
 
@@ -38,7 +54,7 @@ class Keyboard(Protocol):
     name: str
 
     def type(self, text: str) -> None: ...
-    def paste(self) -> None: ...
+    def paste(self, keys: str = "ctrl+v") -> None: ...
 
 
 def run_tool(cmd: list[str], stdin: bytes | None, timeout: float) -> None:
@@ -68,11 +84,11 @@ class ToolKeyboard:
         self.tools = dict(tools)  # name -> the executable found on PATH
         self.name = next(iter(self.tools))
 
-    def _each(self, commands: Mapping[str, list[str]], stdin: bytes | None, timeout: float) -> None:
+    def _each(self, command: Callable[[str], list[str]], stdin: bytes | None, timeout: float) -> None:
         refusals = []
         for tool, path in self.tools.items():
             try:
-                run_tool([path, *commands[tool][1:]], stdin, timeout)
+                run_tool([path, *command(tool)[1:]], stdin, timeout)
             except TimedOut:
                 raise
             except NotTyped as exc:
@@ -83,10 +99,10 @@ class ToolKeyboard:
         raise NotTyped("; ".join(refusals))
 
     def type(self, text: str) -> None:
-        self._each(TYPE_COMMANDS, text.encode("utf-8"), BASE_TIMEOUT + PER_CHARACTER * len(text))
+        self._each(TYPE_COMMANDS.__getitem__, text.encode("utf-8"), BASE_TIMEOUT + PER_CHARACTER * len(text))
 
-    def paste(self) -> None:
-        self._each(PASTE_COMMANDS, None, BASE_TIMEOUT)
+    def paste(self, keys: str = "ctrl+v") -> None:
+        self._each(lambda tool: paste_command(tool, keys), None, BASE_TIMEOUT)
 
 
 class PynputKeyboard:
@@ -108,15 +124,17 @@ class PynputKeyboard:
         except Exception as exc:  # a character with no key (pynput's InvalidCharacterException), a lost display
             raise NotTyped(f"typing stopped ({type(exc).__name__}: {exc})") from None
 
-    def paste(self) -> None:
+    def paste(self, keys: str = "ctrl+v") -> None:
         from pynput.keyboard import Key
 
+        *mods, key = keys.split("+")
+        named = {"ctrl": Key.ctrl, "shift": Key.shift}
         keyboard = self._controller()
         try:
-            with keyboard.pressed(Key.ctrl):  # type: ignore[attr-defined]
-                keyboard.tap("v")  # type: ignore[attr-defined]
+            with keyboard.pressed(*(named[m] for m in mods)):  # type: ignore[attr-defined]
+                keyboard.tap(key)  # type: ignore[attr-defined]
         except Exception as exc:
-            raise NotTyped(f"could not press Ctrl+V ({type(exc).__name__}: {exc})") from None
+            raise NotTyped(f"could not press {keys} ({type(exc).__name__}: {exc})") from None
 
 
 def keyboard_for(env: Mapping[str, str]) -> Keyboard | None:
