@@ -136,9 +136,15 @@ def desk() -> Iterator[Desktop]:
         yield Desktop("", pulse)
 
 
-def wayland_daemon(args: list[str], fake: FakeGroq, desk: Desktop, compositor: Sway) -> Any:
-    return running_daemon(["--no-hotkeys", "--mode", "dictate", "--quiet", *args], fake, desk, display=False,
-                          extra_env={"WAYLAND_DISPLAY": compositor.display})
+def wayland_daemon(args: list[str], fake: FakeGroq, desk: Desktop, compositor: Sway, config: str | None = None) -> Any:
+    """`voicebot run` in the Wayland session, no hotkeys (a shortcut runs `voicebot start`/`stop`).
+
+    No pre-roll: a take then records from one stream, opened at `start`. (With it, takes
+    joined from the idle and the take's own stream came out garbled under load: 4 of 21
+    not recognised by the fake server, 0 of 8 without; see the report on issue 17.)
+    """
+    return running_daemon(["--no-hotkeys", "--quiet", "--preroll-ms", "0", *args], fake, desk, display=False,
+                          config=config, extra_env={"WAYLAND_DISPLAY": compositor.display})
 
 
 def dictate(d: Daemon, desk: Desktop, speech: Path) -> None:
@@ -151,12 +157,21 @@ def dictate(d: Daemon, desk: Desktop, speech: Path) -> None:
     assert stopped.returncode == 0, stopped.stderr
 
 
+def heard(d: Daemon, fake: FakeGroq) -> str:
+    """The transcript; failing, with what the server made of each upload (duration, score, coverage)."""
+    try:
+        return str(d.wait_for("transcript")["text"])
+    except AssertionError as exc:
+        uploads = [r.audio for r in fake.requests_to("/audio/transcriptions")]
+        raise AssertionError(f"{exc}\nuploads: {uploads}") from None
+
+
 def test_the_daemon_types_dictation_into_a_wayland_window(desk: Desktop, terminal: Terminal, compositor: Sway,
                                                           fake_groq: FakeGroq) -> None:
-    with wayland_daemon(["--dictate-output", "type"], fake_groq, desk, compositor) as d:
+    with wayland_daemon(["--mode", "dictate", "--dictate-output", "type"], fake_groq, desk, compositor) as d:
         assert "DISPLAY" not in d.env
         dictate(d, desk, CAPITAL)
-        assert d.wait_for("transcript")["text"] == SAID
+        assert heard(d, fake_groq) == SAID
         assert terminal.wait(lambda got: len(got) >= len(SAID)) == SAID
         assert not d.of_type("error") and not d.of_type("notice"), d.events
 
@@ -165,11 +180,11 @@ def test_the_daemon_pastes_and_puts_the_clipboard_back(desk: Desktop, terminal: 
                                                        fake_groq: FakeGroq) -> None:
     mine = b"what I had copied\n"
     set_clipboard(compositor, mine)
-    args = ["--dictate-output", "clipboard", "--restore-clipboard", "--restore-clipboard-seconds", "1",
-            "--paste-keys", "ctrl+shift+v"]
+    args = ["--mode", "dictate", "--dictate-output", "clipboard", "--restore-clipboard",
+            "--restore-clipboard-seconds", "1", "--paste-keys", "ctrl+shift+v"]
     with wayland_daemon(args, fake_groq, desk, compositor) as d:
         dictate(d, desk, CAPITAL)
-        assert d.wait_for("transcript")["text"] == SAID
+        assert heard(d, fake_groq) == SAID
         assert terminal.wait(lambda got: len(got) >= len(SAID)) == SAID
         back = terminal.wait(lambda _: clipboard(compositor) == mine)  # polled: the restore prints nothing
         assert back == SAID and not d.of_type("error") and not d.of_type("notice"), d.events
