@@ -48,12 +48,15 @@ class Mode:
     after: After | None = None
     then_ask: bool = False
     speak: bool | None = None  # the binding's own choice; None follows the `speak` setting
+    then_enter: bool = False  # dictate: press Enter once the text has landed (chat boxes, terminals)
 
     def __post_init__(self) -> None:
         if (self.endpoint is None) != (self.after is None):
             raise ValueError(f"{self.name}: a recording mode needs both an endpoint and an after")
         if self.then_ask and self.after is not After.SHOW:
             raise ValueError(f"{self.name}: then_ask applies only to a mode that shows its transcript")
+        if self.then_enter and self.after is not After.DICTATE:
+            raise ValueError(f"{self.name}: then_enter applies only to dictation")
 
     @property
     def records(self) -> bool:
@@ -93,12 +96,14 @@ NAMES: tuple[str, ...] = tuple(MODES)
 RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.records)
 
 
-def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None) -> Mode:
+def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, then_enter: bool = False) -> Mode:
     """The mode called `name` (ValueError listing the modes if there is none)."""
     try:
         mode = MODES[name].with_then_ask(then_ask)
     except (KeyError, TypeError):
         raise ValueError(f"unknown mode {name!r} (modes: {', '.join(NAMES)})") from None
+    if then_enter and mode.after is After.DICTATE:
+        mode = replace(mode, then_enter=True)
     return mode if speak is None or not mode.records else replace(mode, speak=speak)
 
 
@@ -111,19 +116,20 @@ def recording_mode(name: str, *, then_ask: bool = False) -> Mode:
 
 
 async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, assistant: Answerer,
-                           dictate: Callable[[str], Awaitable[object]] | None = None,
+                           dictate: Callable[[str, bool], Awaitable[object]] | None = None,
                            shown: Callable[[], None] | None = None,
                            answering: Callable[[], None] | None = None) -> None:
     """Show a take's transcript, then do what its mode does with it.
 
     `shown` runs once the words are on screen (a kept take is removed then: from there on
     nothing can be lost), `answering` just before an answer is asked for. `dictate` lands
-    dictated text (clean-up, print, type or copy: voicebot.desktop.dictation.Dictation.land); a
+    dictated text (clean-up, print, type or copy, then Enter with the mode's `then_enter`:
+    voicebot.desktop.dictation.Dictation.land); a
     take sent again minutes later passes none, so its text is only printed, since typing
     into whatever window has the focus by then would be a surprise.
     """
     if mode.after is After.DICTATE and dictate is not None:
-        await dictate(text)  # prints the words itself, after any clean-up
+        await dictate(text, mode.then_enter)  # prints the words itself, after any clean-up
         if shown is not None:
             shown()
         return

@@ -188,3 +188,33 @@ def test_the_daemon_pastes_and_puts_the_clipboard_back(desk: Desktop, terminal: 
         assert terminal.wait(lambda got: len(got) >= len(SAID)) == SAID
         back = terminal.wait(lambda _: clipboard(compositor) == mine)  # polled: the restore prints nothing
         assert back == SAID and not d.of_type("error") and not d.of_type("notice"), d.events
+
+
+# --- then_enter: dictate and send -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [{"dictate_output": "type"},
+                                     {"dictate_output": "clipboard", "restore_clipboard": True,
+                                      "restore_clipboard_seconds": 1.0, "paste_keys": "ctrl+shift+v"}],
+                         ids=["typed", "pasted"])
+def test_enter_follows_the_text_that_landed(terminal: Terminal, wayland: Sway, options: dict[str, Any]) -> None:
+    out = io.StringIO()
+
+    async def go() -> None:
+        d = dictation(out, wayland, **options)
+        await d.land(SAID, then_enter=True)
+        await d.settled()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    assert terminal.wait(lambda got: "\n" in got) == SAID + "\n"  # the text first, then Enter
+    assert notices(out) == []
+
+
+def test_the_daemon_sends_what_was_dictated_with_enter(desk: Desktop, terminal: Terminal, compositor: Sway,
+                                                       fake_groq: FakeGroq, tmp_path: Path) -> None:
+    config = '[hotkeys]\ndictate = { keys = "f9", then_enter = true }\n'
+    with wayland_daemon(["--dictate-output", "type"], fake_groq, desk, compositor, config) as d:
+        dictate(d, desk, CAPITAL)
+        assert heard(d, fake_groq) == SAID
+        assert terminal.wait(lambda got: "\n" in got) == SAID + "\n"
+        assert not d.of_type("error") and not d.of_type("notice"), d.events

@@ -101,7 +101,8 @@ class TextField:
             if event.type != self._x.KeyPress:
                 continue
             shifted = 1 if event.state & self._x.ShiftMask else 0
-            char = XK.keysym_to_string(self.conn.keycode_to_keysym(event.detail, shifted)) or ""
+            keysym = self.conn.keycode_to_keysym(event.detail, shifted)
+            char = "\n" if keysym == XK.XK_Return else XK.keysym_to_string(keysym) or ""
             with self._changed:
                 if event.state & self._x.ControlMask and char == "v":
                     self.pasted.append(clipboard(self.display))  # what a text field pastes: the selection, now
@@ -137,6 +138,22 @@ def test_type_on_x11_reaches_the_focused_window(field: TextField) -> None:
     asyncio.run(dictation(out, dictate_output="type").land(SAID))
     field.wait(lambda f: len(f.typed) >= len(SAID))
     assert field.typed == SAID and notices(out) == []
+
+
+@pytest.mark.parametrize("options", [{"dictate_output": "type"},
+                                     {"dictate_output": "clipboard", "restore_clipboard": True,
+                                      "restore_clipboard_seconds": 1.0}], ids=["typed", "pasted"])
+def test_enter_follows_the_dictated_text(field: TextField, options: dict[str, Any]) -> None:
+    out = io.StringIO()
+
+    async def go() -> None:
+        d = dictation(out, **options)
+        await d.land(SAID, then_enter=True)
+        await d.settled()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+    field.wait(lambda f: "\n" in f.typed)
+    assert "".join(field.pasted) + field.typed == SAID + "\n" and notices(out) == []
 
 
 def test_paste_then_the_previous_clipboard_comes_back(field: TextField) -> None:

@@ -6,7 +6,8 @@ delivered. Delivery never claims what it did not do: a typing tool that is missi
 fails leaves a notice saying the text was not typed and why (the text is on the console
 above it). With `restore_clipboard`, the clipboard target pastes and then puts the
 user's previous clipboard back in a background task, unless they copied something else
-in the meantime.
+in the meantime. With `then_enter` (a dictate binding's), Enter follows text that landed,
+and only then: after a failed delivery it could send half a message or run half a command.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from voicebot.api.client import GroqClient
 from voicebot.desktop.cleanup import clean
@@ -41,6 +42,10 @@ __all__ = ["TARGETS", "Dictation", "DictationOptions", "deliver"]
 log = logging.getLogger("voicebot.desktop.dictation")
 TARGETS = ("print", "type", "clipboard")
 CLOSE_WAIT = 0.5  # seconds a stopping daemon gives the clipboard restore (within its 2 s promise)
+# A pasting application fetches the clipboard after the keys, on its own time (a pipe from
+# the owner); an Enter pressed at once could arrive first and send the line without the text.
+PASTE_SETTLE = 0.3
+Landed = Literal["typed", "pasted"] | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,8 +92,8 @@ class Dictation:
         self.env = os.environ if env is None else env
         self._restore: _Restore | None = None
 
-    async def land(self, text: str) -> str:
-        """Clean up (if asked), print, deliver; returns the text delivered."""
+    async def land(self, text: str, then_enter: bool = False) -> str:
+        """Clean up (if asked), print, deliver (then Enter if asked and it landed); returns the text."""
         if self.options.cleanup is not None and self.client is not None:
             try:
                 text = await self._cleaned(text)
@@ -96,8 +101,21 @@ class Dictation:
                 self.output.transcript(text, label=False)  # cut short: what was said is still shown
                 raise
         self.output.transcript(text, label=False)
-        await deliver(text, self.options.target, self)
+        landed = await deliver(text, self.options.target, self)
+        if then_enter and landed is not None:
+            await self._enter(landed)
         return text
+
+    async def _enter(self, landed: Landed) -> None:
+        keyboard = keyboard_for(self.env)
+        if keyboard is None:
+            return
+        if landed == "pasted":
+            await asyncio.sleep(PASTE_SETTLE)
+        try:
+            await asyncio.to_thread(keyboard.enter)
+        except NotTyped as exc:
+            self.output.notice(f"Enter not pressed: {exc}", reason=str(exc))
 
     async def _cleaned(self, text: str) -> str:
         assert self.client is not None and self.options.cleanup is not None
@@ -112,47 +130,50 @@ class Dictation:
     def _not_delivered(self, what: str, reason: str) -> None:
         self.output.notice(f"{what}: {reason}; the text is only printed above", delivered=False, reason=reason)
 
-    async def type(self, text: str) -> None:
-        """Type into the focused window; on Wayland without a tool, the clipboard, saying so."""
+    async def type(self, text: str) -> bool:
+        """Type into the focused window (True when typed); on Wayland without a tool, the clipboard, saying so."""
         keyboard = keyboard_for(self.env)
         if keyboard is None:
             try:
                 await asyncio.to_thread(copy_to_clipboard, text, self.env)
             except UsageError as exc:
                 self._not_delivered("not typed", f"no wtype or ydotool for Wayland, and {exc}")
-                return
+                return False
             self.output.notice("not typed: install wtype or ydotool to type on Wayland; the text is on the "
                                "clipboard instead, paste it with Ctrl+V", delivered="clipboard")
-            return
+            return False
         try:
             await asyncio.to_thread(keyboard.type, text)
         except NotTyped as exc:
             self._not_delivered("not typed", str(exc))
+            return False
+        return True
 
-    async def copy(self, text: str) -> None:
-        """Put on the clipboard; with restore_clipboard, paste it and put the old clipboard back later."""
+    async def copy(self, text: str) -> bool:
+        """Put on the clipboard; with restore_clipboard, paste it (True when pasted) and put the old one back later."""
         if not self.options.restore_clipboard:
             try:
                 await asyncio.to_thread(copy_to_clipboard, text, self.env)
             except UsageError as exc:
                 self._not_delivered("not copied", str(exc))
-            return
+            return False
         keyboard = keyboard_for(self.env)
         previous = await self._previous_clipboard()
         try:
             await asyncio.to_thread(copy_to_clipboard, text, self.env)
         except UsageError as exc:
             self._not_delivered("not copied", str(exc))
-            return
+            return False
         if keyboard is None:
             self.output.notice("not pasted: install wtype or ydotool to paste on Wayland; the text stays on the "
                                "clipboard", delivered="clipboard")
-            return
+            return False
         if not await self._paste(keyboard):
-            return
+            return False
         restore = _Restore(previous, text)
         restore.task = asyncio.create_task(self._restore_later(restore), name="restore-clipboard")
         self._restore = restore
+        return True
 
     async def _previous_clipboard(self) -> Saved | None:
         """What the user had copied; a restore still pending already knows it (ours is on it now)."""
@@ -206,9 +227,14 @@ class Dictation:
             await asyncio.wait_for(self._put_back(restore), CLOSE_WAIT)
 
 
-async def deliver(text: str, target: str, dictation: Dictation) -> None:
-    """Send dictated text where the user asked, off the event loop (typing takes time)."""
+async def deliver(text: str, target: str, dictation: Dictation) -> Landed:
+    """Send dictated text where the user asked, off the event loop (typing takes time).
+
+    Says how it landed in the window: typed, pasted (the application fetches it after the
+    keys), or None when it did not (printed or copied only, or it failed).
+    """
     if target == "type":
-        await dictation.type(text)
-    elif target == "clipboard":
-        await dictation.copy(text)
+        return "typed" if await dictation.type(text) else None
+    if target == "clipboard":
+        return "pasted" if await dictation.copy(text) else None
+    return None

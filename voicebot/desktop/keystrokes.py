@@ -19,6 +19,8 @@ from typing import Protocol
 WAYLAND_TOOLS = ("wtype", "ydotool")
 # Text on stdin ("-"), never in argv: other users can read a process's arguments.
 TYPE_COMMANDS = {"wtype": ["wtype", "-"], "ydotool": ["ydotool", "type", "--file", "-"]}
+# Enter (then_enter): wtype by name, ydotool by input code (28 KEY_ENTER).
+ENTER_COMMANDS = {"wtype": ["wtype", "-k", "Return"], "ydotool": ["ydotool", "key", "28:1", "28:0"]}
 # The paste keys a user can choose: Ctrl+V in most applications, Ctrl+Shift+V in terminals,
 # where Ctrl+V is a control character and pastes nothing. (Not Shift+Insert: terminals paste
 # the PRIMARY selection with it, not the clipboard.) wtype names the keys; ydotool takes Linux
@@ -55,6 +57,7 @@ class Keyboard(Protocol):
 
     def type(self, text: str) -> None: ...
     def paste(self, keys: str = "ctrl+v") -> None: ...
+    def enter(self) -> None: ...
 
 
 def run_tool(cmd: list[str], stdin: bytes | None, timeout: float) -> None:
@@ -104,6 +107,9 @@ class ToolKeyboard:
     def paste(self, keys: str = "ctrl+v") -> None:
         self._each(lambda tool: paste_command(tool, keys), None, BASE_TIMEOUT)
 
+    def enter(self) -> None:
+        self._each(ENTER_COMMANDS.__getitem__, None, BASE_TIMEOUT)
+
 
 class PynputKeyboard:
     """X11: pynput's controller sends the keys through XTEST."""
@@ -135,6 +141,15 @@ class PynputKeyboard:
                 keyboard.tap(key)  # type: ignore[attr-defined]
         except Exception as exc:
             raise NotTyped(f"could not press {keys} ({type(exc).__name__}: {exc})") from None
+
+    def enter(self) -> None:
+        from pynput.keyboard import Key
+
+        keyboard = self._controller()
+        try:
+            keyboard.tap(Key.enter)  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise NotTyped(f"could not press Enter ({type(exc).__name__}: {exc})") from None
 
 
 def keyboard_for(env: Mapping[str, str]) -> Keyboard | None:

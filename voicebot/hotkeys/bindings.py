@@ -26,11 +26,12 @@ class BadEntry(ValueError):
 
 
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
-    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak]}}, each combo parsed now.
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak][, then_enter]}}, each combo parsed now.
 
     `speak` is kept only when given: a binding without it follows the `speak` setting. Two
     bindings one chord would fire together are refused here too (BadEntry on the later one),
     as the daemon would refuse them.
+    `then_enter` (dictate only: Enter after the text lands) is kept likewise, only when true.
     """
     if not isinstance(value, dict):
         raise ValueError(f"expected a table of mode = combo, got {value!r}")
@@ -43,9 +44,10 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
             raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
-        unknown = set(spec) - {"keys", "style", "then_ask", "speak"}
+        unknown = set(spec) - {"keys", "style", "then_ask", "speak", "then_enter"}
         if unknown:
-            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak)")
+            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak, "
+                                 "then_enter)")
         style = spec.get("style", "hold")
         if style not in STYLES:
             raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
@@ -65,6 +67,13 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             if not isinstance(spec["speak"], bool):
                 raise BadEntry(mode, "speak must be true or false")
             out[mode]["speak"] = spec["speak"]
+        if "then_enter" in spec:
+            if not isinstance(spec["then_enter"], bool):
+                raise BadEntry(mode, "then_enter must be true or false")
+            if spec["then_enter"] and mode != "dictate":
+                raise BadEntry(mode, "then_enter applies to the dictate binding only (Enter after the text lands)")
+            if spec["then_enter"]:
+                out[mode]["then_enter"] = True
     return out
 
 
