@@ -49,6 +49,7 @@ class Mode:
     then_ask: bool = False
     speak: bool | None = None  # the binding's own choice; None follows the `speak` setting
     then_enter: bool = False  # dictate: press Enter once the text has landed (chat boxes, terminals)
+    context: str | None = None  # a mode that answers: "selection" or "clipboard" text attached to the question
 
     def __post_init__(self) -> None:
         if (self.endpoint is None) != (self.after is None):
@@ -57,6 +58,8 @@ class Mode:
             raise ValueError(f"{self.name}: then_ask applies only to a mode that shows its transcript")
         if self.then_enter and self.after is not After.DICTATE:
             raise ValueError(f"{self.name}: then_enter applies only to dictation")
+        if self.context is not None and self.after is After.DICTATE:
+            raise ValueError(f"{self.name}: context applies only to a mode that answers")
 
     @property
     def records(self) -> bool:
@@ -96,7 +99,8 @@ NAMES: tuple[str, ...] = tuple(MODES)
 RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.records)
 
 
-def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, then_enter: bool = False) -> Mode:
+def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, then_enter: bool = False,
+               context: str | None = None) -> Mode:
     """The mode called `name` (ValueError listing the modes if there is none)."""
     try:
         mode = MODES[name].with_then_ask(then_ask)
@@ -104,6 +108,8 @@ def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, 
         raise ValueError(f"unknown mode {name!r} (modes: {', '.join(NAMES)})") from None
     if then_enter and mode.after is After.DICTATE:
         mode = replace(mode, then_enter=True)
+    if context is not None and mode.records and mode.after is not After.DICTATE:
+        mode = replace(mode, context=context)
     return mode if speak is None or not mode.records else replace(mode, speak=speak)
 
 

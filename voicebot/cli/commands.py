@@ -237,7 +237,8 @@ def build_bindings(settings: Settings, hotkey: str | None, mode: str | None, tog
         base = table.get(name, {})
         keys = hotkey or base.get("keys") or "ctrl+alt+space"
         table = {name: {"keys": keys, "style": "toggle" if toggle else base.get("style", "hold"),
-                        "then_ask": base.get("then_ask", False), "then_enter": base.get("then_enter", False)}}
+                        "then_ask": base.get("then_ask", False), "then_enter": base.get("then_enter", False),
+                        **({"context": base["context"]} if "context" in base else {})}}
     return bindings_from_config(table)
 
 

@@ -89,6 +89,7 @@ def daemon_options(s: Settings) -> DaemonOptions:
     return DaemonOptions(min_hold_seconds=s.min_hold_ms / 1000, retry_pending_seconds=s.retry_pending_seconds,
                          open_microphone=s.preroll_ms > 0,
                          pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base), speak=s.speak,
+                         context_max_chars=s.context_max_chars,
                          record=record_options(s), dictation=dictation_options(s), listen=listen_options(s))
 
 

@@ -136,7 +136,7 @@ class Settings:
     stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
-                                   f"then_ask, speak, then_enter}} (modes: {', '.join(MODE_NAMES)})")
+                                   f"then_ask, speak, then_enter, context}} (modes: {', '.join(MODE_NAMES)})")
     preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",
@@ -169,6 +169,8 @@ class Settings:
     paste_keys: str = _opt("ctrl+v", "the keys that paste (terminals such as foot, GNOME Terminal or Konsole "
                            "paste with ctrl+shift+v: Ctrl+V there pastes nothing)", flag="--paste-keys",
                            choices=("ctrl+v", "ctrl+shift+v"))
+    context_max_chars: int = _opt(8000, "a binding's context (selected or clipboard text) is cut to this many "
+                                  "characters, with a notice", flag="--context-max-chars", low=100, high=200_000)
     dictate_cleanup: bool = _opt(False, "pass dictation through the chat model for punctuation, casing, filler "
                                  "words and spoken corrections (never answered; the raw text if it drifts)",
                                  flag="--dictate-cleanup")

@@ -26,6 +26,7 @@ from voicebot.control.server import serve_control
 from voicebot.daemon.hands_free import HandsFree
 from voicebot.daemon.live_pieces import LivePieces
 from voicebot.daemon.recording import Recording, RecordOptions, State, record
+from voicebot.desktop.context import attach
 from voicebot.desktop.dictation import Dictation, DictationOptions
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, NoSpeechError, UsageError, VoicebotError
 from voicebot.hotkeys.listener import HotkeyListener
@@ -42,7 +43,7 @@ from voicebot.hotkeys.machine import (
 from voicebot.listen.utterances import ListenOptions
 from voicebot.mic.input_devices import load_sounddevice
 from voicebot.modes import ASK, CONVERSE, NEW, Mode, after_transcript, mode_named, recording_mode
-from voicebot.protocols import MicrophoneInput
+from voicebot.protocols import Answerer, MicrophoneInput
 from voicebot.spool.resend import KeptTakes
 from voicebot.spool.store import PendingStore
 from voicebot.stt.piece_texts import GROQ_STT_CONCURRENCY
@@ -68,6 +69,7 @@ class DaemonOptions:
     open_microphone: bool = True  # open it at start (a pre-roll is kept); else only for each take
     pieces_in_flight: int = GROQ_STT_CONCURRENCY  # a long take's pieces sent at once while it is recorded
     speak: bool = False  # answers are read aloud unless a binding says otherwise (voice.speaking.speaks)
+    context_max_chars: int = 8000  # a binding's context (selection, clipboard) is cut to this many characters
     record: RecordOptions = field(default_factory=RecordOptions)
     dictation: DictationOptions = field(default_factory=DictationOptions)
     listen: ListenOptions = field(default_factory=ListenOptions)  # hands-free sessions
@@ -397,7 +399,10 @@ class Daemon:
         text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
         if text is not None:
             spoken = self.narrator is not None and speaks(self.options.speak, rec.mode)
-            answerer = SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken else self.assistant
+            answerer: Answerer = (SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken
+                                  else self.assistant)
+            if rec.mode.context is not None and rec.mode.answers:  # read only for a binding that asks for it
+                answerer = await attach(rec.mode.context, self.options.context_max_chars, answerer, self.output)
             await after_transcript(rec.mode, text, output=self.output, assistant=answerer,
                                    dictate=self.dictation.land, answering=self._answering)
 

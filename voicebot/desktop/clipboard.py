@@ -95,6 +95,25 @@ def read_clipboard(env: Mapping[str, str] | None = None) -> str | None:
         return None
 
 
+# The PRIMARY selection: what is selected now (X11, and Wayland compositors with primary selection).
+_PRIMARY_READERS = {"wl-copy": ["wl-paste", "--primary", "--no-newline"],
+                    "xclip": ["xclip", "-selection", "primary", "-out"], "xsel": ["xsel", "--primary", "--output"]}
+
+
+def read_selection(env: Mapping[str, str] | None = None) -> str | None:
+    """The selected text (PRIMARY), or None when nothing (or no text) is selected.
+
+    Raises UsageError when no tool can read it at all.
+    """
+    env = os.environ if env is None else env
+    name, find = _tool(env, None)
+    data = _read(_resolved(_PRIMARY_READERS[name], find))
+    try:
+        return data.decode("utf-8") if data is not None else None
+    except UnicodeDecodeError:
+        return None
+
+
 def _read(cmd: list[str]) -> bytes | None:
     """A reader's output; None when it has nothing (of that type) to give."""
     try:

@@ -44,10 +44,10 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
             raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
-        unknown = set(spec) - {"keys", "style", "then_ask", "speak", "then_enter"}
+        unknown = set(spec) - {"keys", "style", "then_ask", "speak", "then_enter", "context"}
         if unknown:
             raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak, "
-                                 "then_enter)")
+                                 "then_enter, context)")
         style = spec.get("style", "hold")
         if style not in STYLES:
             raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
@@ -74,6 +74,12 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
                 raise BadEntry(mode, "then_enter applies to the dictate binding only (Enter after the text lands)")
             if spec["then_enter"]:
                 out[mode]["then_enter"] = True
+        if "context" in spec:
+            if spec["context"] not in ("selection", "clipboard"):
+                raise BadEntry(mode, f"context must be \"selection\" or \"clipboard\", got {spec['context']!r}")
+            if mode not in ("ask", "translate"):
+                raise BadEntry(mode, "context applies to a binding that asks (ask, or translate with then_ask)")
+            out[mode]["context"] = spec["context"]
     return out
 
 

@@ -116,12 +116,14 @@ def bindings_from_config(hotkeys: Mapping[str, str | Mapping[str, Any]]) -> list
                                         (spec["keys"], spec.get("style", "hold"), spec.get("then_ask", False),
                                          spec.get("speak")))
         then_enter = not isinstance(spec, str) and spec.get("then_enter") is True
+        context = None if isinstance(spec, str) else spec.get("context")
         try:
             if style not in STYLES:
                 raise UsageError(f"style must be hold or toggle, got {style!r}")
             try:
                 mode = mode_named(name, then_ask=then_ask is True,
-                                  speak=speak if isinstance(speak, bool) else None, then_enter=then_enter)
+                                  speak=speak if isinstance(speak, bool) else None, then_enter=then_enter,
+                                  context=context)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             out.append(Binding(parse_combo(keys), mode, "toggle" if style == "toggle" else "hold"))
