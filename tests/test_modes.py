@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ class Shown:
         return "answer"
 
 
-def follow(mode: Mode, dictate: Callable[[str], Awaitable[object]] | None = None) -> list[tuple[str, object]]:
+def follow(mode: Mode, dictate: Callable[[str, bool], Awaitable[object]] | None = None) -> list[tuple[str, object]]:
     seen = Shown()
     asyncio.run(after_transcript(mode, "hi there", output=seen, assistant=seen, dictate=dictate,
                                  shown=lambda: seen.log.append(("shown", None)),
@@ -95,21 +96,22 @@ def follow(mode: Mode, dictate: Callable[[str], Awaitable[object]] | None = None
 def test_after_transcript_shows_then_does_what_the_mode_says() -> None:
     delivered: list[str] = []
 
-    async def land(text: str) -> None:
-        delivered.append(text)
+    async def land(text: str, then_enter: bool) -> None:
+        delivered.append(text + ("⏎" if then_enter else ""))
 
     answered = [("transcript", True), ("shown", None), ("answering", None), ("ask", "hi there")]
     assert follow(ASK) == answered
     assert follow(TRANSLATE.with_then_ask(True)) == answered
     assert follow(TRANSLATE) == [("transcript", False), ("shown", None)]
     assert follow(DICTATE, land) == [("shown", None)]  # the landing prints the words itself
-    assert delivered == ["hi there"]
+    assert follow(replace(DICTATE, then_enter=True), land) == [("shown", None)]
+    assert delivered == ["hi there", "hi there⏎"]  # Enter is the landing's to press, after the text
 
 
 def test_dictation_printed_only_types_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     typed: list[str] = []
 
-    async def land(self: object, text: str) -> str:
+    async def land(self: object, text: str, then_enter: bool = False) -> str:
         typed.append(text)
         return text
 
