@@ -18,6 +18,7 @@ from voicebot.modes import (
     CANCEL,
     CONVERSE,
     DICTATE,
+    EDIT,
     NAMES,
     NEW,
     RECORDING_NAMES,
@@ -36,10 +37,10 @@ def test_each_mode_says_where_its_audio_goes_and_what_follows() -> None:
     assert (ASK.endpoint, ASK.after, ASK.answers, ASK.translates) == (Endpoint.TRANSCRIBE, After.ANSWER, True, False)
     assert (TRANSLATE.endpoint, TRANSLATE.answers, TRANSLATE.translates) == (Endpoint.TRANSLATE, False, True)
     assert (DICTATE.endpoint, DICTATE.after, DICTATE.answers) == (Endpoint.TRANSCRIBE, After.DICTATE, False)
-    modes = (ASK, TRANSLATE, DICTATE, NEW, CANCEL, CONVERSE)
-    assert [m.records for m in modes] == [True, True, True, False, False, False]
-    assert NAMES == ("ask", "translate", "dictate", "new", "cancel", "converse")
-    assert RECORDING_NAMES == ("ask", "translate", "dictate")
+    modes = (ASK, TRANSLATE, DICTATE, EDIT, NEW, CANCEL, CONVERSE)
+    assert [m.records for m in modes] == [True, True, True, True, False, False, False]
+    assert NAMES == ("ask", "translate", "dictate", "edit", "new", "cancel", "converse")
+    assert RECORDING_NAMES == ("ask", "translate", "dictate", "edit")
 
 
 def test_then_ask_makes_a_translation_answered_and_nothing_else() -> None:
@@ -57,10 +58,10 @@ def test_then_ask_makes_a_translation_answered_and_nothing_else() -> None:
 def test_modes_are_looked_up_by_name_with_one_message() -> None:
     assert mode_named("new") is NEW and mode_named("translate", then_ask=True).answers
     assert recording_mode("dictate") is DICTATE
-    listed = r"\(modes: ask, translate, dictate, new, cancel, converse\)"
+    listed = r"\(modes: ask, translate, dictate, edit, new, cancel, converse\)"
     with pytest.raises(ValueError, match=r"unknown mode 'shout' " + listed):
         mode_named("shout")
-    with pytest.raises(ValueError, match=r"unknown mode 'new' \(modes: ask, translate, dictate\)"):
+    with pytest.raises(ValueError, match=r"unknown mode 'new' \(modes: ask, translate, dictate, edit\)"):
         recording_mode("new")
 
 
@@ -69,8 +70,8 @@ def test_the_cli_and_the_settings_read_the_same_table(capsys: pytest.CaptureFixt
         assert build_parser().parse_args(["run", "--mode", name]).mode == name
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--mode", "new"])  # records nothing: not a --mode
-    assert "'ask', 'translate', 'dictate'" in capsys.readouterr().err
-    assert "(modes: ask, translate, dictate, new, cancel, converse)" in FIELDS["hotkeys"].metadata["help"]
+    assert "'ask', 'translate', 'dictate', 'edit'" in capsys.readouterr().err
+    assert "(modes: ask, translate, dictate, edit, new, cancel, converse)" in FIELDS["hotkeys"].metadata["help"]
 
 
 class Shown:
@@ -106,6 +107,18 @@ def test_after_transcript_shows_then_does_what_the_mode_says() -> None:
     assert follow(DICTATE, land) == [("shown", None)]  # the landing prints the words itself
     assert follow(replace(DICTATE, then_enter=True), land) == [("shown", None)]
     assert delivered == ["hi there", "hi there⏎"]  # Enter is the landing's to press, after the text
+
+
+def test_edit_shows_the_instruction_then_rewrites_by_it() -> None:
+    instructions: list[str] = []
+
+    async def rewrite(text: str) -> None:
+        instructions.append(text)
+
+    seen = Shown()
+    asyncio.run(after_transcript(EDIT, "make it formal", output=seen, assistant=seen, edit=rewrite))
+    assert seen.log == [("transcript", False)] and instructions == ["make it formal"]
+    assert follow(EDIT) == [("transcript", False), ("shown", None)]  # a take sent again later rewrites nothing
 
 
 def test_dictation_printed_only_types_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,9 @@
 A mode is what a hotkey binding (or `voicebot toggle --mode`) drives. Recording modes
 name the speech endpoint their take goes to and what happens to its transcript: `ask`
 answers it, `translate` shows the English (and answers it too with `then_ask`),
-`dictate` delivers it as typed or copied text. Instant modes (`new`, `cancel`, `converse`:
-a hands-free session on or off) record nothing. The daemon, the kept-take resend, the
+`dictate` delivers it as typed or copied text, `edit` takes it as an instruction that
+rewrites the selected text in place. Instant modes (`new`, `cancel`, `converse`: a
+hands-free session on or off) record nothing. The daemon, the kept-take resend, the
 settings and the CLI all read this table, and `after_transcript` is the one place that acts
 on a transcript.
 """
@@ -33,6 +34,7 @@ class After(enum.Enum):
     ANSWER = "answer"  # it joins the conversation and the model answers
     SHOW = "show"  # shown only
     DICTATE = "dictate"  # shown, then delivered as dictation (typed, copied, or printed only)
+    EDIT = "edit"  # shown, then the instruction the selected text is rewritten by
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class Mode:
             raise ValueError(f"{self.name}: then_ask applies only to a mode that shows its transcript")
         if self.then_enter and self.after is not After.DICTATE:
             raise ValueError(f"{self.name}: then_enter applies only to dictation")
-        if self.context is not None and self.after is After.DICTATE:
+        if self.context is not None and self.after not in (After.ANSWER, After.SHOW):
             raise ValueError(f"{self.name}: context applies only to a mode that answers")
 
     @property
@@ -90,11 +92,12 @@ class Mode:
 ASK = Mode("ask", Endpoint.TRANSCRIBE, After.ANSWER)
 TRANSLATE = Mode("translate", Endpoint.TRANSLATE, After.SHOW)
 DICTATE = Mode("dictate", Endpoint.TRANSCRIBE, After.DICTATE)
+EDIT = Mode("edit", Endpoint.TRANSCRIBE, After.EDIT)
 NEW = Mode("new")  # start a new conversation
 CANCEL = Mode("cancel")  # drop the take in progress, or cut the answer
 CONVERSE = Mode("converse")  # start or end a hands-free session (voicebot.daemon.hands_free)
 
-MODES: dict[str, Mode] = {m.name: m for m in (ASK, TRANSLATE, DICTATE, NEW, CANCEL, CONVERSE)}
+MODES: dict[str, Mode] = {m.name: m for m in (ASK, TRANSLATE, DICTATE, EDIT, NEW, CANCEL, CONVERSE)}
 NAMES: tuple[str, ...] = tuple(MODES)
 RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.records)
 
@@ -108,13 +111,13 @@ def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, 
         raise ValueError(f"unknown mode {name!r} (modes: {', '.join(NAMES)})") from None
     if then_enter and mode.after is After.DICTATE:
         mode = replace(mode, then_enter=True)
-    if context is not None and mode.records and mode.after is not After.DICTATE:
+    if context is not None and mode.after in (After.ANSWER, After.SHOW):
         mode = replace(mode, context=context)
     return mode if speak is None or not mode.records else replace(mode, speak=speak)
 
 
 def recording_mode(name: str, *, then_ask: bool = False) -> Mode:
-    """The recording mode called `name` (ValueError listing ask, translate, dictate otherwise)."""
+    """The recording mode called `name` (ValueError listing ask, translate, dictate, edit otherwise)."""
     mode = MODES.get(name) if isinstance(name, str) else None
     if mode is None or not mode.records:
         raise ValueError(f"unknown mode {name!r} (modes: {', '.join(RECORDING_NAMES)})")
@@ -123,6 +126,7 @@ def recording_mode(name: str, *, then_ask: bool = False) -> Mode:
 
 async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, assistant: Answerer,
                            dictate: Callable[[str, bool], Awaitable[object]] | None = None,
+                           edit: Callable[[str], Awaitable[object]] | None = None,
                            shown: Callable[[], None] | None = None,
                            answering: Callable[[], None] | None = None) -> None:
     """Show a take's transcript, then do what its mode does with it.
@@ -132,7 +136,9 @@ async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, ass
     dictated text (clean-up, print, type or copy, then Enter with the mode's `then_enter`:
     voicebot.desktop.dictation.Dictation.land); a
     take sent again minutes later passes none, so its text is only printed, since typing
-    into whatever window has the focus by then would be a surprise.
+    into whatever window has the focus by then would be a surprise. `edit` rewrites the
+    selection by the spoken instruction (voicebot.desktop.rewrite.Rewriter.run); likewise
+    never for a take sent again.
     """
     if mode.after is After.DICTATE and dictate is not None:
         await dictate(text, mode.then_enter)  # prints the words itself, after any clean-up
@@ -142,6 +148,8 @@ async def after_transcript(mode: Mode, text: str, *, output: TranscriptView, ass
     output.transcript(text, label=mode.answers)
     if shown is not None:
         shown()
+    if mode.after is After.EDIT and edit is not None:
+        await edit(text)
     if mode.answers:
         if answering is not None:
             answering()
@@ -153,6 +161,7 @@ __all__ = [
     "CANCEL",
     "CONVERSE",
     "DICTATE",
+    "EDIT",
     "MODES",
     "NAMES",
     "NEW",

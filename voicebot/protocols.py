@@ -96,7 +96,7 @@ class Transcriber(Protocol):
     """A whole recording to text (split, checked for hallucinations): the assistant's `transcribe`."""
 
     async def transcribe(self, audio: PreparedAudio, *, translate: bool = False, mode: str | None = None) -> str:
-        """`mode` names the turn in the conversation log (ask, translate, dictate)."""
+        """`mode` names the turn in the conversation log (ask, translate, dictate, edit)."""
 
 
 class TurnAssistant(Transcriber, Answerer, Protocol):

@@ -260,7 +260,7 @@ def test_a_translate_binding_with_then_ask_answers_the_translation(fake_groq: Fa
             d.on_action(Stop("translate", 2.4))
             await h.wait_for("transcript")
             await h.wait_for("reply")  # the translation was answered
-            with pytest.raises(UsageError, match=r"unknown mode 'new' \(modes: ask, translate, dictate\)"):
+            with pytest.raises(UsageError, match=r"unknown mode 'new' \(modes: ask, translate, dictate, edit\)"):
                 await d.on_command(Command("toggle", "new"))
 
     asyncio.run(go())

@@ -28,6 +28,7 @@ from voicebot.daemon.live_pieces import LivePieces
 from voicebot.daemon.recording import Recording, RecordOptions, State, record
 from voicebot.desktop.context import attach
 from voicebot.desktop.dictation import Dictation, DictationOptions
+from voicebot.desktop.rewrite import Rewriter
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, NoSpeechError, UsageError, VoicebotError
 from voicebot.hotkeys.listener import HotkeyListener
 from voicebot.hotkeys.machine import (
@@ -86,6 +87,7 @@ class Daemon:
         self.client = client  # for warming the connection on key-down, and closing it
         self.assistant = assistant
         self.dictation = Dictation(options.dictation, output, client)
+        self.rewriter = Rewriter(self.dictation, client, assistant.options.chat, limit=options.context_max_chars)
         self.bindings = bindings
         self.machine = HotkeyMachine(bindings, min_hold=options.min_hold_seconds)
         self.mic = microphone
@@ -404,7 +406,7 @@ class Daemon:
             if rec.mode.context is not None and rec.mode.answers:  # read only for a binding that asks for it
                 answerer = await attach(rec.mode.context, self.options.context_max_chars, answerer, self.output)
             await after_transcript(rec.mode, text, output=self.output, assistant=answerer,
-                                   dictate=self.dictation.land, answering=self._answering)
+                                   dictate=self.dictation.land, edit=self.rewriter.run, answering=self._answering)
 
     def _answering(self) -> None:
         self._set_state(State.ANSWERING)
