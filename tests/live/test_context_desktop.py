@@ -65,7 +65,7 @@ def x11_take(d: Daemon, desk: Desktop) -> None:
 def test_the_selection_goes_with_the_question_on_x11(desk: Desktop, fake_groq: FakeGroq) -> None:
     select_x11(desk.display, SELECTED)
     config = '[hotkeys]\nask = { keys = "f9", context = "selection" }\n'
-    with running_daemon(["--quiet", "--preroll-ms", "0"], fake_groq, desk, config=config) as d:
+    with running_daemon(["--quiet"], fake_groq, desk, config=config) as d:
         x11_take(d, desk)
         answered(d)
         [event] = d.of_type("context")
@@ -77,7 +77,7 @@ def test_the_selection_goes_with_the_question_on_x11(desk: Desktop, fake_groq: F
 
 def test_without_context_nothing_selected_is_sent(desk: Desktop, fake_groq: FakeGroq) -> None:
     select_x11(desk.display, SELECTED)
-    with running_daemon(["--quiet", "--preroll-ms", "0", "--hotkey", "f9"], fake_groq, desk) as d:
+    with running_daemon(["--quiet", "--hotkey", "f9"], fake_groq, desk) as d:
         x11_take(d, desk)
         answered(d)
         assert not d.of_type("context")
@@ -88,7 +88,7 @@ def test_a_long_selection_is_cut_with_a_notice(desk: Desktop, fake_groq: FakeGro
     long = "word " * 100  # 500 characters, 499 once stripped
     select_x11(desk.display, long)
     config = '[hotkeys]\nask = { keys = "f9", context = "selection" }\n'
-    with running_daemon(["--quiet", "--preroll-ms", "0", "--context-max-chars", "100"], fake_groq, desk,
+    with running_daemon(["--quiet", "--context-max-chars", "100"], fake_groq, desk,
                         config=config) as d:
         x11_take(d, desk)
         answered(d)
@@ -106,7 +106,7 @@ def test_the_primary_selection_goes_with_the_question_on_wayland(desk: Desktop, 
         sway_harness.set_clipboard(compositor, b"the clipboard, not asked for")
         sway_harness.set_clipboard(compositor, SELECTED.encode(), primary=True)
         config = '[hotkeys]\nask = { keys = "f9", context = "selection" }\n'
-        with running_daemon(["--no-hotkeys", "--quiet", "--preroll-ms", "0"], fake_groq, desk, display=False,
+        with running_daemon(["--no-hotkeys", "--quiet"], fake_groq, desk, display=False,
                             config=config, extra_env={"WAYLAND_DISPLAY": compositor.display}) as d:
             started = voicebot(["start"], d.env)
             assert started.returncode == 0, started.stderr

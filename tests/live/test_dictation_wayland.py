@@ -137,13 +137,8 @@ def desk() -> Iterator[Desktop]:
 
 
 def wayland_daemon(args: list[str], fake: FakeGroq, desk: Desktop, compositor: Sway, config: str | None = None) -> Any:
-    """`voicebot run` in the Wayland session, no hotkeys (a shortcut runs `voicebot start`/`stop`).
-
-    No pre-roll: a take then records from one stream, opened at `start`. (With it, takes
-    joined from the idle and the take's own stream came out garbled under load: 4 of 21
-    not recognised by the fake server, 0 of 8 without; see the report on issue 17.)
-    """
-    return running_daemon(["--no-hotkeys", "--quiet", "--preroll-ms", "0", *args], fake, desk, display=False,
+    """`voicebot run` in the Wayland session, no hotkeys (a shortcut runs `voicebot start`/`stop`)."""
+    return running_daemon(["--no-hotkeys", "--quiet", *args], fake, desk, display=False,
                           config=config, extra_env={"WAYLAND_DISPLAY": compositor.display})
 
 

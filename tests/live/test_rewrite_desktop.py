@@ -69,7 +69,7 @@ def test_the_selection_is_rewritten_and_typed_over_on_x11(desk: Desktop, field: 
                                                           fake_groq: FakeGroq) -> None:
     select_x11(desk.display, SELECTED)
     fake_groq.set_reply(REWRITTEN)
-    with running_daemon(["--quiet", "--preroll-ms", "0", "--dictate-output", "type"], fake_groq, desk,
+    with running_daemon(["--quiet", "--dictate-output", "type"], fake_groq, desk,
                         config=EDIT_KEY) as d:
         edit_take(d, desk)
         done = d.wait_for("rewritten", 30)
@@ -89,7 +89,7 @@ def test_a_refused_or_empty_result_leaves_the_text_alone(desk: Desktop, field: T
                                                          reply: str, reason: str) -> None:
     select_x11(desk.display, SELECTED)
     fake_groq.set_reply(reply)
-    with running_daemon(["--quiet", "--preroll-ms", "0", "--dictate-output", "type"], fake_groq, desk,
+    with running_daemon(["--quiet", "--dictate-output", "type"], fake_groq, desk,
                         config=EDIT_KEY) as d:
         edit_take(d, desk)
         notice = d.wait_for("notice", 30)
@@ -100,7 +100,7 @@ def test_a_refused_or_empty_result_leaves_the_text_alone(desk: Desktop, field: T
 
 def test_nothing_selected_asks_nothing(desk: Desktop, field: TextField, fake_groq: FakeGroq) -> None:
     unselect_x11(desk.display)
-    with running_daemon(["--quiet", "--preroll-ms", "0", "--dictate-output", "type"], fake_groq, desk,
+    with running_daemon(["--quiet", "--dictate-output", "type"], fake_groq, desk,
                         config=EDIT_KEY) as d:
         edit_take(d, desk)
         notice = d.wait_for("notice", 30)
@@ -116,7 +116,7 @@ def test_the_selection_is_rewritten_in_a_wayland_window(desk: Desktop, fake_groq
         terminal = sway_harness.Terminal(compositor, tmp_path)
         try:
             sway_harness.set_clipboard(compositor, SELECTED.encode(), primary=True)
-            with running_daemon(["--no-hotkeys", "--quiet", "--preroll-ms", "0", "--mode", "edit",
+            with running_daemon(["--no-hotkeys", "--quiet", "--mode", "edit",
                                  "--dictate-output", "type"], fake_groq, desk, display=False,
                                 extra_env={"WAYLAND_DISPLAY": compositor.display}) as d:
                 assert voicebot(["start"], d.env).returncode == 0
