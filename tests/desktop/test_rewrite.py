@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.fakegroq import TEST_API_KEY, FakeGroq
-from voicebot.api.client import GroqClient
+from voicebot.api.client import Endpoint, GroqClient
 from voicebot.desktop.rewrite import REFUSAL, Rewritten, rewrite
 
 SELECTED = "line one\nline two"
@@ -21,7 +21,7 @@ SELECTED = "line one\nline two"
 
 def ask(fake: FakeGroq, **options: Any) -> Rewritten:
     async def go() -> Rewritten:
-        async with GroqClient(api_key=TEST_API_KEY, chat_base=fake.base_url, max_retries=0) as client:
+        async with GroqClient(Endpoint(fake.base_url, TEST_API_KEY), max_retries=0) as client:
             return await rewrite(client, SELECTED, "number the lines", model="openai/gpt-oss-20b",
                                  chat_options=options)
 
