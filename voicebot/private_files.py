@@ -27,11 +27,13 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write `data` to `path` as a whole or not at all: temp file, fsync, rename, fsync dir.
 
     The temp file is a hidden dot-file in the same directory (rename must not cross file
-    systems) and is 0600 from its creation, whatever the umask.
+    systems) and is 0600 from its creation, whatever the umask. `durable=False` leaves out
+    the fsyncs: the file then survives a killed process (the kernel has it), and `fsync_file`
+    plus `fsync_dir` later make it survive a power cut too.
     """
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp")
     try:
@@ -39,13 +41,24 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_file(path: Path) -> None:
+    """Make a file written with `write_atomic(durable=False)` durable (then `fsync_dir`)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def make_private(path: Path, *, own_uid: int | None = None) -> None:

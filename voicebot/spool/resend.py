@@ -90,13 +90,6 @@ def next_delay(delay: float, first: float, *, sent: bool) -> float:
     return first if sent else min(max(delay * 2, first), RETRY_MAX)
 
 
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """Mark a task's outcome as seen: a send cut short while its take was still being saved
-    has nobody left to await it."""
-    if not task.cancelled():
-        task.exception()
-
-
 # --- the loop ----------------------------------------------------------------------------------
 
 
@@ -146,41 +139,33 @@ class KeptTakes:
             return await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
 
         saving = asyncio.ensure_future(asyncio.to_thread(store.save, prepared, mode=mode.name,
-                                                         then_ask=mode.then_ask))
-        # The upload does not wait for the disk: the take is written and fsynced while it goes
-        # up (waiting first cost 10-100 ms at every key release), and it leaves the spool only
-        # once both are done.
-        sending = asyncio.ensure_future(send())
-        sending.add_done_callback(_retrieved)
+                                                         then_ask=mode.then_ask, durable=False))
         try:
             kept = await asyncio.shield(saving)  # a cancelled wait must not leave an unmarked take behind
         except asyncio.CancelledError:
-            sending.cancel()
             if pieces is not None:
                 pieces.cancel()
             with contextlib.suppress(Exception):
-                take = await saving
-                if sending.done() and not sending.cancelled() and sending.exception() is None:
-                    await self.assistant.recorded()  # delivered: it goes once its words are in the log
-                    store.remove(take.id)  # its text came back before the disk was done
-                else:
-                    self.output.notice(kept_notice(store.mark_failed(take, STOPPED if stopping() else SUPERSEDED)))
+                store.mark_failed(await saving, STOPPED if stopping() else SUPERSEDED)
                 if pieces is not None:
                     pieces.remove(pieces.forget())
             raise
         except OSError as exc:  # disk full, read-only home: still send it, from memory
             self.output.error(f"could not keep the take on disk ({exc.strerror or exc}); sending it anyway")
-            text = await sending
+            text = await send()
             if pieces is not None:
                 pieces.remove(pieces.forget())
             return text
+        # The take is on disk: a killed daemon loses nothing. Its fsyncs, which make it survive
+        # a power cut too, run while it goes up (before it, they cost 10-100 ms at every release).
+        syncing = asyncio.ensure_future(asyncio.to_thread(store.make_durable, kept))
         # The whole take is kept now and stands for its pieces: their files go, off the loop and
         # alongside the last upload (each removal fsyncs the folder).
         forgetting = asyncio.ensure_future(asyncio.to_thread(pieces.remove, pieces.forget())) \
             if pieces is not None else None
         with store.claim(kept.id):
             try:
-                text = await sending
+                text = await send()
             except NoSpeechError:
                 store.remove(kept.id)
                 raise
@@ -196,6 +181,8 @@ class KeptTakes:
             finally:
                 if forgetting is not None:
                     await asyncio.shield(forgetting)  # never two copies of a take left behind
+                with contextlib.suppress(OSError):
+                    await asyncio.shield(syncing)  # an fsync that fails leaves the take as written
             await self.assistant.recorded()  # its words are in the log (or the log is off) before the take goes
             store.remove(kept.id)
         return text

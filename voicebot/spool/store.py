@@ -35,7 +35,7 @@ from voicebot.audio.encoding import CODECS, PreparedAudio
 from voicebot.audio.samples import TARGET_RATE
 from voicebot.errors import UsageError, VoicebotError
 from voicebot.modes import after_transcript, recording_mode
-from voicebot.private_files import TEMP_PREFIX, ensure_data_dir, fsync_dir, write_atomic
+from voicebot.private_files import TEMP_PREFIX, ensure_data_dir, fsync_dir, fsync_file, write_atomic
 from voicebot.spool.kept_take import (
     AUDIO_TYPES,
     SIDECAR_SUFFIX,
@@ -100,11 +100,12 @@ class PendingStore:
     # ---- writing ----------------------------------------------------------------------
 
     def save(self, prepared: PreparedAudio, *, mode: str, then_ask: bool = False,
-             now: datetime | None = None, note: str | None = None) -> PendingTake:
+             now: datetime | None = None, note: str | None = None, durable: bool = True) -> PendingTake:
         """Keep a take before it is uploaded; returns it (its `id` names it from now on).
 
         `note` is kept as its error from the start (a piece of a take still being recorded
-        says so, should the daemon die before the take is whole)."""
+        says so, should the daemon die before the take is whole). `durable=False` leaves the
+        fsyncs to `make_durable`: the take already survives a killed process."""
         recording_mode(mode)  # ValueError naming the modes
         ensure_private_root(self.root)
         moment = now or datetime.now(UTC)
@@ -116,10 +117,16 @@ class PendingStore:
         take = PendingTake(id=take_id, time=format_time(moment), mode=mode, then_ask=then_ask,
                            source=prepared.source, duration=prepared.duration, attempts=0, error=note,
                            audio=self.root / f"{take_id}.{ext}", content_type=prepared.content_type)
-        write_atomic(take.audio, prepared.data)  # audio first: the sidecar is the commit mark
-        write_atomic(self._sidecar(take_id), encode_sidecar(take))
+        write_atomic(take.audio, prepared.data, durable=durable)  # audio first: the sidecar is the commit mark
+        write_atomic(self._sidecar(take_id), encode_sidecar(take), durable=durable)
         log.debug("kept take %s (%s, %s s) in %s", take_id, mode, prepared.duration, self.root)
         return take
+
+    def make_durable(self, take: PendingTake) -> None:
+        """The fsyncs a `save(durable=False)` left out: the take then survives a power cut."""
+        fsync_file(take.audio)
+        fsync_file(self._sidecar(take.id))
+        fsync_dir(self.root)
 
     def mark_failed(self, take: PendingTake, error: str, *, now: datetime | None = None) -> PendingTake:
         """Record a failed attempt in the sidecar (also repairing a broken one); returns the new take."""
