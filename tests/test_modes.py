@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import voicebot.desktop.dictation
-from voicebot.cli.app import build_parser
+from voicebot.cli.parser import build_parser
 from voicebot.config.schema import FIELDS
 from voicebot.modes import (
     ASK,

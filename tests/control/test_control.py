@@ -727,7 +727,7 @@ def test_client_main_json(served: Served, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("VOICEBOT_CONTROL_SOCKET", str(served.path))
     assert client_main(["toggle", "--mode", "dictate", "--json"]) == 0
     out, _ = capsys.readouterr()
-    assert json.loads(out) == {"ok": True, "state": "recording"}
+    assert json.loads(out) == {"type": "toggle", "ok": True, "state": "recording"}
     assert served.daemon.calls == [Command("toggle", "dictate")]
 
 
@@ -740,7 +740,7 @@ def test_client_main_daemon_refusal_exits_with_its_kind(served: Served, monkeypa
     assert out == "" and err == "voicebot: error: mode refused by the daemon\n"
     assert client_main(["start", "--mode=busy", "--json"]) == 1
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"ok": False, "error": "the daemon cannot do that now", "exit_code": 1}
+    assert json.loads(out) == {"type": "error", "message": "the daemon cannot do that now", "exit_code": 1}
     assert err == "voicebot: error: the daemon cannot do that now\n"
 
 
@@ -805,8 +805,8 @@ def test_client_import_is_light() -> None:
 
 def test_one_list_of_control_verbs() -> None:
     """The fast path, the full parser (help, "invalid choice") and the wire protocol share COMMANDS."""
-    from voicebot.cli import app
-    parser = app.build_parser()
+    from voicebot.cli.parser import build_parser
+    parser = build_parser()
     verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert set(COMMANDS) <= set(verbs) and set(COMMANDS) == set(COMMAND_HELP)
     for name in COMMANDS:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicebot.api import batches, files
+from voicebot.cli.arguments import Args, Command, option, positional
 from voicebot.cli.commands import make_client, output_for
 from voicebot.errors import EXIT_API, EXIT_OK, ApiError, UsageError
 
@@ -22,6 +24,24 @@ if TYPE_CHECKING:
     from voicebot.config.schema import Settings
     from voicebot.turns.console import Output
 
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchArgs(Args):
+    """`voicebot batch list|show|cancel|results [ID] [--out DIR]`."""
+
+    action: str = positional(choices=("list", "show", "cancel", "results"))
+    id: str | None = positional("ID", nargs="?", help="the batch (see `voicebot batch list`)")
+    out: str | None = option("--out", metavar="DIR", help="results: also keep the raw output and error files in DIR")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredFilesArgs(Args):
+    """`voicebot files list|show|download|delete [ID] [-o PATH]`."""
+
+    action: str = positional(choices=("list", "show", "download", "delete"))
+    id: str | None = positional("ID", nargs="?", help="the file (see `voicebot files list`)")
+    out: str | None = option("-o", "--out", metavar="PATH", help="download: write the file to PATH (default stdout)")
 
 
 def _when(stamp: int) -> str:
@@ -56,11 +76,11 @@ def file_fields(f: files.FileInfo) -> dict[str, Any]:
     return {"id": f.id, "filename": f.filename, "purpose": f.purpose, "bytes": f.bytes, "created_at": f.created_at}
 
 
-async def batch(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def batch(settings: Settings, args: BatchArgs) -> int:
     """`voicebot batch ACTION [ID]`."""
-    action, as_json = str(rest["action"]), bool(rest.get("json"))
-    ident = _needs_id(action, rest.get("id"), "batch")
-    output = output_for(settings, rest)
+    action, as_json = args.action, args.json
+    ident = _needs_id(action, args.id, "batch")
+    output = output_for(settings, args)
     async with make_client(settings, output) as client:
         try:
             if action == "list":
@@ -72,7 +92,7 @@ async def batch(settings: Settings, rest: Mapping[str, Any]) -> int:
                     _batch_table(found)
                 return EXIT_OK
             if action == "results":
-                return await _results(client, ident, output, as_json, rest.get("out"))
+                return await _results(client, ident, output, as_json, args.out)
             if action == "cancel":
                 try:
                     shown = await batches.cancel(client, ident)
@@ -166,11 +186,11 @@ def answer_text(body: Mapping[str, Any]) -> str:
     return text.strip() if isinstance(text, str) else ""
 
 
-async def files_command(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def files_command(settings: Settings, args: StoredFilesArgs) -> int:
     """`voicebot files ACTION [ID]`."""
-    action, as_json = str(rest["action"]), bool(rest.get("json"))
-    ident = _needs_id(action, rest.get("id"), "files")
-    output = output_for(settings, rest)
+    action, as_json = args.action, args.json
+    ident = _needs_id(action, args.id, "files")
+    output = output_for(settings, args)
     async with make_client(settings, output) as client:
         try:
             if action == "list":
@@ -189,7 +209,7 @@ async def files_command(settings: Settings, rest: Mapping[str, Any]) -> int:
                         print(f"{name + ':':<12}{_when(value) + ' UTC' if name == 'created_at' else value}")
             elif action == "download":
                 data = await files.content(client, ident)
-                _save(data, rest.get("out"), output, ident)
+                _save(data, args.out, output, ident)
             else:
                 files_gone = await files.delete(client, ident)
                 if as_json:
@@ -229,3 +249,11 @@ def _save(data: bytes, out: str | None, output: Output, ident: str) -> None:
         temp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     output.notice(f"saved {ident} to {out} ({len(data):,} bytes)", path=str(target), bytes=len(data))
+
+
+COMMANDS: tuple[Command[Any], ...] = (
+    Command("batch", "Groq batches: list them, show or cancel one, or print its results by custom_id", BatchArgs,
+            batch),
+    Command("files", "files stored for batches: list, show, download or delete one", StoredFilesArgs,
+            files_command),
+)

@@ -1,4 +1,4 @@
-"""The commands that talk and listen: transcribe, translate, ask, chat, run, pending, retry, history.
+"""The commands that talk and listen: transcribe, translate, ask, chat, run, pending, retry.
 
 Each builds the parts it needs (one API client per process, one output, one
 assistant) and runs them; the pipeline itself lives in the modules named for it.
@@ -10,38 +10,91 @@ import asyncio
 import functools
 import os
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.api.client import GroqClient
-from voicebot.api.connection import Endpoint, Timeouts
-from voicebot.api.retry import RetryNotice
-from voicebot.api.sender import WaitNotice
-from voicebot.audio.encoding import PreparedAudio
-from voicebot.audio.files import prepare_file
-from voicebot.cli.history import make_recorder, resume, resumed
-from voicebot.cli.wiring import daemon_options, make_assistant, redaction, wants_voice
+from voicebot.cli.arguments import Args, Command, option, positional, switch
+from voicebot.cli.history import ResumeArgs, make_recorder, resume, resumed
 from voicebot.config.schema import Secret, Settings
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Binding, bindings_from_config
-from voicebot.modes import ASK
-from voicebot.turns.assistant import Assistant
+from voicebot.modes import ASK, RECORDING_NAMES
 from voicebot.turns.console import Output, make_output
 from voicebot.turns.reply_schema import ReplySchema, load_schema
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the parser imports this module for every command: httpx, numpy and the rest load in the handlers
+    from voicebot.api.client import GroqClient
+    from voicebot.api.retry import RetryNotice
+    from voicebot.api.sender import WaitNotice
+    from voicebot.audio.encoding import PreparedAudio
+    from voicebot.turns.assistant import Assistant
     from voicebot.voice.output import Speaker
     from voicebot.voice.speaking import Narrator
 
 
-def output_for(settings: Settings, rest: Mapping[str, Any]) -> Output:
-    return make_output(bool(rest.get("json")), settings.color, os.environ, redact=redaction(settings))
+@dataclass(frozen=True, kw_only=True)
+class SchemaArgs(Args):
+    """`--schema FILE`, taken by ask and chat."""
+
+    schema: str | None = option("--schema", metavar="FILE",
+                                help="the reply must be JSON matching this JSON Schema (structured outputs); "
+                                     "a reply that does not is reported, exit 3")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatArgs(ResumeArgs, SchemaArgs):
+    """`voicebot chat [--schema FILE]`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilesArgs(Args):
+    """`voicebot transcribe|translate FILE...`."""
+
+    files: list[str] = positional("FILE", nargs="+")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskArgs(FilesArgs, ResumeArgs, SchemaArgs):
+    """`voicebot ask [--translate] FILE...`."""
+
+    translate: bool = switch("--translate", help="turn the speech into English via /audio/translations")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunArgs(ResumeArgs):
+    """`voicebot run`: the one binding given on the command line, or the control socket alone."""
+
+    hotkey: str | None = option("--hotkey", metavar="COMBO",
+                                help="the one binding to use, e.g. ctrl+alt+space or f9")
+    mode: str | None = option("--mode", choices=RECORDING_NAMES, help="what that binding does (default ask)")
+    toggle: bool = switch("--toggle", help="press to start, press again to stop")
+    no_hotkeys: bool = switch("--no-hotkeys", help="no global hotkeys: drive it with `voicebot toggle` "
+                                                   "(Wayland, desktop shortcuts)")
+    hands_free: bool = switch("--hands-free", help="start listening hands-free: each utterance is a turn (the "
+                                                   "converse key, Esc or `voicebot converse` ends it)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryArgs(Args):
+    """`voicebot retry ID... | --all`."""
+
+    ids: list[str] = positional("ID", nargs="*", help="takes to send (see `voicebot pending`)")
+    all: bool = switch("--all", help="send every pending take, oldest first")
+
+
+def output_for(settings: Settings, args: Args) -> Output:
+    from voicebot.cli.wiring import redaction
+
+    return make_output(args.json, settings.color, os.environ, redact=redaction(settings))
 
 
 def make_client(settings: Settings, output: Output) -> GroqClient:
     """The process's one API client; retries are announced so a wait is never silent."""
+    from voicebot.api.client import GroqClient
+    from voicebot.api.connection import Endpoint, Timeouts
 
     def announce(notice: RetryNotice) -> None:
         output.notice(f"{notice.reason}, {retrying_in(notice.delay)} "
@@ -66,6 +119,7 @@ def make_speaker(settings: Settings, output: Output) -> Speaker:
 
     With nothing to play on (no sound system, no output device) the answers are still
     printed: one notice says they cannot be spoken, and the speaker stays silent."""
+    from voicebot.cli.wiring import wants_voice
     from voicebot.voice.output import Speaker
 
     speaker = Speaker(_device_spec(settings.output_device))
@@ -100,29 +154,34 @@ def retrying_in(seconds: float) -> str:
     return f"retrying in {round(seconds, 1) if seconds < 10 else round(seconds):g} s"
 
 
-def reply_schema(rest: Mapping[str, Any]) -> ReplySchema | None:
+def reply_schema(args: Args) -> ReplySchema | None:
     """The --schema file, read and checked (UsageError, exit 2, for an unusable one)."""
-    return load_schema(rest["schema"]) if rest.get("schema") else None
+    return load_schema(args.schema) if isinstance(args, SchemaArgs) and args.schema else None
 
 
 def prepare_all(files: list[str], settings: Settings) -> list[PreparedAudio]:
     """Every file prepared before any request: a bad one ends the command with nothing sent."""
+    from voicebot.audio.files import prepare_file
+
     return [prepare_file(Path(name), settings.audio_format, whole_seconds=settings.max_chunk_seconds)
             for name in files]
 
 
-async def _files(settings: Settings, rest: Mapping[str, Any], *, translate: bool, answer: bool) -> int:
+async def _files(settings: Settings, args: FilesArgs, *, translate: bool, answer: bool) -> int:
     """Each file in turn: its text printed (transcribe, translate) or asked as one turn of one
     conversation (ask). All are prepared first, so a bad one ends the command with nothing sent."""
-    output = output_for(settings, rest)
-    schema = reply_schema(rest)  # a bad schema file: exit 2 before anything is sent
+    from voicebot.cli.wiring import make_assistant
+
+    output = output_for(settings, args)
+    schema = reply_schema(args)  # a bad schema file: exit 2 before anything is sent
     settings.require_key()
-    audio = prepare_all(rest["files"], settings)
+    audio = prepare_all(args.files, settings)
     recorder = make_recorder(settings, output)
     speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
         assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema)
-        resume(assistant, rest, output)
+        if isinstance(args, ResumeArgs):
+            resume(assistant, args, output)
         narrator = make_narrator(settings, client, speaker, output)
         try:
             for prepared in audio:
@@ -148,26 +207,28 @@ async def _spoken_turn(assistant: Assistant, prepared: PreparedAudio, translate:
     return await assistant.spoken_turn(prepared, translate=translate, on_text=feed)
 
 
-async def transcribe(settings: Settings, rest: Mapping[str, Any]) -> int:
-    return await _files(settings, rest, translate=False, answer=False)
+async def transcribe(settings: Settings, args: FilesArgs) -> int:
+    return await _files(settings, args, translate=False, answer=False)
 
 
-async def translate(settings: Settings, rest: Mapping[str, Any]) -> int:
-    return await _files(settings, rest, translate=True, answer=False)
+async def translate(settings: Settings, args: FilesArgs) -> int:
+    return await _files(settings, args, translate=True, answer=False)
 
 
-async def ask(settings: Settings, rest: Mapping[str, Any]) -> int:
-    return await _files(settings, rest, translate=bool(rest.get("translate")), answer=True)
+async def ask(settings: Settings, args: AskArgs) -> int:
+    return await _files(settings, args, translate=args.translate, answer=True)
 
 
-def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
+def chat_sync(settings: Settings, args: ChatArgs) -> int:
     """Typed turns of one conversation: stdin lines, or a prompt when stdin is a terminal.
 
     One event loop (asyncio.Runner) lives across turns so the client's keep-alive
     connection is reused while `input()` waits for the user.
     """
-    output = output_for(settings, rest)
-    schema = reply_schema(rest)
+    from voicebot.cli.wiring import make_assistant
+
+    output = output_for(settings, args)
+    schema = reply_schema(args)
     settings.require_key()
     interactive = sys.stdin.isatty()
     recorder = make_recorder(settings, output)
@@ -183,7 +244,7 @@ def chat_sync(settings: Settings, rest: Mapping[str, Any]) -> int:
             return narrator.answer(lambda feed: assistant.ask(question, on_text=feed))
 
         try:
-            resume(assistant, rest, output)
+            resume(assistant, args, output)
             if interactive:
                 return _repl(runner, assistant, output, ask)
             for line in sys.stdin:
@@ -242,16 +303,17 @@ def build_bindings(settings: Settings, hotkey: str | None, mode: str | None, tog
     return bindings_from_config(table)
 
 
-async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def run(settings: Settings, args: RunArgs) -> int:
     """The push-to-talk daemon, until SIGINT/SIGTERM."""
+    from voicebot.cli.wiring import daemon_options, make_assistant
     from voicebot.daemon.core import Daemon
     from voicebot.mic.microphone import Microphone
     from voicebot.voice.chime import Chimes
 
-    output = output_for(settings, rest)
+    output = output_for(settings, args)
     settings.require_key()
-    carried_on = resumed(rest, settings.system_prompt, output)  # an unknown id: exit 2 before anything starts
-    bindings = build_bindings(settings, rest.get("hotkey"), rest.get("mode"), bool(rest.get("toggle")))
+    carried_on = resumed(args, settings.system_prompt, output)  # an unknown id: exit 2 before anything starts
+    bindings = build_bindings(settings, args.hotkey, args.mode, args.toggle)
     named = settings.device
     device: str | int | None = int(named) if named is not None and named.strip().isdigit() else named
     if device is not None:
@@ -271,23 +333,23 @@ async def run(settings: Settings, rest: Mapping[str, Any]) -> int:
                     chimes=Chimes(not settings.quiet, speaker), store=PendingStore(),
                     narrator=make_narrator(settings, client, speaker, output))
     try:
-        return await daemon.run(use_hotkeys=not rest.get("no_hotkeys"), hands_free=bool(rest.get("hands_free")))
+        return await daemon.run(use_hotkeys=not args.no_hotkeys, hands_free=args.hands_free)
     finally:
         await recorder.aclose(wait=0.5)  # within the daemon's 2 s promise to stop
         await speaker.aclose()
 
 
-async def pending(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def pending(settings: Settings, args: Args) -> int:
     """The takes kept because they were not transcribed, oldest first."""
     from voicebot.spool.store import PendingStore
 
-    output = output_for(settings, rest)
+    output = output_for(settings, args)
     store = PendingStore()
     takes = store.list()
     for take in takes:
         if take.problem:
             output.notice(f"warning: take {take.id}: {take.problem}; it will be sent as {take.mode}")
-    if rest.get("json"):
+    if args.json:
         for take in takes:
             output.event("pending", id=take.id, time=take.time, mode=take.mode, then_ask=take.then_ask,
                          duration=take.duration, attempts=take.attempts, error=take.error,
@@ -309,21 +371,22 @@ async def pending(settings: Settings, rest: Mapping[str, Any]) -> int:
     return EXIT_OK
 
 
-async def retry(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def retry(settings: Settings, args: RetryArgs) -> int:
     """Send kept takes again, oldest first, in their own modes and in one conversation.
 
     Each take is removed once its transcript is shown. The first failure stops the run:
     that take (with its sidecar updated) and every later one stay, so a conversation is
     never replayed out of order.
     """
+    from voicebot.cli.wiring import make_assistant
     from voicebot.errors import UsageError
     from voicebot.spool.store import PendingStore, TakeBusy, UnknownTake, resend
 
-    output = output_for(settings, rest)
-    ids: list[str] = list(rest.get("ids") or [])
-    if ids and rest.get("all"):
+    output = output_for(settings, args)
+    ids = args.ids
+    if ids and args.all:
         raise UsageError("give take ids or --all, not both")
-    if not ids and not rest.get("all"):
+    if not ids and not args.all:
         raise UsageError("name the takes to send, or use --all", hint="`voicebot pending` lists them")
     store = PendingStore()
     takes = store.select(ids) if ids else store.list()
@@ -343,7 +406,7 @@ async def retry(settings: Settings, rest: Mapping[str, Any]) -> int:
                     continue
                 except VoicebotError as exc:
                     raise _retry_failure(exc, take.id, take.audio.exists(), len(takes) - index, store.root) from None
-                if rest.get("json"):
+                if args.json:
                     output.event("retried", id=take.id)
                 else:
                     output.notice(f"take {take.id} transcribed and removed")
@@ -362,16 +425,14 @@ def _retry_failure(exc: VoicebotError, take_id: str, kept: bool, left: int, root
     return failure
 
 
-async def history(settings: Settings, rest: Mapping[str, Any]) -> int:
-    """`voicebot history [show CONVERSATION | retranscribe TURN]`."""
-    from voicebot.cli import history as log_commands
-
-    output = output_for(settings, rest)
-    action = rest.get("history_command")
-    if action == "show":
-        return log_commands.show(settings, rest, output)
-    if action != "retranscribe":
-        return log_commands.history(settings, rest, output)
-    settings.require_key()
-    async with make_client(settings, output) as client:
-        return await log_commands.retranscribe(make_assistant(client, settings, output), rest, output)
+COMMANDS: tuple[Command[Any], ...] = (
+    Command("transcribe", "print the transcript of each audio file", FilesArgs, transcribe),
+    Command("translate", "print each audio file's speech translated into English", FilesArgs, translate),
+    Command("ask", "each audio file is one spoken turn of one conversation; stream the answers", AskArgs, ask),
+    Command("run", "the push-to-talk daemon (the default command)", RunArgs, run),
+    Command("chat", "typed turns: one per stdin line, or an interactive prompt on a terminal", ChatArgs,
+            chat_sync),
+    Command("pending", "list the recordings kept because they were not transcribed", Args, pending),
+    Command("retry", "send kept recordings again in their own mode; each is removed once transcribed",
+            RetryArgs, retry),
+)

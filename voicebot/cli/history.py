@@ -2,7 +2,9 @@
 
 Wiring only: the database is voicebot.log.store, the writing voicebot.log.writer. Reads
 happen here directly (a command, not the daemon's loop); a log that cannot be read is
-one line and exit 1, an unknown conversation or turn one line and exit 2.
+one line and exit 1, an unknown conversation or turn one line and exit 2. The log's modules
+(sqlite3, and the spool's audio) are imported where they are used: the parser imports this
+module for every command, for the arguments declared here.
 """
 
 from __future__ import annotations
@@ -11,19 +13,21 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voicebot.audio.encoding import PreparedAudio
+from voicebot.cli.arguments import Args, Command, option, positional, switch
 from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
-from voicebot.log import store as turnlog
-from voicebot.log.reading import open_for_reading
-from voicebot.log.writer import LogWriter
 from voicebot.spool.kept_take import AUDIO_TYPES, parse_time
+from voicebot.turns.console import make_output
 from voicebot.turns.conversation import Conversation, Turn
 
 if TYPE_CHECKING:
+    from voicebot.audio.encoding import PreparedAudio
+    from voicebot.log.store import LoggedTurn
+    from voicebot.log.writer import LogWriter
     from voicebot.turns.assistant import Assistant
     from voicebot.turns.console import Output
 
@@ -32,16 +36,51 @@ MAX_RESUMED_TURNS = 1000  # far more than any context window holds; the budget t
 DEFAULT_COUNT = 20
 
 
+@dataclass(frozen=True, kw_only=True)
+class ResumeArgs(Args):
+    """`--continue` / `--conversation ID`, taken by ask, chat and run."""
+
+    resume: bool = switch("--continue", help="carry on the latest conversation in the log")
+    conversation: str | None = option("--conversation", metavar="ID", help="carry on this conversation from the log")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryArgs(Args):
+    """`voicebot history [-n N] [--search TEXT]`."""
+
+    count: int = option("-n", default=DEFAULT_COUNT, type=int, metavar="N",
+                        help=f"how many turns (default {DEFAULT_COUNT})")
+    search: str | None = option("--search", metavar="TEXT",
+                                help="only turns whose transcript or reply has these words")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShowArgs(Args):
+    """`voicebot history show CONVERSATION`."""
+
+    conversation_id: str = positional("CONVERSATION")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetranscribeArgs(Args):
+    """`voicebot history retranscribe TURN`."""
+
+    turn: str = positional("TURN")
+
+
 class LogUnreadable(VoicebotError):
     """The log exists but cannot be opened or read (damaged, unreadable): exit 1."""
 
 
 def make_recorder(settings: Settings, output: Output, env: Mapping[str, str] = os.environ) -> LogWriter:
     """The process's log writer, as the `log` and `keep_audio` settings say."""
+    from voicebot.log import store as turnlog
+    from voicebot.log.writer import LogWriter
+
     if not settings.log:
         return LogWriter.off()
     return LogWriter(turnlog.log_path(env), output.notice,
-                        audio_root=turnlog.audio_dir(env) if settings.keep_audio else None)
+                     audio_root=turnlog.audio_dir(env) if settings.keep_audio else None)
 
 
 @contextmanager
@@ -52,6 +91,9 @@ def reading(env: Mapping[str, str], notice: Callable[[str], None] | None = None,
     A log in a folder that cannot be written, or on a full disk, is still read
     (voicebot.log.reading); what the user should know about it goes to `notice`.
     """
+    from voicebot.log import store as turnlog
+    from voicebot.log.reading import open_for_reading
+
     path = turnlog.log_path(env)
     try:
         opened = open_for_reading(path)
@@ -109,7 +151,7 @@ def turn_number(text: str) -> int:
 # --------------------------------------------------------------------------- resuming
 
 
-def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
+def resumed(args: ResumeArgs, system_prompt: str | None, output: Output,
             env: Mapping[str, str] = os.environ) -> Conversation | None:
     """`--continue` / `--conversation ID`: the logged conversation to carry on, or None.
 
@@ -117,12 +159,14 @@ def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
     oldest as usual), and new turns are logged under the same id. Called before anything
     is started, so an unknown id ends the command (exit 2) with nothing done.
     """
-    wanted: str | None = rest.get("conversation")
+    from voicebot.log import store as turnlog
+
+    wanted = args.conversation
     if wanted is not None:
         text_arg(wanted, "the conversation")
-    if rest.get("resume") and wanted:
+    if args.resume and wanted:
         raise UsageError("give --continue or --conversation, not both")
-    if not rest.get("resume") and not wanted:
+    if not args.resume and not wanted:
         return None
     with reading(env, output.notice) as conn:
         conversation = wanted or (turnlog.latest_conversation(conn) if conn is not None else None)
@@ -138,9 +182,9 @@ def resumed(rest: Mapping[str, Any], system_prompt: str | None, output: Output,
     return Conversation(system_prompt, answered, id=conversation)
 
 
-def resume(assistant: Assistant, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> None:
+def resume(assistant: Assistant, args: ResumeArgs, output: Output, env: Mapping[str, str] = os.environ) -> None:
     """`resumed`, put straight into `assistant`."""
-    conversation = resumed(rest, assistant.options.system_prompt, output, env)
+    conversation = resumed(args, assistant.options.system_prompt, output, env)
     if conversation is not None:
         assistant.conversation = conversation
 
@@ -155,7 +199,7 @@ def _when(stamp: str) -> str:
         return stamp
 
 
-def show_turns(turns: list[turnlog.LoggedTurn], output: Output, json_mode: bool) -> None:
+def show_turns(turns: list[LoggedTurn], output: Output, json_mode: bool) -> None:
     """Turns oldest first: JSON events, or a header line and the words for people."""
     for index, turn in enumerate(turns):
         if json_mode:
@@ -170,33 +214,39 @@ def show_turns(turns: list[turnlog.LoggedTurn], output: Output, json_mode: bool)
         print(("\n" if index else "") + "\n".join(lines), flush=True)
 
 
-def history(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> int:
+def history(settings: Settings, args: HistoryArgs, env: Mapping[str, str] = os.environ) -> int:
     """`voicebot history [-n N] [--search TEXT]`: the latest turns, newest last."""
-    count = count_arg(rest.get("count", DEFAULT_COUNT))
-    search = rest.get("search")
+    from voicebot.log import store as turnlog
+
+    output = make_output(args.json, settings.color, env)
+    count = count_arg(args.count)
+    search = args.search
     if search is not None:
         text_arg(search, "the search")
     with reading(env, output.notice) as conn:
         turns = turnlog.latest(conn, count, search) if conn is not None else []
-    if not turns and not rest.get("json"):
-        output.notice("no matching turns" if rest.get("search") else
+    if not turns and not args.json:
+        output.notice("no matching turns" if search else
                       f"no turns recorded yet in {turnlog.log_path(env)}")
-    show_turns(turns, output, bool(rest.get("json")))
+    show_turns(turns, output, args.json)
     return EXIT_OK
 
 
-def show(settings: Settings, rest: Mapping[str, Any], output: Output, env: Mapping[str, str] = os.environ) -> int:
+def show(settings: Settings, args: ShowArgs, env: Mapping[str, str] = os.environ) -> int:
     """`voicebot history show CONVERSATION`: one conversation whole, oldest first."""
-    wanted = text_arg(rest["conversation_id"], "the conversation")
+    from voicebot.log import store as turnlog
+
+    output = make_output(args.json, settings.color, env)
+    wanted = text_arg(args.conversation_id, "the conversation")
     with reading(env, output.notice) as conn:
         turns = turnlog.conversation_turns(conn, wanted) if conn is not None else []
     if not turns:
         raise UsageError(f"no conversation {wanted!r} in the conversation log", hint="`voicebot history` lists them")
-    show_turns(turns, output, bool(rest.get("json")))
+    show_turns(turns, output, args.json)
     return EXIT_OK
 
 
-def no_audio_reason(turn: turnlog.LoggedTurn) -> str:
+def no_audio_reason(turn: LoggedTurn) -> str:
     """Why a turn has no kept audio, from what the log knows: how the turn came in."""
     if turn.source == "text":
         return f"turn {turn.id} was typed, not spoken: it has no audio to transcribe again"
@@ -206,8 +256,11 @@ def no_audio_reason(turn: turnlog.LoggedTurn) -> str:
     return f"turn {turn.id} has no kept audio: keep_audio was off when it was logged"
 
 
-def kept_audio(turn: turnlog.LoggedTurn, env: Mapping[str, str]) -> PreparedAudio:
+def kept_audio(turn: LoggedTurn, env: Mapping[str, str]) -> PreparedAudio:
     """The take kept beside the log for `turn`; exit 2 when there is none."""
+    from voicebot.audio.encoding import PreparedAudio
+    from voicebot.log import store as turnlog
+
     if turn.audio is None:
         raise UsageError(no_audio_reason(turn))
     path = turnlog.audio_dir(env) / Path(turn.audio).name
@@ -221,6 +274,8 @@ def kept_audio(turn: turnlog.LoggedTurn, env: Mapping[str, str]) -> PreparedAudi
 
 
 def mark_retranscribed(env: Mapping[str, str], turn_id: int, text: str, stt_model: str) -> None:
+    from voicebot.log import store as turnlog
+
     path = turnlog.log_path(env)
     try:
         conn = turnlog.connect(path, create=False)
@@ -232,13 +287,26 @@ def mark_retranscribed(env: Mapping[str, str], turn_id: int, text: str, stt_mode
         raise LogUnreadable(f"the new transcript was shown but not recorded in {path}: {exc}") from None
 
 
-async def retranscribe(assistant: Assistant, rest: Mapping[str, Any], output: Output,
-                       env: Mapping[str, str] = os.environ) -> int:
+async def retranscribe(settings: Settings, args: RetranscribeArgs, env: Mapping[str, str] = os.environ) -> int:
+    """`voicebot history retranscribe TURN`: the speech server hears the turn's kept audio again."""
+    from voicebot.cli.commands import make_client  # (commands imports this module)
+    from voicebot.cli.wiring import make_assistant
+
+    output = make_output(args.json, settings.color, env)
+    settings.require_key()
+    async with make_client(settings, output) as client:
+        return await _retranscribe(make_assistant(client, settings, output), args, output, env)
+
+
+async def _retranscribe(assistant: Assistant, args: RetranscribeArgs, output: Output,
+                        env: Mapping[str, str]) -> int:
     """`voicebot history retranscribe TURN`: its kept audio transcribed again, shown and recorded.
 
     The new text replaces the turn's transcript; the first one is kept (first_transcript).
     """
-    turn_id = turn_number(rest["turn"])
+    from voicebot.log import store as turnlog
+
+    turn_id = turn_number(args.turn)
     with reading(env, output.notice) as conn:
         turn = turnlog.get_turn(conn, turn_id) if conn is not None else None
     if turn is None:
@@ -247,11 +315,21 @@ async def retranscribe(assistant: Assistant, rest: Mapping[str, Any], output: Ou
     translate = turn.mode == "translate"
     text = (await assistant.hear(audio, translate=translate)).text  # hear: not logged as a new turn
     model = assistant.options.speech.model(translate=translate)
-    if rest.get("json"):
+    if args.json:
         output.event("retranscribed", id=turn_id, transcript=text, previous=turn.transcript, stt_model=model)
     else:
         output.transcript(text, label=False)
     mark_retranscribed(env, turn_id, text, model)  # after it is shown: the words are out either way
-    if not rest.get("json"):
+    if not args.json:
         output.notice(f"turn {turn_id} retranscribed with {model}; it was: {turn.transcript}")
     return EXIT_OK
+
+
+COMMANDS: tuple[Command[Any], ...] = (
+    Command("history", "the latest turns from the conversation log, newest last", HistoryArgs, history, actions=(
+        Command("show", "one conversation whole", ShowArgs, show),
+        Command("retranscribe", "transcribe a turn's kept audio again (keep_audio) and record the new text",
+                RetranscribeArgs, retranscribe,
+                description="transcribe a turn's kept audio again and record the new text; "
+                            "--stt-model picks the model"))),
+)

@@ -13,10 +13,12 @@ import json
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from voicebot.api import batches
+from voicebot.cli.arguments import Args, Command, option, positional, switch
 from voicebot.cli.batch_commands import answer_text
 from voicebot.cli.commands import make_client, output_for
 from voicebot.errors import EXIT_API, EXIT_OK, ApiError, UsageError, VoicebotError
@@ -76,24 +78,38 @@ class Run:
         return True
 
 
-async def memos(settings: Settings, rest: Mapping[str, Any]) -> int:
-    output = output_for(settings, rest)
+@dataclass(frozen=True, kw_only=True)
+class MemosArgs(Args):
+    """`voicebot memos PATH... [--batch] [--out DIR] [--window DURATION] [--poll-seconds S]`."""
+
+    paths: list[str] = positional("PATH", nargs="+")
+    batch: bool = switch("--batch", help="through Groq's Batch API: cheaper, done within the completion window")
+    out: str | None = option("--out", metavar="DIR", help="write the memos here instead of beside their audio")
+    window: str = option("--window", default="24h", metavar="DURATION",
+                         help="--batch: the completion window, 24h to 7d (default 24h)")
+    poll_seconds: float = option("--poll-seconds", default=10.0, type=float, metavar="S",
+                                 help="--batch: the first wait between looks at the batch, doubling up to 60 s "
+                                      "(default 10)")
+
+
+async def memos(settings: Settings, args: MemosArgs) -> int:
+    output = output_for(settings, args)
     settings.require_key()
-    out = Path(rest["out"]) if rest.get("out") else None
-    window = batch_run.check_window(str(rest.get("window") or "24h"))
-    first_wait = float(rest.get("poll_seconds") or 10.0)
+    out = Path(args.out) if args.out else None
+    window = batch_run.check_window(args.window)
+    first_wait = args.poll_seconds
     if first_wait <= 0:
         raise UsageError("--poll-seconds must be more than 0")
-    items = inputs.collect(list(rest["paths"]), out)
+    items = inputs.collect(list(args.paths), out)
     todo = [i for i in items if not i.finished]
     if len(todo) < len(items):
         output.notice(f"{len(items) - len(todo)} of {len(items)} memos already written: skipped",
                       skipped=len(items) - len(todo))
-    if not rest.get("batch") and any(i.is_url for i in todo):
+    if not args.batch and any(i.is_url for i in todo):
         raise UsageError("audio by URL is transcribed inside a batch (Groq fetches it): add --batch")
     with locked_state(state_path(os.environ)) as state:
         async with make_client(settings, output) as client:
-            run = Run(settings, output, client, state, as_json=bool(rest.get("json")))
+            run = Run(settings, output, client, state, as_json=args.json)
             if state.batch is not None:
                 await _finish_batch(run, first_wait)  # an earlier run's batch first: it is paid for
             todo = [i for i in todo if not i.finished]
@@ -103,7 +119,7 @@ async def memos(settings: Settings, rest: Mapping[str, Any]) -> int:
                 state.start_batch(_custom_ids(urls), _out(out), batch_run.TRANSCRIBE)
                 await _finish_batch(run, first_wait, window=window)
             ready = [i for i in todo if i.key in state.transcripts and i.key not in run.failed]
-            if ready and rest.get("batch"):
+            if ready and args.batch:
                 state.start_batch(_custom_ids(ready), _out(out), batch_run.CHAT)
                 await _finish_batch(run, first_wait, window=window)
             elif ready:
@@ -238,3 +254,9 @@ def _heard(run: Run, item: inputs.Item, body: Mapping[str, Any]) -> None:
         run.fail(item, "no speech recognised")
         return
     run.state.transcripts[item.key] = text
+
+
+COMMANDS: tuple[Command[Any], ...] = (
+    Command("memos", "voice memos in bulk: each audio file (folders searched) transcribed and turned into a title, "
+                     "summary and action items, as Markdown and JSON beside it or in --out", MemosArgs, memos),
+)

@@ -7,21 +7,43 @@ None of them records or asks anything; each prints what it finds, for people or 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from voicebot.api.client import GroqClient, NoModelList
-from voicebot.api.wire import ModelInfo
+from voicebot.cli.arguments import Args, Command, positional, switch
 from voicebot.cli.commands import make_client, output_for
 from voicebot.config.loading import config_path_for_display, describe
 from voicebot.config.schema import Settings
-from voicebot.errors import EXIT_OK, ApiError, VoicebotError
-from voicebot.turns.console import Output
+from voicebot.errors import EXIT_OK, ApiError, UsageError
+
+if TYPE_CHECKING:  # the parser imports this module for every command: httpx loads in the handlers
+    from voicebot.api.client import GroqClient
+    from voicebot.api.wire import ModelInfo
+    from voicebot.turns.console import Output
 
 
-async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
+@dataclass(frozen=True, kw_only=True)
+class KeyArgs(Args):
+    """`voicebot key set|delete|status [--stt]`."""
+
+    action: str = positional(choices=("set", "delete", "status"),
+                             help="set: prompt for the key (or read one line of stdin); delete; "
+                                  "status: where the key comes from")
+    stt: bool = switch("--stt", help="the speech server's own key (stt_api_key) rather than the Groq key")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigArgs(Args):
+    """`voicebot config`; `config_error` is no flag: the config file's error, when it cannot be used."""
+
+    config_error: UsageError | None = None
+
+
+async def models(settings: Settings, args: Args) -> int:
     """The chat server's models, then, when speech goes elsewhere, the speech server's (if it lists any)."""
-    output = output_for(settings, rest)
+    from voicebot.api.client import NoModelList
+
+    output = output_for(settings, args)
     speech: list[ModelInfo] | None = None
     fallback: list[ModelInfo] | None = None
     async with make_client(settings, output) as client:
@@ -34,7 +56,7 @@ async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
                               f"({settings.transcription_model})", stt_server=client.speech_host(), models=0)
         if settings.stt_fallback_api_base:
             fallback = await _fallback_models(client, settings, output)
-    if rest.get("json"):
+    if args.json:
         for m in found:
             output.event("model", id=m.id, owned_by=m.owned_by, context_window=m.context_window, active=m.active)
         for m in speech or []:
@@ -57,6 +79,8 @@ async def models(settings: Settings, rest: Mapping[str, Any]) -> int:
 async def _fallback_models(client: GroqClient, settings: Settings, output: Output) -> list[ModelInfo] | None:
     """The fallback speech server's models. One that lists none, or cannot be reached now, is a
     notice, not a failure of `models`: it is only the fallback."""
+    from voicebot.api.client import NoModelList
+
     where = client.speech_host(fallback=True)
     named = (f"stt_fallback_model ({settings.stt_fallback_model})" if settings.stt_fallback_model
              else f"transcription_model ({settings.transcription_model})")
@@ -84,17 +108,17 @@ NO_DEVICES_HINT = ("check that a microphone is plugged in and not muted, and tha
                    "(`pactl info`, `arecord -l`); voicebot uses the default input or --device")
 
 
-async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def devices(settings: Settings, args: Args) -> int:
     """Audio inputs, the default marked; with none, what to check."""
     from voicebot.mic.input_devices import list_input_devices
 
-    output = output_for(settings, rest)
+    output = output_for(settings, args)
     found = list_input_devices()
     if not found:
-        if not rest.get("json"):
+        if not args.json:
             print("no audio input devices found")
         output.notice(NO_DEVICES_HINT)
-    if rest.get("json"):
+    if args.json:
         for d in found:
             output.event("device", index=d.index, name=d.name, channels=d.channels,
                          default_samplerate=d.default_samplerate, default=d.is_default)
@@ -105,14 +129,14 @@ async def devices(settings: Settings, rest: Mapping[str, Any]) -> int:
     return EXIT_OK
 
 
-def key(settings: Settings, rest: Mapping[str, Any]) -> int:
+def key(settings: Settings, args: KeyArgs) -> int:
     """`voicebot key set|delete|status`: the key in the system keyring, shown only as set or not."""
     from voicebot.config import keystore
 
-    output = output_for(settings, rest)
-    json_mode = bool(rest.get("json"))
-    action = rest["action"]
-    stt = bool(rest.get("stt"))
+    output = output_for(settings, args)
+    json_mode = args.json
+    action = args.action
+    stt = args.stt
     name, username = ("speech server key", keystore.STT_USERNAME) if stt else ("API key", keystore.USERNAME)
     held = settings.stt_api_key if stt else settings.api_key
     source = settings.sources.get("stt_api_key" if stt else "api_key") if held is not None else None
@@ -144,17 +168,18 @@ def key(settings: Settings, rest: Mapping[str, Any]) -> int:
     return EXIT_OK
 
 
-async def config(settings: Settings, rest: Mapping[str, Any]) -> int:
+async def config(settings: Settings, args: ConfigArgs) -> int:
     """Effective settings and their sources; the key shows only as set or unset.
 
-    With a config file that cannot be used (`config_error`, see app._load), the settings
-    listed are those that apply without it, and the command then fails with its error.
+    With a config file that cannot be used (`config_error`, see `Command.on_bad_config`),
+    the settings listed are those that apply without it, and the command then fails with
+    its error.
     """
-    output = output_for(settings, rest)
-    path = config_path_for_display(os.environ, rest.get("config"))
-    problem: VoicebotError | None = rest.get("config_error")
+    output = output_for(settings, args)
+    path = config_path_for_display(os.environ, args.config)
+    problem = args.config_error
     rows = describe(settings)
-    if rest.get("json"):
+    if args.json:
         extra = {"error": str(problem)} if problem else {}
         output.event("config_file", path=str(path), exists=path.is_file(), **extra)
         for name, value, source in rows:
@@ -168,3 +193,16 @@ async def config(settings: Settings, rest: Mapping[str, Any]) -> int:
     if problem is not None:
         raise problem
     return EXIT_OK
+
+
+def _with_config_error(args: ConfigArgs, problem: UsageError) -> ConfigArgs:
+    return replace(args, config_error=problem)
+
+
+COMMANDS: tuple[Command[Any], ...] = (
+    Command("devices", "list audio input devices (the default is marked)", Args, devices),
+    Command("models", "list the models the API offers", Args, models),
+    Command("config", "show the effective settings and where each came from", ConfigArgs, config,
+            on_bad_config=_with_config_error),
+    Command("key", 'keep the API key in the system keyring (service "voicebot"); it is never printed', KeyArgs, key),
+)

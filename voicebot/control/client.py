@@ -321,7 +321,9 @@ def run_client(command: str, mode: str | None = None, *, as_json: bool = False,
     """`voicebot toggle|start|stop|cancel|new|status|ping`: send it, show the reply.
 
     Exit 0 when the daemon did it; 2 when there is no daemon or the request is a usage
-    problem (bad mode, no microphone); 1 when the daemon refused or did not answer.
+    problem (bad mode, no microphone); 1 when the daemon refused or did not answer. With
+    --json the reply is one event named for the command (`{"type": "status", "ok": true,
+    "state": ...}`), and a failure, whoever found it, the `error` event every command prints.
     """
     try:
         reply = send_command(command, mode, path=path)
@@ -329,12 +331,11 @@ def run_client(command: str, mode: str | None = None, *, as_json: bool = False,
         return report_error(str(exc), exc.exit_code, json_mode=as_json)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    if as_json:
-        print(json.dumps(reply, ensure_ascii=False), flush=True)
     if not reply["ok"]:
-        sys.stderr.write(f"voicebot: error: {' '.join(reply['error'].split())}\n")
-        return reply_exit_code(reply)
-    if not as_json:
+        return report_error(reply["error"], reply_exit_code(reply), json_mode=as_json)
+    if as_json:
+        print(json.dumps({"type": command, **reply}, ensure_ascii=False), flush=True)
+    else:
         for line in format_reply(reply):
             print(line)
     return EXIT_OK

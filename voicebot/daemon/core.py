@@ -290,24 +290,23 @@ class Daemon:
         self.recording = rec
         self._background(self._warm())
         self._set_state(State.RECORDING)
-        if cut is None:
-            self._announce(rec)
-        else:
-            self._background(self._announce_after(cut, rec))
+        self._background(self._announce(rec, cut))
 
-    def _announce(self, rec: Recording) -> None:
-        if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
-            self.output.milestone("recording", f"● recording ({rec.mode.name})", mode=rec.mode.name)
+    async def _announce(self, rec: Recording, cut: asyncio.Task[None] | None) -> None:
+        """Say "● recording" once the microphone runs for this take, and after a cut answer closed.
 
-    async def _announce_after(self, cut: asyncio.Task[None], rec: Recording) -> None:
-        """Barge-in: announce the new take only once the cut answer has closed (its interrupted reply).
-
-        The recording itself starts at once; only the announcement waits, so readers of the
+        Not before: without a microphone the take's error is said instead, never a recording
+        that is not happening. On barge-in the recording itself starts at once; only the
+        announcement waits for the cut answer (its interrupted reply), so readers of the
         event stream see one answer end before the next take begins, and the human status
         line is not swallowed by a reply that is still open.
         """
-        await asyncio.wait({cut}, timeout=ANNOUNCE_WAIT)
-        self._announce(rec)
+        if rec.opened is not None and await asyncio.shield(rec.opened) is not None:
+            return  # the microphone failed: its error is the take's only word
+        if cut is not None:
+            await asyncio.wait({cut}, timeout=ANNOUNCE_WAIT)
+        if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
+            self.output.milestone("recording", f"● recording ({rec.mode.name})", mode=rec.mode.name)
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` as a task the loop cannot garbage-collect half-way (it keeps only weak refs)."""

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from voicebot.mic.device_names import list_output_devices, match_output_device
+from voicebot.voice import alsa_lines
 from voicebot.voice.mixer import Mixer, Utterance
 from voicebot.voice.stream_watch import OPEN_SECONDS, WATCH_EVERY, Progress, abandon_portaudio, in_thread
 
@@ -252,8 +253,13 @@ class Speaker:
         rate = self.rate
         idle = [False]
         progress = self._progress
+        quieted = [False]
+        alsa_lines.prepare()
 
         def callback(outdata: Any, frames: int, when: Any, status: Any) -> None:
+            if not quieted[0]:  # PortAudio's playback thread: its recovered underruns are not worth a line
+                quieted[0] = True
+                alsa_lines.quiet_underruns_in_this_thread()
             now = time.monotonic()
             progress.tick(now)
             with contextlib.suppress(Exception):  # the DAC time of this block, when the host says
