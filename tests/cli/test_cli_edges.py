@@ -250,7 +250,7 @@ def test_short_retry_waits_are_not_said_as_0_s(fake_groq: FakeGroq, home: Path, 
 
 
 def test_retry_wait_wording() -> None:
-    from voicebot.cli.commands import retrying_in
+    from voicebot.cli.client import retrying_in
     assert [retrying_in(s) for s in (0.0, 0.03, 0.4, 1.0, 1.24, 9.5, 12.4)] == [
         "retrying now", "retrying now", "retrying in 0.4 s", "retrying in 1 s", "retrying in 1.2 s",
         "retrying in 9.5 s", "retrying in 12 s"]

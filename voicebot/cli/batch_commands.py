@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from voicebot.api import batches, files
 from voicebot.cli.arguments import Args, Command, option, positional
-from voicebot.cli.commands import make_client, output_for
+from voicebot.cli.client import make_client
+from voicebot.cli.commands import output_for
 from voicebot.errors import EXIT_API, EXIT_OK, ApiError, UsageError
 
 if TYPE_CHECKING:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicebot.cli.arguments import Args, Command, option, positional, switch
+from voicebot.cli.client import make_client
 from voicebot.cli.history import ResumeArgs, make_recorder, resume, resumed
-from voicebot.config.schema import Secret, Settings
+from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Binding, bindings_from_config
@@ -27,8 +28,6 @@ from voicebot.turns.reply_schema import ReplySchema, load_schema
 
 if TYPE_CHECKING:  # the parser imports this module for every command: httpx, numpy and the rest load in the handlers
     from voicebot.api.client import GroqClient
-    from voicebot.api.retry import RetryNotice
-    from voicebot.api.sender import WaitNotice
     from voicebot.audio.encoding import PreparedAudio
     from voicebot.turns.assistant import Assistant
     from voicebot.voice.output import Speaker
@@ -91,29 +90,6 @@ def output_for(settings: Settings, args: Args) -> Output:
     return make_output(args.json, settings.color, os.environ, redact=redaction(settings))
 
 
-def make_client(settings: Settings, output: Output) -> GroqClient:
-    """The process's one API client; retries are announced so a wait is never silent."""
-    from voicebot.api.client import GroqClient
-    from voicebot.api.connection import Endpoint, Timeouts
-
-    def announce(notice: RetryNotice) -> None:
-        output.notice(f"{notice.reason}, {retrying_in(notice.delay)} "
-                      f"(attempt {notice.attempt + 1} of {settings.max_retries + 1})")
-
-    def waiting(notice: WaitNotice) -> None:
-        output.milestone("waiting", notice.text, server=notice.host, role=notice.role, seconds=notice.seconds)
-
-    def revealed(secret: Secret | None) -> str | None:
-        return secret.reveal() if secret is not None else None
-
-    fallback = settings.stt_fallback_api_base
-    return GroqClient(Endpoint(settings.api_base, settings.require_key()),
-                      stt=Endpoint(settings.stt_base, revealed(settings.stt_api_key)),
-                      fallback=Endpoint(fallback, revealed(settings.stt_fallback_api_key)) if fallback else None,
-                      timeouts=Timeouts(total=settings.timeout, stall=settings.stall_timeout),
-                      max_retries=settings.max_retries, on_retry=announce, on_wait=waiting)
-
-
 def make_speaker(settings: Settings, output: Output) -> Speaker:
     """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now.
 
@@ -145,13 +121,6 @@ def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker | Non
 
 def _device_spec(named: str | None) -> str | int | None:
     return int(named) if named is not None and named.strip().isdigit() else named
-
-
-def retrying_in(seconds: float) -> str:
-    """A retry's wait for people: never "0 s" (a backoff is often well under a second)."""
-    if seconds < 0.05:
-        return "retrying now"
-    return f"retrying in {round(seconds, 1) if seconds < 10 else round(seconds):g} s"
 
 
 def reply_schema(args: Args) -> ReplySchema | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicebot.cli.arguments import Args, Command, option, positional, switch
+from voicebot.cli.client import make_client
 from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, UsageError, VoicebotError
 from voicebot.spool.kept_take import AUDIO_TYPES, parse_time
@@ -289,7 +290,6 @@ def mark_retranscribed(env: Mapping[str, str], turn_id: int, text: str, stt_mode
 
 async def retranscribe(settings: Settings, args: RetranscribeArgs, env: Mapping[str, str] = os.environ) -> int:
     """`voicebot history retranscribe TURN`: the speech server hears the turn's kept audio again."""
-    from voicebot.cli.commands import make_client  # (commands imports this module)
     from voicebot.cli.wiring import make_assistant
 
     output = make_output(args.json, settings.color, env)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from voicebot.api import batches
 from voicebot.cli.arguments import Args, Command, option, positional, switch
 from voicebot.cli.batch_commands import answer_text
-from voicebot.cli.commands import make_client, output_for
+from voicebot.cli.client import make_client
+from voicebot.cli.commands import output_for
 from voicebot.errors import EXIT_API, EXIT_OK, ApiError, UsageError, VoicebotError
 from voicebot.memos import batch_run, inputs
 from voicebot.memos.schema import MemoMismatch, markdown, memo_record, parse_memo, request_body

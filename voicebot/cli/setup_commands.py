@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from voicebot.cli.arguments import Args, Command, positional, switch
-from voicebot.cli.commands import make_client, output_for
+from voicebot.cli.client import make_client
+from voicebot.cli.commands import output_for
 from voicebot.config.loading import config_path_for_display, describe
 from voicebot.config.schema import Settings
 from voicebot.errors import EXIT_OK, ApiError, UsageError
