@@ -52,6 +52,7 @@ class Mode:
     speak: bool | None = None  # the binding's own choice; None follows the `speak` setting
     then_enter: bool = False  # dictate: press Enter once the text has landed (chat boxes, terminals)
     context: str | None = None  # a mode that answers: "selection" or "clipboard" text attached to the question
+    web: bool = False  # the binding's `web = true`: its questions go to the web-search model
 
     def __post_init__(self) -> None:
         if (self.endpoint is None) != (self.after is None):
@@ -103,7 +104,7 @@ RECORDING_NAMES: tuple[str, ...] = tuple(name for name, m in MODES.items() if m.
 
 
 def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, then_enter: bool = False,
-               context: str | None = None) -> Mode:
+               context: str | None = None, web: bool = False) -> Mode:
     """The mode called `name` (ValueError listing the modes if there is none)."""
     try:
         mode = MODES[name].with_then_ask(then_ask)
@@ -113,6 +114,8 @@ def mode_named(name: str, *, then_ask: bool = False, speak: bool | None = None, 
         mode = replace(mode, then_enter=True)
     if context is not None and mode.after in (After.ANSWER, After.SHOW):
         mode = replace(mode, context=context)
+    if web and mode.records:
+        mode = replace(mode, web=True)
     return mode if speak is None or not mode.records else replace(mode, speak=speak)
 
 

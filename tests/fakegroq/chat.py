@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compound import COMPOUND_MODELS, search_tools
+from .compound import answer as compound_answer
 from .models import CHAT_MODELS, DECOMMISSIONED, MAX_COMPLETION_TOKENS, MODELS, GroqError
 from .structured import check_json_schema
 
@@ -283,7 +285,11 @@ def default_reply(messages: list[dict[str, Any]]) -> str:
 def reply_for(req: ChatRequest, given: str | None) -> str:
     """The reply text: one a test set, else the default answer (a schema's reply is made from
     it in `complete`; a set reply that is JSON goes as it is, even one that misses the schema)."""
-    return given if given is not None else default_reply(req.messages)
+    if given is not None:
+        return given
+    if req.model in COMPOUND_MODELS:
+        return compound_answer(last_user_text(req.messages))
+    return default_reply(req.messages)
 
 
 FILLERS = frozenset({"um", "uh", "er", "erm", "hmm"})
@@ -328,6 +334,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     reasoning_tokens: int
+    executed_tools: list[dict[str, Any]] | None = None  # what a compound system ran (its web search)
 
 
 def complete(req: ChatRequest, reply: str) -> Completion:
@@ -360,6 +367,7 @@ def complete(req: ChatRequest, reply: str) -> Completion:
         prompt_tokens=req.prompt_tokens,
         completion_tokens=r_tokens + count_tokens(text),
         reasoning_tokens=r_tokens,
+        executed_tools=search_tools(question) if req.model in COMPOUND_MODELS else None,
     )
 
 
@@ -393,6 +401,8 @@ def completion_body(req: ChatRequest, c: Completion, *, cid: str, rid: str, crea
     message: dict[str, Any] = {"role": "assistant", "content": c.content}
     if c.reasoning is not None:
         message["reasoning"] = c.reasoning
+    if c.executed_tools is not None:
+        message["executed_tools"] = c.executed_tools
     return {
         "id": cid,
         "object": "chat.completion",
@@ -423,6 +433,8 @@ def stream_chunks(req: ChatRequest, c: Completion, *, cid: str, rid: str, create
         }
 
     out = [chunk({"role": "assistant", "content": ""}, x_groq={"id": rid}, service_tier=req.service_tier)]
+    if c.executed_tools is not None:  # a compound system's search, before its answer
+        out.append(chunk({"executed_tools": c.executed_tools}))
     if c.reasoning:
         out += [chunk({"reasoning": piece}) for piece in split_words(c.reasoning)]
     pieces = split_words(c.content) if piece_chars is None else \

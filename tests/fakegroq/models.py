@@ -13,7 +13,11 @@ MODELS: dict[str, dict[str, Any]] = {
     "whisper-large-v3": {"owned_by": "OpenAI", "context_window": 448, "max_completion_tokens": 448},
     "whisper-large-v3-turbo": {"owned_by": "OpenAI", "context_window": 448, "max_completion_tokens": 448},
 }
-CHAT_MODELS = frozenset({"openai/gpt-oss-20b", "openai/gpt-oss-120b"})
+MODELS |= {  # Groq's compound systems: a chat model that searches the web server-side (fakegroq.compound)
+    model: {"owned_by": "Groq", "context_window": 131072, "max_completion_tokens": 8192}
+    for model in ("groq/compound", "groq/compound-mini")
+}
+CHAT_MODELS = frozenset({"openai/gpt-oss-20b", "openai/gpt-oss-120b", "groq/compound", "groq/compound-mini"})
 TRANSCRIPTION_MODELS = frozenset({"whisper-large-v3", "whisper-large-v3-turbo"})
 TRANSLATION_MODELS = frozenset({"whisper-large-v3"})
 DECOMMISSIONED = frozenset({"llama-3.3-70b-versatile", "llama-3.1-8b-instant"})

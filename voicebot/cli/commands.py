@@ -19,7 +19,7 @@ from voicebot.cli.arguments import Args, Command, option, positional, switch
 from voicebot.cli.client import make_client
 from voicebot.cli.history import ResumeArgs, make_recorder, resume, resumed
 from voicebot.config.schema import Settings
-from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, VoicebotError
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, UsageError, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Binding, bindings_from_config
 from voicebot.modes import ASK, RECORDING_NAMES
@@ -36,11 +36,13 @@ if TYPE_CHECKING:  # the parser imports this module for every command: httpx, nu
 
 @dataclass(frozen=True, kw_only=True)
 class SchemaArgs(Args):
-    """`--schema FILE`, taken by ask and chat."""
+    """`--schema FILE` and `--web`, taken by ask and chat: what kind of answer is wanted."""
 
     schema: str | None = option("--schema", metavar="FILE",
                                 help="the reply must be JSON matching this JSON Schema (structured outputs); "
                                      "a reply that does not is reported, exit 3")
+    web: bool = switch("--web", help="answers that need today's facts: each question goes to groq/compound-mini, "
+                                     "which searches the web; its sources are shown after the answer")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +127,8 @@ def _device_spec(named: str | None) -> str | int | None:
 
 def reply_schema(args: Args) -> ReplySchema | None:
     """The --schema file, read and checked (UsageError, exit 2, for an unusable one)."""
+    if isinstance(args, SchemaArgs) and args.schema and args.web:
+        raise UsageError("--schema and --web cannot be combined (the web-search model takes no schema)")
     return load_schema(args.schema) if isinstance(args, SchemaArgs) and args.schema else None
 
 
@@ -148,7 +152,8 @@ async def _files(settings: Settings, args: FilesArgs, *, translate: bool, answer
     recorder = make_recorder(settings, output)
     speaker = make_speaker(settings, output) if answer and settings.speak else None
     async with make_client(settings, output) as client:
-        assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema)
+        assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema,
+                                   web=isinstance(args, SchemaArgs) and args.web)
         if isinstance(args, ResumeArgs):
             resume(assistant, args, output)
         narrator = make_narrator(settings, client, speaker, output)
@@ -203,7 +208,7 @@ def chat_sync(settings: Settings, args: ChatArgs) -> int:
     recorder = make_recorder(settings, output)
     with asyncio.Runner() as runner:
         client = make_client(settings, output)
-        assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema)
+        assistant = make_assistant(client, settings, output, log=recorder, reply_schema=schema, web=args.web)
         speaker = make_speaker(settings, output) if settings.speak else None
         narrator = make_narrator(settings, client, speaker, output)
 
@@ -348,7 +353,6 @@ async def retry(settings: Settings, args: RetryArgs) -> int:
     never replayed out of order.
     """
     from voicebot.cli.wiring import make_assistant
-    from voicebot.errors import UsageError
     from voicebot.spool.store import PendingStore, TakeBusy, UnknownTake, resend
 
     output = output_for(settings, args)

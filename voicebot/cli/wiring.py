@@ -52,19 +52,19 @@ def speech_options(s: Settings) -> SpeechToTextOptions:
         pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base))
 
 
-def assistant_options(s: Settings, *, reply_schema: ReplySchema | None = None) -> AssistantOptions:
-    """The assistant's options; `reply_schema` (ask/chat --schema) makes every reply structured."""
-    chat = chat_options(s)
-    if reply_schema is not None:
-        chat = dataclasses.replace(chat, reply_schema=reply_schema)
+def assistant_options(s: Settings, *, reply_schema: ReplySchema | None = None, web: bool = False) -> AssistantOptions:
+    """The assistant's options; `reply_schema` (ask/chat --schema) makes every reply structured,
+    `web` (--web) sends every question to the web-search model."""
+    chat = dataclasses.replace(chat_options(s), reply_schema=reply_schema, web=web)
     return AssistantOptions(system_prompt=s.system_prompt, history_tokens=s.history_tokens, chat=chat,
                             speech=speech_options(s))
 
 
 def make_assistant(client: AssistantClient, s: Settings, output: Output, *,
-                   log: LogWriter | None = None, reply_schema: ReplySchema | None = None) -> Assistant:
+                   log: LogWriter | None = None, reply_schema: ReplySchema | None = None,
+                   web: bool = False) -> Assistant:
     """The conversation holder of a command or the daemon; the log (`log`) observes its turns."""
-    return Assistant(client, assistant_options(s, reply_schema=reply_schema), output,
+    return Assistant(client, assistant_options(s, reply_schema=reply_schema, web=web), output,
                      observers=[TurnLog(log or LogWriter.off())], redact=redaction(s))
 
 

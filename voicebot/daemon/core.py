@@ -51,6 +51,7 @@ from voicebot.stt.piece_texts import GROQ_STT_CONCURRENCY
 from voicebot.turns.assistant import Assistant
 from voicebot.turns.console import Output
 from voicebot.turns.timing import TAKE_END
+from voicebot.turns.web_search import Searching
 from voicebot.voice.chime import Chimes
 from voicebot.voice.speaking import Narrator, SpokenAnswers, speaks
 
@@ -400,8 +401,8 @@ class Daemon:
         text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
         if text is not None:
             spoken = self.narrator is not None and speaks(self.options.speak, rec.mode)
-            answerer: Answerer = (SpokenAnswers(self.narrator, self.assistant) if self.narrator and spoken
-                                  else self.assistant)
+            asker: Answerer = Searching(self.assistant) if rec.mode.web else self.assistant
+            answerer: Answerer = SpokenAnswers(self.narrator, asker) if self.narrator and spoken else asker
             if rec.mode.context is not None and rec.mode.answers:  # read only for a binding that asks for it
                 answerer = await attach(rec.mode.context, self.options.context_max_chars, answerer, self.output)
             await after_transcript(rec.mode, text, output=self.output, assistant=answerer,

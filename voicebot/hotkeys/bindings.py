@@ -26,7 +26,8 @@ class BadEntry(ValueError):
 
 
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
-    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak][, then_enter]}}, each combo parsed now.
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak][, then_enter][, context][, web]}},
+    each combo parsed now.
 
     `speak` is kept only when given: a binding without it follows the `speak` setting. Two
     bindings one chord would fire together are refused here too (BadEntry on the later one),
@@ -44,10 +45,10 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
             raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
-        unknown = set(spec) - {"keys", "style", "then_ask", "speak", "then_enter", "context"}
+        unknown = set(spec) - {"keys", "style", "then_ask", "speak", "then_enter", "context", "web"}
         if unknown:
             raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak, "
-                                 "then_enter, context)")
+                                 "then_enter, context, web)")
         style = spec.get("style", "hold")
         if style not in STYLES:
             raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
@@ -80,6 +81,10 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             if mode not in ("ask", "translate"):
                 raise BadEntry(mode, "context applies to a binding that asks (ask, or translate with then_ask)")
             out[mode]["context"] = spec["context"]
+        if "web" in spec:  # its questions go to the web-search model (groq/compound-mini)
+            if not isinstance(spec["web"], bool):
+                raise BadEntry(mode, "web must be true or false")
+            out[mode]["web"] = spec["web"]
     return out
 
 

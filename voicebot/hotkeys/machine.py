@@ -123,7 +123,7 @@ def bindings_from_config(hotkeys: Mapping[str, str | Mapping[str, Any]]) -> list
             try:
                 mode = mode_named(name, then_ask=then_ask is True,
                                   speak=speak if isinstance(speak, bool) else None, then_enter=then_enter,
-                                  context=context)
+                                  context=context, web=not isinstance(spec, str) and spec.get("web") is True)
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
             out.append(Binding(parse_combo(keys), mode, "toggle" if style == "toggle" else "hold"))

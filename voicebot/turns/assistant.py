@@ -51,6 +51,7 @@ from voicebot.turns.events import (
 )
 from voicebot.turns.options import AssistantOptions
 from voicebot.turns.timing import TurnClock, TurnTiming
+from voicebot.turns.web_search import sources_from
 
 log = logging.getLogger("voicebot.turns.assistant")
 
@@ -228,7 +229,8 @@ class Assistant:
         cancelled answer recording itself as interrupted) writes into the old one."""
         self.conversation = Conversation(self.options.system_prompt)
 
-    async def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> str:
+    async def ask(self, question: str, *, on_text: Callable[[str], None] | None = None,
+                  web: bool | None = None) -> str:
         """Stream the answer to `question` and keep the exchange in the history.
 
         When the API says the request exceeds the model's context window (our token
@@ -236,25 +238,28 @@ class Assistant:
         budget is halved for the rest of the conversation and the question sent once
         more with fewer old turns. Nothing was shown yet, so the retry is invisible
         but for the notice. `on_text` also gets each piece of the answer (the voice reads it).
+        `web` (default: the `web` option) sends the turn to the web-search model; its sources
+        are shown after the answer.
         """
         conversation = self.conversation  # the one this question belongs to, even if /new comes meanwhile
         turn = next(self._turns)
         question = self.redact(question)  # a key typed (or said) in a question goes no further
         self.emit(Asked(turn, question, conversation.id))
         try:
-            return await self._ask(conversation, question, turn, on_text)
+            return await self._ask(conversation, question, turn, on_text,
+                                   self.options.chat.web if web is None else web)
         except VoicebotError as exc:
             if not isinstance(exc, StreamInterrupted):  # those keep their partial answer instead
                 self.emit(TurnFailed(turn, self.redact(str(exc)), conversation.id))
             raise
 
     async def _ask(self, conversation: Conversation, question: str, turn: int,
-                   on_text: Callable[[str], None] | None) -> str:
+                   on_text: Callable[[str], None] | None, web: bool) -> str:
         # With no history there is nothing to trim: the first question never waits for the lookup.
         budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
         messages, dropped = conversation.request(question, budget)
         try:
-            return await self._answer(conversation, question, messages, dropped, budget, turn, on_text)
+            return await self._answer(conversation, question, messages, dropped, budget, turn, on_text, web)
         except ApiError as exc:
             if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
                 raise
@@ -265,10 +270,11 @@ class Assistant:
             self._budget_cap = smaller
             self.output.notice(f"the conversation was too long for {self.options.chat.model}; "
                                f"left out the {retry_dropped} oldest turn(s) and asking again")
-            return await self._answer(conversation, question, retry, retry_dropped, smaller, turn, on_text)
+            return await self._answer(conversation, question, retry, retry_dropped, smaller, turn, on_text, web)
 
     async def _answer(self, conversation: Conversation, question: str, messages: list[Message], dropped: int,
-                      budget: int, turn: int, on_text: Callable[[str], None] | None = None) -> str:
+                      budget: int, turn: int, on_text: Callable[[str], None] | None = None,
+                      web: bool = False) -> str:
         """One streamed request for `question`; the exchange is recorded unless it is refused."""
         if dropped:
             log.debug("dropped %d oldest turn(s) to fit %d history tokens", dropped, budget)
@@ -286,8 +292,12 @@ class Assistant:
             if on_text is not None:
                 on_text(piece)
 
+        sources: list[dict[str, Any]] = []
+        model = self.options.chat.web_model if web else self.options.chat.model
         try:
-            if self.options.chat.reply_schema is not None:
+            if web:
+                usage = await self._searched(messages, text, say, sources)
+            elif self.options.chat.reply_schema is not None:
                 usage = await self._whole(messages, text, say)
             else:
                 usage = await self._stream(messages, text, say)
@@ -302,11 +312,13 @@ class Assistant:
         say(text.finish())
         answer = "".join(parts)
         self.output.reply(answer, usage)
+        if web:
+            self.output.sources(sources)
         conversation.record(question, answer)
         self.emit(AnswerComplete(turn))
         # A spoken answer is reported once its voice has started (first_audio_ms), without the log.
         timings = self.report_timing() if on_text is None else None
-        self.emit(TurnEnded(turn, answer, self.options.chat.model, conversation.id, usage, timings=timings))
+        self.emit(TurnEnded(turn, answer, model, conversation.id, usage, timings=timings))
         return answer
 
     async def _stream(self, messages: list[Message], text: StreamRedaction,
@@ -342,6 +354,16 @@ class Assistant:
             self.output.reasoning(thoughts.feed(result.reasoning) + thoughts.finish())
         if chat.reply_schema is not None:
             chat.reply_schema.check(result.text)
+        say(text.feed(result.text))
+        return dict(result.usage.raw) if result.usage is not None else None
+
+    async def _searched(self, messages: list[Message], text: StreamRedaction, say: Callable[[str], None],
+                        sources: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """A turn that needs today's facts: the compound system searches the web, then answers
+        (whole: its sources come with the answer); `sources` gets the pages it used."""
+        chat = self.options.chat
+        result = await self.client.chat_complete(messages, model=chat.web_model, options=chat.web_body())
+        sources.extend(sources_from(result.raw))
         say(text.feed(result.text))
         return dict(result.usage.raw) if result.usage is not None else None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from voicebot.redaction import Redaction
@@ -42,6 +42,7 @@ class Output(Protocol):
     def status(self, text: str, *, live: bool = False) -> None: ...
     def milestone(self, kind: str, text: str, /, **fields: Any) -> None: ...
     def timing(self, **stages_ms: int) -> None: ...
+    def sources(self, found: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 class HumanOutput:
@@ -136,6 +137,12 @@ class HumanOutput:
         """
         self.status(text, live=kind == "speech")
 
+    def sources(self, found: Sequence[Mapping[str, Any]]) -> None:
+        """After a web-search answer: the pages it used, numbered, dim, one a line."""
+        if found:
+            lines = [f"  [{i}] {s.get('title') or s.get('url')} - {s.get('url')}" for i, s in enumerate(found, 1)]
+            self._write(self._paint(DIM, "\n".join(["Sources:", *lines])) + "\n")
+
     def timing(self, **stages_ms: int) -> None:
         """After a turn: one dim line on stderr, e.g. `heard in 0.31 s · first word 0.52 s`."""
         line = timing_line(stages_ms)
@@ -191,6 +198,10 @@ class JsonOutput:
     def milestone(self, kind: str, text: str, /, **fields: Any) -> None:
         """A state the daemon reached, as its own event type (the text is for people)."""
         self.event(kind, **fields)
+
+    def sources(self, found: Sequence[Mapping[str, Any]]) -> None:
+        """After a web-search answer: `{"type": "sources", "sources": [{"title", "url", ...}]}`."""
+        self.event("sources", sources=[dict(s) for s in found])
 
     def timing(self, **stages_ms: int) -> None:
         """After a turn: `{"type": "timing", "transcript_ms": ..., "first_word_ms": ...}`."""

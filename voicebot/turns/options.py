@@ -13,6 +13,8 @@ from typing import Any
 from voicebot.stt.options import SpeechToTextOptions
 from voicebot.turns.reply_schema import ReplySchema
 
+WEB_MODEL = "groq/compound-mini"  # Groq's compound system: one server-side web search, then the answer
+
 
 @dataclass(frozen=True, kw_only=True)
 class ChatOptions:
@@ -30,6 +32,8 @@ class ChatOptions:
     reasoning_format: str | None = None
     show_reasoning: bool = False  # the model's reasoning shown, dimmed, before the answer
     reply_schema: ReplySchema | None = None  # --schema: the reply must be JSON matching it (not streamed)
+    web: bool = False  # --web: every turn goes to web_model, which searches the web first
+    web_model: str = WEB_MODEL
 
     def body(self) -> dict[str, Any]:
         """The request's optional fields, with unset ones left out."""
@@ -55,6 +59,14 @@ class ChatOptions:
             opts["include_reasoning"] = self.show_reasoning
         return {k: v for k, v in opts.items() if v is not None}
 
+    def web_body(self) -> dict[str, Any]:
+        """A web-search turn's optional fields: the sampling ones (the compound system takes
+        no reasoning, format or tier fields of the chat model's)."""
+        opts = {"temperature": self.temperature, "top_p": self.top_p,
+                "max_completion_tokens": self.max_completion_tokens, "stop": list(self.stop) or None,
+                "seed": self.seed}
+        return {k: v for k, v in opts.items() if v is not None}
+
 
 @dataclass(frozen=True, kw_only=True)
 class AssistantOptions:
@@ -66,4 +78,4 @@ class AssistantOptions:
     history_tokens: int | None = None  # None: the model's context window less room for the reply
 
 
-__all__ = ["AssistantOptions", "ChatOptions"]
+__all__ = ["WEB_MODEL", "AssistantOptions", "ChatOptions"]
