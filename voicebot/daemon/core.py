@@ -401,7 +401,7 @@ class Daemon:
         text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
         if text is not None:
             spoken = self.narrator is not None and speaks(self.options.speak, rec.mode)
-            asker: Answerer = Searching(self.assistant) if rec.mode.web else self.assistant
+            asker = Searching(self.assistant) if rec.mode.web else self.assistant
             answerer: Answerer = SpokenAnswers(self.narrator, asker) if self.narrator and spoken else asker
             if rec.mode.context is not None and rec.mode.answers:  # read only for a binding that asks for it
                 answerer = await attach(rec.mode.context, self.options.context_max_chars, answerer, self.output)

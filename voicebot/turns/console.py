@@ -269,6 +269,9 @@ class RedactedOutput:
     def timing(self, **stages_ms: int) -> None:
         self.inner.timing(**stages_ms)
 
+    def sources(self, found: Sequence[Mapping[str, Any]]) -> None:
+        self.inner.sources([self._fields(s) for s in found])
+
 
 def make_output(json_mode: bool, color_setting: str, env: Mapping[str, str],
                 out: TextIO | None = None, err: TextIO | None = None, *,
