@@ -171,3 +171,51 @@ def test_a_memo_the_model_refuses_is_named_and_the_others_are_written(env: dict[
     assert proc.returncode == 1 and proc.stderr.count("the model refused this memo") == 1
     assert len(list(memo_dir.glob("*.memo.json"))) == 1
     assert voicebot(env, "memos", str(memo_dir)).returncode == 0 and len(list(memo_dir.glob("*.memo.json"))) == 2
+
+
+def test_each_memo_is_a_conversation_in_the_log_to_search_show_and_ask_about(
+        env: dict[str, str], memo_dir: Path, fake_groq: FakeGroq) -> None:
+    proc = voicebot(env, "--json", "memos", str(memo_dir))
+    assert proc.returncode == 0, proc.stderr
+    progress = [e for e in map(json.loads, proc.stdout.splitlines()) if e["type"] == "progress"]
+    assert [(e["stage"], e["done"], e["total"]) for e in progress] == [
+        ("transcribe", 1, 2), ("transcribe", 2, 2), ("memo", 1, 2), ("memo", 2, 2)]
+    assert progress[-1]["eta_s"] == 0.0 and isinstance(progress[0]["eta_s"], float)
+    found = voicebot(env, "--json", "history", "--search", "spider")
+    (turn,) = [e for e in map(json.loads, found.stdout.splitlines()) if e["type"] == "turn"]
+    assert (turn["mode"], turn["source"], turn["transcript"]) == ("memo", str(memo_dir / "spider.flac"),
+                                                                  TEXTS["spider"])
+    assert turn["reply"].startswith("# ") and "## Action items" in turn["reply"] and turn["model"]
+    assert "## Transcript" not in turn["reply"]  # the transcript is the turn's own words
+    shown = voicebot(env, "history", "show", turn["conversation"])
+    assert "memo" in shown.stdout and f"You: {TEXTS['spider']}" in shown.stdout and "Assistant: # " in shown.stdout
+    asked = subprocess.run([str(VOICEBOT), "chat", "--conversation", turn["conversation"]], capture_output=True,
+                           text=True, env=env, timeout=120, input="What were the action items?\n")
+    assert asked.returncode == 0, asked.stderr
+    messages = fake_groq.requests_to("/chat/completions")[-1].json["messages"]
+    assert [m["role"] for m in messages[-3:]] == ["user", "assistant", "user"]
+    assert messages[-3]["content"] == TEXTS["spider"] and messages[-2]["content"] == turn["reply"]
+
+
+def test_a_terminal_sees_a_bar_with_counts_and_the_time_left(env: dict[str, str], memo_dir: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(VOICEBOT), "memos", str(memo_dir)], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the command ended: its side of the terminal is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    text = seen.decode()
+    assert "transcribing [##########----------] 1/2 50% · about 0:" in text
+    assert "writing memos [####################] 2/2 100%" in text
+    assert "\x1b[2K" in text  # redrawn in place

@@ -128,6 +128,9 @@ def test_conversations_read_back_in_order(tmp_path: Path) -> None:
     assert texts(turnlog.conversation_turns(conn, "A")) == [f"a{i}" for i in range(5)]
     assert texts(turnlog.conversation_turns(conn, "A", 2)) == ["a3", "a4"]
     assert turnlog.latest_conversation(conn) == "A"  # dictation alone is no conversation to continue
+    memo = turnlog.insert_turn(conn, turnlog.NewTurn("M", "memo", "/memos/a.wav", "the memo's words"))
+    turnlog.update_turn(conn, memo, reply="# A memo")
+    assert turnlog.latest_conversation(conn) == "A"  # nor is a memo (`voicebot memos`)
     assert turnlog.get_turn(conn, 999) is None
 
 

@@ -9,9 +9,9 @@ started again pays for nothing twice and finds its batch again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,15 +22,18 @@ from voicebot.cli.arguments import Args, Command, option, positional, switch
 from voicebot.cli.batch_commands import answer_text
 from voicebot.cli.client import make_client
 from voicebot.cli.commands import output_for
+from voicebot.cli.history import make_recorder
 from voicebot.errors import EXIT_API, EXIT_OK, ApiError, UsageError, VoicebotError
 from voicebot.memos import batch_run, inputs
-from voicebot.memos.schema import MemoMismatch, markdown, memo_record, parse_memo, request_body
+from voicebot.memos.progress import Progress
+from voicebot.memos.schema import MemoMismatch, markdown, memo_record, memo_text, parse_memo, request_body
 from voicebot.memos.state import State, locked_state, state_path
 from voicebot.private_files import write_atomic
 
 if TYPE_CHECKING:
     from voicebot.api.client import GroqClient
     from voicebot.config.schema import Settings
+    from voicebot.log.writer import LogWriter
     from voicebot.turns.console import Output
 
 FILES_AT_ONCE = 2  # speech-to-text: files in flight (each may send pieces of its own)
@@ -41,18 +44,18 @@ class Run:
     """One invocation's parts and tallies."""
 
     def __init__(self, settings: Settings, output: Output, client: GroqClient, state: State, *,
-                 as_json: bool) -> None:
+                 as_json: bool, log: LogWriter) -> None:
         self.settings, self.output, self.client, self.state = settings, output, client, state
-        self.as_json = as_json
+        self.as_json, self.log = as_json, log
         self.written = 0
         self.failed: list[str] = []
 
-    def progress(self, text: str, **fields: Any) -> None:
-        """A line redrawn in place on a terminal; a `progress` event for JSON readers."""
+    def progress(self, stage: Progress, **fields: Any) -> None:
+        """A bar redrawn in place on a terminal; a `progress` event for JSON readers."""
         if self.as_json:
-            self.output.event("progress", **fields)
+            self.output.event("progress", **stage.fields(), **fields)
         else:
-            self.output.status(text, live=True)
+            self.output.status(stage.line(), live=True)
 
     def fail(self, item: inputs.Item, why: str) -> None:
         self.failed.append(item.key)
@@ -71,12 +74,23 @@ class Run:
         record = memo_record(memo, transcript, item.source, model=self.settings.chat_model, batch_id=batch_id)
         write_atomic(item.record, (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode())
         self.written += 1
+        self._logged(item, memo_text(memo))
         if self.as_json:
             self.output.event("memo", source=item.source, markdown=str(item.markdown), json=str(item.record),
                               title=memo.title, action_items=len(memo.action_items))
         else:
             self.output.transcript(f"{item.name} -> {item.markdown}: {memo.title}", label=False)
         return True
+
+    def _logged(self, item: inputs.Item, text: str) -> None:
+        """The memo in the conversation log as a conversation of its own (mode `memo`): found by
+        `history --search`, shown by `history show`, asked about with `chat --conversation ID`."""
+        from voicebot.turns.conversation import new_conversation_id
+
+        entry = self.log.begin(conversation=new_conversation_id(), mode="memo", source=item.source,
+                               transcript=self.state.transcripts[item.key],
+                               stt_model=self.settings.transcription_model)
+        self.log.update(entry, reply=text.strip(), model=self.settings.chat_model)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,9 +122,12 @@ async def memos(settings: Settings, args: MemosArgs) -> int:
                       skipped=len(items) - len(todo))
     if not args.batch and any(i.is_url for i in todo):
         raise UsageError("audio by URL is transcribed inside a batch (Groq fetches it): add --batch")
+    log = make_recorder(settings, output)
     with locked_state(state_path(os.environ)) as state:
-        async with make_client(settings, output) as client:
-            run = Run(settings, output, client, state, as_json=args.json)
+        async with contextlib.AsyncExitStack() as closing:
+            closing.push_async_callback(log.aclose)  # the memos written so far reach the log, whatever stops the run
+            client = await closing.enter_async_context(make_client(settings, output))
+            run = Run(settings, output, client, state, as_json=args.json, log=log)
             if state.batch is not None:
                 await _finish_batch(run, first_wait)  # an earlier run's batch first: it is paid for
             todo = [i for i in todo if not i.finished]
@@ -147,10 +164,9 @@ async def _transcribe(run: Run, todo: list[inputs.Item]) -> None:
     from voicebot.cli.wiring import make_assistant
 
     gate = asyncio.Semaphore(FILES_AT_ONCE)
-    started, done = time.monotonic(), 0
+    stage = Progress("transcribe", len(todo))
 
     async def one(item: inputs.Item) -> None:
-        nonlocal done
         async with gate:
             try:
                 prepared = await asyncio.to_thread(prepare_file, Path(item.source))
@@ -162,11 +178,8 @@ async def _transcribe(run: Run, todo: list[inputs.Item]) -> None:
                 return
             run.state.transcripts[item.key] = text
             run.state.save()
-            done += 1
-            left = (time.monotonic() - started) / done * (len(todo) - done)
-            run.progress(f"transcribed {done} of {len(todo)}" + (f", about {left:.0f} s left" if done < len(todo)
-                                                                  else ""),
-                         stage="transcribe", done=done, total=len(todo), eta_s=round(left, 1))
+            stage.done += 1
+            run.progress(stage)
 
     await asyncio.gather(*(one(item) for item in todo))
 
@@ -174,6 +187,7 @@ async def _transcribe(run: Run, todo: list[inputs.Item]) -> None:
 async def _at_once(run: Run, ready: list[inputs.Item]) -> None:
     """Each memo from its own chat completion (structured output), a few at once."""
     gate = asyncio.Semaphore(CHATS_AT_ONCE)
+    stage = Progress("memo", len(ready))
 
     async def one(item: inputs.Item) -> None:
         async with gate:
@@ -192,6 +206,8 @@ async def _at_once(run: Run, ready: list[inputs.Item]) -> None:
         content = answer_text(answer) if isinstance(answer, dict) else response.text
         if run.write(item, content, batch_id=None):
             run.state.finished({item.key})
+        stage.done += 1
+        run.progress(stage)
 
     await asyncio.gather(*(one(item) for item in ready))
 
@@ -207,10 +223,12 @@ async def _finish_batch(run: Run, first_wait: float, *, window: str = "24h") -> 
     batch_id = await batch_run.submit(run.client, run.state, pending, body=_body_maker(run, transcribing),
                                       window=window)
 
+    stage = Progress("batch", len(items))
+
     def told(info: batches.BatchInfo) -> None:
-        run.progress(f"batch {info.id}: {info.status}, {info.completed} of {info.total or len(items)} done",
-                     stage="batch", batch_id=info.id, status=info.status, done=info.completed,
-                     total=info.total or len(items))
+        stage.done, stage.total = info.completed, info.total or len(items)
+        stage.detail = f"{info.id} ({info.status})"
+        run.progress(stage, batch_id=info.id, status=info.status)
 
     info = await batch_run.wait(run.client, batch_id, first_wait=first_wait, told=told)
     for error in info.errors:

@@ -342,8 +342,10 @@ def conversation_turns(conn: sqlite3.Connection, conversation: str, limit: int |
 
 
 def latest_conversation(conn: sqlite3.Connection) -> str | None:
-    """The conversation of the newest turn that was answered (dictation alone is no conversation)."""
-    row = conn.execute("SELECT conversation FROM turns WHERE reply IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    """The conversation of the newest turn that was answered (dictation alone is no conversation,
+    nor is a memo: `voicebot memos` would otherwise take over --continue; --conversation picks one)."""
+    row = conn.execute("SELECT conversation FROM turns WHERE reply IS NOT NULL AND mode != 'memo' "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
     return None if row is None else str(row[0])
 
 

@@ -74,11 +74,15 @@ def parse_memo(content: str) -> Memo:
     return Memo(obj["title"].strip(), obj["summary"].strip(), tuple(i.strip() for i in items if i.strip()))
 
 
-def markdown(memo: Memo, transcript: str, source: str) -> str:
-    """The memo for people: title, summary, action items as a checklist, the transcript."""
+def memo_text(memo: Memo) -> str:
+    """Title, summary and action items as a checklist (the memo's reply in the conversation log)."""
     items = "".join(f"- [ ] {item}\n" for item in memo.action_items) or "None.\n"
-    return (f"# {memo.title or 'Untitled memo'}\n\n{memo.summary}\n\n## Action items\n\n{items}\n"
-            f"## Transcript\n\n{transcript}\n\n---\nFrom `{source}`.\n")
+    return f"# {memo.title or 'Untitled memo'}\n\n{memo.summary}\n\n## Action items\n\n{items}"
+
+
+def markdown(memo: Memo, transcript: str, source: str) -> str:
+    """The memo for people: title, summary, action items, the transcript."""
+    return f"{memo_text(memo)}\n## Transcript\n\n{transcript}\n\n---\nFrom `{source}`.\n"
 
 
 def memo_record(memo: Memo, transcript: str, source: str, *, model: str, batch_id: str | None) -> dict[str, Any]:
