@@ -449,7 +449,9 @@ def test_clipboard_text_reaches_the_tool_verbatim_on_stdin(tmp_path: Path,
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tool = bin_dir / "xclip"
-    tool.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\ncat > {tmp_path}/stdin\n')
+    # a clipboard: -in keeps stdin (and its argv), -out serves it back
+    tool.write_text(f'#!/bin/sh\ncase " $* " in *" -out "*) cat {tmp_path}/stdin; exit 0;; esac\n'
+                    f'printf "%s\\n" "$@" > {tmp_path}/argv\ncat > {tmp_path}/stdin\n')
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ.get('PATH', '')}")
     hostile = f"$(touch {tmp_path}/pwned); `touch {tmp_path}/pwned2` ' \" \\ ; rm -rf ~ | cat\n$HOME * ünï"

@@ -27,7 +27,7 @@ from voicebot.audio.files import prepare_file
 from voicebot.cli.wiring import dictation_options, make_assistant, speech_options
 from voicebot.config.loading import load_settings
 from voicebot.config.schema import Settings
-from voicebot.desktop import keystrokes
+from voicebot.desktop import clipboard, keystrokes
 from voicebot.desktop.cleanup import EDIT_PROMPT, drift, words
 from voicebot.desktop.dictation import Dictation
 from voicebot.errors import UsageError
@@ -47,15 +47,57 @@ class Tools:
         self.log = root / "log"
         self.log.mkdir()
 
-    def add(self, name: str, *, status: int = 0, message: str = "", sleep: float = 0) -> None:
-        """A tool that records its argv (one per line) and stdin, then says `message` and exits `status`."""
+    def add(self, name: str, *, status: int = 0, message: str = "", sleep: float = 0, pastes: bool = False) -> None:
+        """A tool that records its argv (one per line) and stdin, then says `message` and exits `status`.
+
+        With `pastes`, each call also appends what the clipboard serves at that moment to
+        `pasted(name)`: what a paste pressed then would deliver.
+        """
         say = f"printf '%s\\n' {shlex.quote(message)} >&2\n" if message else ""
         pause = f"/bin/sleep {sleep}\n" if sleep else ""
-        script = (f"#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {self.log}/{name}.argv\n"
-                  f"/bin/cat > {self.log}/{name}.stdin\n{pause}{say}exit {status}\n")
+        paste = f"[ -e {self.store} ] && /bin/cat {self.store} >> {self.log}/{name}.pasted\n" if pastes else ""
+        self._script(name, f"/bin/cat > {self.log}/{name}.stdin\n{paste}{pause}{say}exit {status}\n")
+
+    def _script(self, name: str, body: str) -> None:
+        """An executable that records its argv (last call, and every call) and then runs `body`."""
+        record = (f"for a in \"$@\"; do printf '%s\\n' \"$a\"; done > {self.log}/{name}.argv\n"
+                  f"printf '%s\\n' \"$*\" >> {self.log}/{name}.calls\n")
         path = self.bin / name
-        path.write_text(script)
+        path.write_text(f"#!/bin/sh\n{record}{body}")
         path.chmod(0o755)
+
+    @property
+    def store(self) -> Path:
+        return self.log.parent / "clipboard"
+
+    def clipboard(self, holds: str | None = None, *, late: float | None = 0) -> None:
+        """wl-copy and wl-paste sharing one store, as a clipboard: what was copied is what is pasted.
+
+        Like the real wl-copy, the copy is served by a child it leaves behind: after `late`
+        seconds (None: never, a clipboard that does not take it); `holds` is there already.
+        """
+        if holds is not None:
+            self.store.write_text(holds)
+            self.store.with_suffix(".type").write_text("text/plain\n")
+        store, kinds = self.store, self.store.with_suffix(".type")
+        take = (f"/bin/cp {self.log}/wl-copy.stdin {store}.new; printf '%s\\n' \"$kind\" > {kinds}; "
+                f"/bin/mv {store}.new {store}")
+        serve = "" if late is None else take if late == 0 else \
+            f"( /bin/sleep {late}; {take} ) </dev/null >/dev/null 2>&1 &\n"
+        self._script("wl-copy", f"if [ \"$1\" = --clear ]; then /bin/rm -f {store} {kinds}; exit 0; fi\n"
+                                f"/bin/cat > {self.log}/wl-copy.stdin\nkind=text/plain\n"
+                                f"[ \"$1\" = --type ] && kind=$2\n{serve}\nexit 0\n")
+        self._script("wl-paste", f"[ -e {store} ] || {{ echo 'Nothing is copied' >&2; exit 1; }}\n"
+                                 f"if [ \"$1\" = --list-types ]; then /bin/cat {kinds}; else /bin/cat {store}; fi\n")
+
+    def calls(self, name: str) -> list[str]:
+        """Every call's arguments, one line a call."""
+        path = self.log / f"{name}.calls"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def pasted(self, name: str) -> str | None:
+        path = self.log / f"{name}.pasted"
+        return path.read_text() if path.exists() else None
 
     def argv(self, name: str) -> list[str] | None:
         path = self.log / f"{name}.argv"
@@ -142,7 +184,7 @@ def test_a_tool_that_hangs_is_stopped_and_not_followed_by_another(tools: Tools,
 def test_a_tool_that_cannot_run_is_not_success(tools: Tools) -> None:
     (tools.bin / "wtype").write_text("#!/bin/sh\nexit 0\n")  # present, but not executable
     (tools.bin / "wtype").chmod(0o644)
-    tools.add("wl-copy")
+    tools.clipboard()
     _, out = land("hello", tools.env(), dictate_output="type")
     # shutil.which skips files that are not executable: to the session there is no wtype at all
     [notice] = notices(out)
@@ -150,7 +192,7 @@ def test_a_tool_that_cannot_run_is_not_success(tools: Tools) -> None:
 
 
 def test_wayland_without_a_typing_tool_uses_the_clipboard_and_says_so(tools: Tools) -> None:
-    tools.add("wl-copy")
+    tools.clipboard()
     _, out = land("hello there", tools.env(), dictate_output="type")
     assert tools.stdin("wl-copy") == "hello there"
     [notice] = notices(out)
@@ -177,23 +219,51 @@ def test_x11_without_a_display_is_not_typed(monkeypatch: pytest.MonkeyPatch) -> 
 def test_clipboard_paste_on_wayland_then_restore_is_scheduled(tools: Tools) -> None:
     """The paste keys go through the same tool; wl-paste is read first for the restore."""
     tools.add("wtype")
-    tools.add("wl-copy")
-    tools.add("wl-paste", status=1, message="Nothing is copied")  # an empty clipboard: nothing to restore
+    tools.clipboard()  # an empty clipboard: nothing to restore
     _, out = land("hello there", tools.env(), dictate_output="clipboard", restore_clipboard=True)
     assert tools.stdin("wl-copy") == "hello there"
-    assert tools.argv("wl-paste") == ["--list-types"]  # asked what it holds: nothing, so nothing to put back
+    assert tools.calls("wl-paste")[0] == "--list-types"  # asked what it holds first: nothing, nothing to put back
     assert tools.argv("wtype") == ["-M", "ctrl", "-k", "v", "-m", "ctrl"]
     assert notices(out) == []
 
 
 def test_a_failed_paste_leaves_the_text_on_the_clipboard_and_says_so(tools: Tools) -> None:
     tools.add("ydotool", status=2, message="failed to connect socket")
-    tools.add("wl-copy")
-    tools.add("wl-paste")
+    tools.clipboard()
     _, out = land("hello there", tools.env(), dictate_output="clipboard", restore_clipboard=True)
     assert tools.argv("ydotool") == ["key", "29:1", "47:1", "47:0", "29:0"]
     [notice] = notices(out)
     assert notice["delivered"] == "clipboard" and notice["text"].startswith("not pasted: ydotool failed")
+
+
+def test_the_paste_waits_until_the_clipboard_serves_the_dictation(tools: Tools) -> None:
+    """wl-copy (and xclip) return before their child owns the selection: a paste at once delivers the OLD text."""
+    tools.clipboard("my notes", late=0.4)
+    tools.add("wtype", pastes=True)
+    out = io.StringIO()
+
+    async def go() -> str | None:
+        dictation = Dictation(dictation_options(Settings(dictate_output="clipboard", restore_clipboard=True,
+                                                         restore_clipboard_seconds=0.1)),
+                              JsonOutput(out, io.StringIO()), None, tools.env())
+        await dictation.land("hello there")
+        await dictation.settled()
+        return tools.store.read_text()  # the restore too returns only once the clipboard serves it
+
+    after = asyncio.run(asyncio.wait_for(go(), 30))
+    assert tools.pasted("wtype") == "hello there" and notices(out) == []
+    assert after == "my notes"
+
+
+def test_a_clipboard_that_never_takes_the_text_is_not_pasted(tools: Tools, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clipboard, "SERVED_WAIT", 0.3, raising=False)
+    tools.clipboard("my notes", late=None)
+    tools.add("wtype", pastes=True)
+    _, out = land("hello there", tools.env(), dictate_output="clipboard", restore_clipboard=True)
+    assert tools.argv("wtype") is None  # no paste: it would deliver "my notes"
+    [notice] = notices(out)
+    assert notice["delivered"] is False
+    assert notice["text"].startswith("not copied: the clipboard did not take the new content within 0.3 s")
 
 
 @pytest.mark.parametrize(("tool", "argv"), [
@@ -203,8 +273,7 @@ def test_a_failed_paste_leaves_the_text_on_the_clipboard_and_says_so(tools: Tool
 def test_terminals_paste_keys_are_pressed_by_either_tool(tools: Tools, tool: str, argv: list[str]) -> None:
     """paste_keys = ctrl+shift+v: what terminals paste with (Ctrl+V there pastes nothing)."""
     tools.add(tool)
-    tools.add("wl-copy")
-    tools.add("wl-paste", status=1, message="Nothing is copied")
+    tools.clipboard()
     _, out = land("hello there", tools.env(), dictate_output="clipboard", restore_clipboard=True,
                   paste_keys="ctrl+shift+v")
     assert tools.argv(tool) == argv and notices(out) == []

@@ -52,7 +52,7 @@ def test_a_failed_typing_is_not_followed_by_enter(tools: Tools) -> None:
 
 def test_text_only_copied_or_printed_gets_no_enter(tools: Tools) -> None:
     tools.add("wtype")
-    tools.add("wl-copy")
+    tools.clipboard()
     land(tools, dictate_output="clipboard")  # copied, not pasted: nothing landed in the window
     land(tools, dictate_output="print")
     assert tools.argv("wtype") is None
@@ -60,8 +60,7 @@ def test_text_only_copied_or_printed_gets_no_enter(tools: Tools) -> None:
 
 def test_enter_after_a_paste_uses_the_same_tool(tools: Tools) -> None:
     tools.add("ydotool")
-    tools.add("wl-copy")
-    tools.add("wl-paste", status=1, message="Nothing is copied")
+    tools.clipboard()
     out = land(tools, dictate_output="clipboard", restore_clipboard=True)
     assert tools.argv("ydotool") == ["key", "28:1", "28:0"] and notices(out) == []
 

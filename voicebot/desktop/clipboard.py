@@ -1,7 +1,11 @@
 """The clipboard through its command-line tools: wl-copy/wl-paste on Wayland, else xclip or xsel.
 
 Tools run with an argument list and the text on stdin: user speech never passes
-through a shell. Reading is for putting the user's clipboard back after a paste.
+through a shell. Reading is for putting the user's clipboard back after a paste, and for
+knowing a write took: xclip, xsel and wl-copy return before the child they fork owns the
+selection, so a paste pressed at once can deliver the PREVIOUS clipboard. Every write
+here returns only once reading the clipboard back gives what was written (polled every
+20 ms for up to 2 s), and raises UsageError when it never does.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +23,8 @@ from voicebot.errors import UsageError
 
 Which = Callable[[str], str | None]
 TOOL_TIMEOUT = 5.0  # seconds: a clipboard owner that does not answer must not hold dictation up
+SERVED_WAIT = 2.0  # seconds a write may take to be served back before it counts as failed
+SERVED_POLL = 0.02  # seconds between reads while waiting
 
 _WRITERS = {"wl-copy": ["wl-copy"], "xclip": ["xclip", "-selection", "clipboard", "-in"],
             "xsel": ["xsel", "--clipboard", "--input"]}
@@ -58,13 +65,29 @@ def _first_line(data: bytes, fallback: str) -> str:
 
 
 def copy_to_clipboard(text: str, env: Mapping[str, str] | None = None) -> None:
-    """Hand the text to the clipboard tool on stdin.
+    """Hand the text to the clipboard tool on stdin; return once the clipboard serves it (UsageError: never).
 
     Its stderr goes to a temporary file, not a pipe: xclip and wl-copy fork a child that
     keeps serving the selection and inherits stderr, so a pipe would never reach EOF.
     """
-    cmd = clipboard_command(os.environ if env is None else env)
-    _run_writer(cmd, text)
+    env = os.environ if env is None else env
+    name, find = _tool(env, None)
+    _run_writer(_resolved(_WRITERS[name], find), text)
+    _until_served(_resolved(_READERS[name], find), text.encode("utf-8"))
+
+
+def _until_served(reader: list[str], expected: bytes) -> None:
+    """Return once `reader` gives `expected` (b"": an empty clipboard); UsageError after SERVED_WAIT.
+
+    The writer's forked child takes the selection on its own time: until it does, the
+    clipboard still holds what was there before.
+    """
+    deadline = time.monotonic() + SERVED_WAIT
+    while (_read(reader) or b"") != expected:
+        if time.monotonic() >= deadline:
+            raise UsageError(f"the clipboard did not take the new content within {SERVED_WAIT:g} s "
+                             f"({Path(reader[0]).name} still read something else)")
+        time.sleep(SERVED_POLL)
 
 
 def _run_writer(cmd: Sequence[str], data: str | bytes) -> None:
@@ -170,11 +193,13 @@ def save_clipboard(env: Mapping[str, str] | None = None) -> Saved | None:
 def put_back(saved: Saved, env: Mapping[str, str] | None = None) -> None:
     """Make `saved` the clipboard again, with its type."""
     env = os.environ if env is None else env
-    if saved.kind is None:
-        _run_writer(clipboard_command(env), saved.data)
-        return
     name, find = _tool(env, None)
+    if saved.kind is None:
+        _run_writer(_resolved(_WRITERS[name], find), saved.data)
+        _until_served(_resolved(_READERS[name], find), saved.data)
+        return
     _run_writer(_resolved([*_TYPED_WRITE[name], saved.kind], find), saved.data)
+    _until_served(_resolved([*_TYPED_READ[name], saved.kind], find), saved.data)
 
 
 # Emptying it: wl-copy and xsel can; xclip can only offer an empty text.
@@ -186,3 +211,4 @@ def clear_clipboard(env: Mapping[str, str] | None = None) -> None:
     env = os.environ if env is None else env
     name, find = _tool(env, None)
     _run_writer(_resolved(_CLEAR.get(name, _WRITERS[name]), find), b"")
+    _until_served(_resolved(_READERS[name], find), b"")
