@@ -57,3 +57,30 @@ def test_a_new_conversation_during_an_answer_starts_empty(fake_groq: FakeGroq) -
     asyncio.run(asyncio.wait_for(go(), 20))
     last = fake_groq.requests_to("/chat/completions")[-1].json["messages"]
     assert [m["role"] for m in last] == ["system", "user"] and last[1]["content"] == "fresh"
+
+
+def test_a_turn_with_a_bindings_options_shares_the_conversation_and_changes_nothing_else(
+        fake_groq: FakeGroq) -> None:
+    import dataclasses
+
+    async def go() -> None:
+        async with GroqClient(Endpoint(fake_groq.base_url, TEST_API_KEY)) as client:
+            assistant, _ = make(client)
+            own = assistant.options
+            german = dataclasses.replace(own, system_prompt="Antworte auf Deutsch.",
+                                         chat=dataclasses.replace(own.chat, model="openai/gpt-oss-120b"))
+            assert assistant.for_turn(own) is assistant
+            await assistant.for_turn(german).ask("eins")
+            await assistant.ask("two")
+            await assistant.for_turn(german).ask("drei")
+            assert [t.user for t in assistant.conversation.turns] == ["eins", "two", "drei"]
+            assert assistant.options is own
+
+    asyncio.run(asyncio.wait_for(go(), 20))
+    first, second, third = (r.json for r in fake_groq.requests_to("/chat/completions"))
+    assert (first["model"], first["messages"][0]["content"]) == ("openai/gpt-oss-120b", "Antworte auf Deutsch.")
+    assert second["model"] == "openai/gpt-oss-20b" and second["messages"][0]["content"] == Settings().system_prompt
+    assert [m["content"] for m in second["messages"][1:]] == ["eins", "You said: eins", "two"]
+    assert third["messages"][0]["content"] == "Antworte auf Deutsch." and len(third["messages"]) == 6
+    looked_up = [r.endpoint for r in fake_groq.requests_to("/models/openai/gpt-oss-120b")]
+    assert len(looked_up) == 1  # each model's window is looked up once, whichever turn asks first

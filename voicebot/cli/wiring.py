@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from voicebot.config.profiles import apply, overlay
 from voicebot.config.schema import Settings
 from voicebot.daemon.recording import RecordOptions
 from voicebot.desktop.dictation import DictationOptions
@@ -29,6 +30,7 @@ from voicebot.turns.reply_schema import ReplySchema
 
 if TYPE_CHECKING:
     from voicebot.daemon.core import DaemonOptions
+    from voicebot.daemon.profiles import TurnProfiles, TurnSetup
     from voicebot.protocols import AssistantClient
     from voicebot.turns.console import Output
 
@@ -90,7 +92,24 @@ def daemon_options(s: Settings) -> DaemonOptions:
                          open_microphone=s.preroll_ms > 0,
                          pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base), speak=s.speak,
                          context_max_chars=s.context_max_chars,
-                         record=record_options(s), dictation=dictation_options(s), listen=listen_options(s))
+                         record=record_options(s), dictation=dictation_options(s), listen=listen_options(s),
+                         profiles=turn_profiles(s))
+
+
+def turn_setup(s: Settings) -> TurnSetup:
+    """What one daemon turn runs with under settings `s` (the global ones, or a profile's over them)."""
+    from voicebot.daemon.profiles import TurnSetup
+
+    return TurnSetup(assistant=assistant_options(s), dictation=dictation_options(s), speak=s.speak, voice=s.voice)
+
+
+def turn_profiles(s: Settings) -> TurnProfiles:
+    """Each binding with a profile (language, vocabulary, model...) gets its own setup, the others the global one."""
+    from voicebot.daemon.profiles import TurnProfiles
+
+    table = normalise_bindings(s.hotkeys)
+    own = {mode: turn_setup(apply(s, values)) for mode, spec in table.items() if (values := overlay(spec))}
+    return TurnProfiles(turn_setup(s), own)
 
 
 def listen_options(s: Settings) -> ListenOptions:
@@ -115,5 +134,7 @@ __all__ = [
     "make_assistant",
     "record_options",
     "speech_options",
+    "turn_profiles",
+    "turn_setup",
     "wants_voice",
 ]

@@ -26,9 +26,10 @@ from voicebot.config.checks import (
     check_str,
     check_url,
 )
+from voicebot.config.profiles import check_hotkeys
 from voicebot.config.schema import FIELDS, Secret, Settings, env_name, is_optional, kind_of
 from voicebot.errors import UsageError
-from voicebot.hotkeys.bindings import BadEntry, normalise_bindings
+from voicebot.hotkeys.bindings import BadEntry
 
 GROQ_PATH = "/openai/v1"
 
@@ -79,13 +80,20 @@ def _check_secret(value: Any) -> Secret:
     return value
 
 
+def _check_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table, got {value!r}")
+    return value
+
+
 # One validator per kind of value, then (after choices and range) one per setting that needs more.
 KIND_CHECKS: dict[type, Validator] = {
     Secret: _check_secret, bool: check_bool, int: check_int, float: check_float, list: check_list,
-    dict: normalise_bindings, str: check_str,
+    dict: _check_table, str: check_str,
 }
 SETTING_CHECKS: dict[str, Validator] = {
     "stop": check_stops, "api_base": check_url, "stt_api_base": check_url, "stt_fallback_api_base": check_url,
+    "hotkeys": lambda value: check_hotkeys(value, check_value),  # a binding's profile fields as their settings
 }
 
 

@@ -136,7 +136,8 @@ class Settings:
     stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
-                                   f"then_ask, speak, then_enter, context, web}} (modes: {', '.join(MODE_NAMES)})")
+                                   "then_ask, speak, then_enter, context, web} and a profile for its turns (language, "
+                                   f"vocabulary, stt_prompt, model, system, voice) (modes: {', '.join(MODE_NAMES)})")
     preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",

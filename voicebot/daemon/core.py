@@ -25,6 +25,7 @@ from voicebot.control.client import Command
 from voicebot.control.server import serve_control
 from voicebot.daemon.hands_free import HandsFree
 from voicebot.daemon.live_pieces import LivePieces
+from voicebot.daemon.profiles import TurnProfiles, TurnSetup
 from voicebot.daemon.recording import Recording, RecordOptions, State, record
 from voicebot.desktop.context import attach
 from voicebot.desktop.dictation import Dictation, DictationOptions
@@ -75,6 +76,7 @@ class DaemonOptions:
     record: RecordOptions = field(default_factory=RecordOptions)
     dictation: DictationOptions = field(default_factory=DictationOptions)
     listen: ListenOptions = field(default_factory=ListenOptions)  # hands-free sessions
+    profiles: TurnProfiles | None = None  # the bindings' own settings (None: every turn runs with the above)
 
 
 class Daemon:
@@ -88,7 +90,6 @@ class Daemon:
         self.client = client  # for warming the connection on key-down, and closing it
         self.assistant = assistant
         self.dictation = Dictation(options.dictation, output, client)
-        self.rewriter = Rewriter(self.dictation, client, assistant.options.chat, limit=options.context_max_chars)
         self.bindings = bindings
         self.machine = HotkeyMachine(bindings, min_hold=options.min_hold_seconds)
         self.mic = microphone
@@ -393,20 +394,35 @@ class Daemon:
     async def _record(self, rec: Recording) -> PreparedAudio:
         """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile."""
         return await record(rec, rec.source or self.mic, self.options.record, self.output, lambda: LivePieces(
-            self.store, self.assistant, self.output, rec.mode, concurrency=self.options.pieces_in_flight))
+            self.store, self.assistant.for_turn(self._setup(rec).assistant), self.output, rec.mode,
+            concurrency=self.options.pieces_in_flight))
+
+    def _setup(self, rec: Recording) -> TurnSetup:
+        """What the take's turn runs with: its binding's profile over the settings (voicebot.daemon.profiles)."""
+        if rec.setup is None:
+            profiles = self.options.profiles
+            rec.setup = profiles.for_mode(rec.mode.name) if profiles is not None else TurnSetup(
+                assistant=self.assistant.options, dictation=self.options.dictation, speak=self.options.speak)
+        return rec.setup
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
         self._set_state(State.TRANSCRIBING)
         self.output.status("transcribing…")
-        text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces)
+        setup = self._setup(rec)
+        assistant = self.assistant.for_turn(setup.assistant)
+        self.dictation.options = setup.dictation  # one turn at a time: this one's dictation settings
+        text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces,
+                                          assistant=assistant)
         if text is not None:
-            spoken = self.narrator is not None and speaks(self.options.speak, rec.mode)
-            asker = Searching(self.assistant) if rec.mode.web else self.assistant
-            answerer: Answerer = SpokenAnswers(self.narrator, asker) if self.narrator and spoken else asker
+            spoken = self.narrator is not None and speaks(setup.speak, rec.mode)
+            asker = Searching(assistant) if rec.mode.web else assistant
+            answerer: Answerer = (SpokenAnswers(self.narrator.with_voice(setup.voice), asker)
+                                  if self.narrator and spoken else asker)
             if rec.mode.context is not None and rec.mode.answers:  # read only for a binding that asks for it
                 answerer = await attach(rec.mode.context, self.options.context_max_chars, answerer, self.output)
+            rewriter = Rewriter(self.dictation, self.client, setup.assistant.chat, limit=self.options.context_max_chars)
             await after_transcript(rec.mode, text, output=self.output, assistant=answerer,
-                                   dictate=self.dictation.land, edit=self.rewriter.run, answering=self._answering)
+                                   dictate=self.dictation.land, edit=rewriter.run, answering=self._answering)
 
     def _answering(self) -> None:
         self._set_state(State.ANSWERING)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from voicebot.audio.encoding import PreparedAudio, TakeEncoder
 from voicebot.audio.pieces import TakePieces
 from voicebot.daemon.live_pieces import LivePieces
+from voicebot.daemon.profiles import TurnSetup
 from voicebot.errors import VoicebotError
 from voicebot.modes import Mode
 from voicebot.protocols import MicrophoneInput, TakeAudio
@@ -64,6 +65,7 @@ class Recording:
     opened: asyncio.Future[VoicebotError | None] | None = None
     pieces: LivePieces | None = None  # a long take's pieces, sent while it is recorded
     source: MicrophoneInput | None = None  # where its audio comes from, if not the microphone (hands-free)
+    setup: TurnSetup | None = None  # what its turn runs with (its binding's profile); None: the daemon decides
 
     def opening_done(self, failure: VoicebotError | None) -> None:
         if self.opened is not None and not self.opened.done():

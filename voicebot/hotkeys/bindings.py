@@ -15,6 +15,11 @@ from voicebot.modes import NAMES as MODE_NAMES
 
 Style = Literal["hold", "toggle"]
 STYLES: tuple[Style, ...] = ("hold", "toggle")
+# A binding's own profile: settings its turns use instead of the global ones (a German dictation
+# key beside an English question key). Kept as given here; their values are checked where the
+# settings are (voicebot.config.profiles), as the same setting's value would be.
+PROFILE_FIELDS = ("language", "vocabulary", "stt_prompt", "model", "system", "voice")
+FIELDS = ("keys", "style", "then_ask", "speak", "then_enter", "context", "web", *PROFILE_FIELDS)
 
 
 class BadEntry(ValueError):
@@ -26,7 +31,8 @@ class BadEntry(ValueError):
 
 
 def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
-    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak][, then_enter][, context][, web]}},
+    """Normalise hotkey bindings to {mode: {keys, style, then_ask[, speak][, then_enter][, context][, web]
+    [, profile fields]}},
     each combo parsed now.
 
     `speak` is kept only when given: a binding without it follows the `speak` setting. Two
@@ -45,10 +51,9 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             spec = {"keys": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("keys"), str) or not spec["keys"].strip():
             raise BadEntry(mode, "expected a combo such as \"ctrl+alt+space\" or {keys = ...}")
-        unknown = set(spec) - {"keys", "style", "then_ask", "speak", "then_enter", "context", "web"}
+        unknown = set(spec) - set(FIELDS)
         if unknown:
-            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: keys, style, then_ask, speak, "
-                                 "then_enter, context, web)")
+            raise BadEntry(mode, f"unknown field {sorted(unknown)[0]!r} (fields: {', '.join(FIELDS)})")
         style = spec.get("style", "hold")
         if style not in STYLES:
             raise BadEntry(mode, f"style must be hold or toggle, got {style!r}")
@@ -85,7 +90,8 @@ def normalise_bindings(value: Any) -> dict[str, dict[str, Any]]:
             if not isinstance(spec["web"], bool):
                 raise BadEntry(mode, "web must be true or false")
             out[mode]["web"] = spec["web"]
+        out[mode].update({name: spec[name] for name in PROFILE_FIELDS if name in spec})
     return out
 
 
-__all__ = ["STYLES", "BadEntry", "Style", "normalise_bindings"]
+__all__ = ["FIELDS", "PROFILE_FIELDS", "STYLES", "BadEntry", "Style", "normalise_bindings"]

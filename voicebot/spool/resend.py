@@ -121,7 +121,7 @@ class KeptTakes:
         self._kept.set()
 
     async def transcribe(self, prepared: PreparedAudio, mode: Mode, *, stopping: Callable[[], bool],
-                         pieces: TakePieces | None = None) -> str | None:
+                         pieces: TakePieces | None = None, assistant: TurnAssistant | None = None) -> str | None:
         """Transcribe a take that is on disk first, so no failure or crash can lose it.
 
         The take is removed only once its text is back. A failure keeps it (the user is
@@ -129,14 +129,16 @@ class KeptTakes:
         one is kept too, but left for `voicebot retry`, as sending it later would reorder
         the conversation. `stopping` says whether a cancellation is the daemon stopping.
         `pieces`: a long take already sent in part while it was recorded; its pieces' own
-        files go once the whole take is kept, and its text is theirs, joined.
+        files go once the whole take is kept, and its text is theirs, joined. `assistant`: the
+        turn's own (a binding's profile: Assistant.for_turn), else this one's.
         """
         store = self.store
+        hearer = assistant if assistant is not None else self.assistant
 
         async def send() -> str:
             if pieces is not None:
                 return await pieces.transcribe(prepared)
-            return await self.assistant.transcribe(prepared, translate=mode.translates, mode=mode.name)
+            return await hearer.transcribe(prepared, translate=mode.translates, mode=mode.name)
 
         saving = asyncio.ensure_future(asyncio.to_thread(store.save, prepared, mode=mode.name,
                                                          then_ask=mode.then_ask, durable=False))

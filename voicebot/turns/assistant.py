@@ -16,6 +16,7 @@ halves the history budget and tries once more, saying so.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import itertools
 import logging
@@ -32,6 +33,7 @@ from voicebot.redaction import Redaction, StreamRedaction
 from voicebot.stt.hallucination import MIN_CHECKED_SECONDS
 from voicebot.stt.hearing import HeardText, Hearing
 from voicebot.stt.piece_texts import transcribe_in_order
+from voicebot.stt.vocabulary import SpeechPrompt
 from voicebot.turns.console import Output
 from voicebot.turns.conversation import Conversation, Message, history_budget, message_tokens
 from voicebot.turns.events import (
@@ -83,8 +85,22 @@ class Assistant:
         self.conversation = Conversation(options.system_prompt)
         self._turns = itertools.count(1)
         self._budget: asyncio.Task[int] | None = None
+        self._budgets: dict[str, asyncio.Task[int]] = {}  # each chat model's lookup, shared with for_turn's views
         self._budget_cap: int | None = None  # learnt from a context_length_exceeded answer
-        self._prompt_noticed = False  # told that stt_prompt + vocabulary were trimmed
+        self._prompts_noticed: set[SpeechPrompt] = set()  # trimmed stt_prompt + vocabulary already told of
+
+    def for_turn(self, options: AssistantOptions) -> Assistant:
+        """This conversation asked with other options for one turn (a hotkey binding's profile:
+        its speech fields, chat model, system prompt). The history, the turn numbers, the
+        observers and the timing are this assistant's; only the options differ. A view, made
+        afresh for each turn: a new conversation started later is not its concern."""
+        if options == self.options:
+            return self
+        view = copy.copy(self)
+        view.options = options
+        if options.chat.model != self.options.chat.model:
+            view._budget, view._budget_cap = None, None  # the other model's window (prefetch)
+        return view
 
     def emit(self, event: TurnEvent) -> None:
         """Tell every observer what just happened in a turn."""
@@ -111,7 +127,10 @@ class Assistant:
     def prefetch(self) -> None:
         """Start learning the history budget now, so it never delays a reply."""
         if self._budget is None:
-            self._budget = asyncio.ensure_future(self._lookup_budget())
+            model = self.options.chat.model  # one lookup per model, whichever view asks first
+            if model not in self._budgets:
+                self._budgets[model] = asyncio.ensure_future(self._lookup_budget())
+            self._budget = self._budgets[model]
 
     async def _lookup_budget(self) -> int:
         if self.options.history_tokens is not None:
@@ -150,8 +169,8 @@ class Assistant:
 
     def hearing(self, *, translate: bool = False) -> Hearing:
         """The speech requests of one recording (its options, server route and checks)."""
-        if not self._prompt_noticed and (prompt := self.options.speech.prompt).trimmed:
-            self._prompt_noticed = True  # once per conversation holder, not at every take
+        if (prompt := self.options.speech.prompt).trimmed and prompt not in self._prompts_noticed:
+            self._prompts_noticed.add(prompt)  # once per prompt, not at every take
             self.output.notice(prompt.notice(), check="stt_prompt_trimmed", left_out=list(prompt.left_out))
         return Hearing(self.client, self.options.speech, self.output, translate=translate,
                        on_heard=lambda: self.emit(Heard()))
@@ -257,14 +276,14 @@ class Assistant:
                    on_text: Callable[[str], None] | None, web: bool) -> str:
         # With no history there is nothing to trim: the first question never waits for the lookup.
         budget = await self._current_budget(wait=BUDGET_WAIT if conversation.turns else 0)
-        messages, dropped = conversation.request(question, budget)
+        messages, dropped = conversation.request(question, budget, system=self.options.system_prompt)
         try:
             return await self._answer(conversation, question, messages, dropped, budget, turn, on_text, web)
         except ApiError as exc:
             if exc.code != CONTEXT_LENGTH_EXCEEDED or isinstance(exc, StreamInterrupted) or not conversation.turns:
                 raise
             smaller = smaller_budget(budget, messages)
-            retry, retry_dropped = conversation.request(question, smaller)
+            retry, retry_dropped = conversation.request(question, smaller, system=self.options.system_prompt)
             if retry_dropped <= dropped:  # nothing older left to drop: trying again cannot help
                 raise
             self._budget_cap = smaller

@@ -87,9 +87,10 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     id: str = field(default_factory=new_conversation_id)
 
-    def request(self, question: str, budget: int) -> tuple[list[Message], int]:
-        """The messages to send for `question`, trimmed to `budget`."""
-        return fit_history(self.system_prompt, self.turns, question, budget)
+    def request(self, question: str, budget: int, *, system: str | None = None) -> tuple[list[Message], int]:
+        """The messages to send for `question`, trimmed to `budget`; `system` for this request
+        only (a binding's own system prompt), else the conversation's."""
+        return fit_history(self.system_prompt if system is None else system, self.turns, question, budget)
 
     def record(self, question: str, answer: str, *, interrupted: bool = False) -> None:
         """Keep a finished (or cut) exchange; an interrupted empty reply is still a turn."""

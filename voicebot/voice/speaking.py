@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import logging
 import time
@@ -68,6 +69,14 @@ class Narrator:
         self.model = model
         self.voice = voice
         self._first_audio: Callable[[float], None] | None = None  # the answer being read's hook
+
+    def with_voice(self, voice: str | None) -> Narrator:
+        """This narrator speaking in `voice` (a binding's own; None: this one's), on the same output."""
+        if voice is None or voice == self.voice:
+            return self
+        other = copy.copy(self)
+        other.voice = voice
+        return other
 
     async def answer(self, run: Callable[[Callable[[str], None]], Awaitable[T]], *,
                      first_audio: Callable[[float], None] | None = None) -> T:
