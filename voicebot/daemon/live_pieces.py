@@ -16,6 +16,11 @@ The guarantees of a whole take hold for every piece:
   (voicebot.stt.hearing);
 - a cancelled take (Esc, a tap, shutdown) takes its pieces with it: uploads stop and
   their files are removed, as nothing of a dropped take is kept.
+
+Live preview: as each piece's text comes back, the text heard so far (the pieces back in
+order, up to the first still in the air) is shown: a `preview` event for --json readers,
+and its end on the status line beside the meter, so the user sees the transcript grow
+while still speaking. It is a preview: the take's transcript is still judged whole.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from voicebot.audio.encoding import PreparedAudio
 from voicebot.errors import VoicebotError
 from voicebot.spool.resend import PIECE
 from voicebot.spool.store import PendingStore, UnknownTake
-from voicebot.stt.piece_texts import continuation_prompt
+from voicebot.stt.piece_texts import continuation_prompt, join_texts
 
 if TYPE_CHECKING:
     from voicebot.modes import Mode
@@ -38,6 +43,28 @@ if TYPE_CHECKING:
     from voicebot.turns.console import Output
 
 log = logging.getLogger("voicebot.daemon.live_pieces")
+STATUS_COLUMNS = 80  # the status line's width when the terminal's is unknown
+MIN_TAIL = 16  # characters of the text heard so far the status line always shows
+
+
+def preview_tail(text: str, chars: int) -> str:
+    """The end of `text` in at most `chars` characters, cut at a word, "…" where it was cut."""
+    if len(text) <= chars:
+        return text
+    tail = text[len(text) - max(1, chars - 1):]
+    space = tail.find(" ")
+    if 0 <= space < len(tail) - 1:
+        tail = tail[space + 1:]
+    return "…" + tail
+
+
+def with_preview(line: str, heard: str, columns: int = STATUS_COLUMNS) -> str:
+    """The status `line` with the end of the text heard so far after it, the whole within `columns`
+    (a line wider than the terminal wraps, and is then no longer redrawn in place)."""
+    heard = " ".join(heard.split())  # one line, whatever the speech server wrote
+    if not heard:
+        return line
+    return f"{line} · {preview_tail(heard, max(MIN_TAIL, columns - len(line) - 4))}"
 
 
 class LivePieces:
@@ -59,11 +86,34 @@ class LivePieces:
         self._disk_error_told = False
         self._last: tuple[PreparedAudio, bool] | None = None
         self._forgotten = False  # the pieces' files are no longer wanted
+        self._shown = ""  # the text heard so far, as last told
 
     @property
     def sent(self) -> int:
         """Pieces handed over so far (the last one included once the take ended)."""
         return len(self._tasks)
+
+    @property
+    def preview(self) -> str:
+        """The text heard so far: the pieces back, in order, up to the first still in the air."""
+        return join_texts(self._back())
+
+    def _back(self) -> list[str]:
+        back: list[str] = []
+        for text in self._texts:
+            if text is None:
+                break
+            back.append(text)
+        return back
+
+    def _tell_preview(self) -> None:
+        """A `preview` event when the text heard so far grew (and, on a terminal, the status line)."""
+        back = self._back()
+        preview = join_texts(back)
+        if preview and preview != self._shown:
+            self._shown = preview
+            self.output.milestone("preview", with_preview("heard so far:", preview), text=preview,
+                                  pieces=len(back))
 
     def add(self, piece: PreparedAudio, has_speech: bool, *, keep: bool = True) -> None:
         """A piece closed at a pause: keep it and send it in the background, in order."""
@@ -144,6 +194,8 @@ class LivePieces:
                 log.debug("piece %d failed: %s", index + 1, exc)
                 raise
         self._texts[index] = text
+        if keep:  # not the last piece: the whole transcript follows it at once
+            self._tell_preview()
         return text
 
     async def _keep(self, piece: PreparedAudio) -> str | None:
@@ -169,4 +221,4 @@ class LivePieces:
         return kept.id
 
 
-__all__ = ["LivePieces"]
+__all__ = ["LivePieces", "preview_tail", "with_preview"]

@@ -3,20 +3,22 @@
 The daemon owns the take's task; this is what that task does until the key comes up (and
 the release tail ends): encode each block as it arrives, redraw the status line at most
 every METER_INTERVAL, stop at `max_take_seconds`, and hand a long take's pieces, cut at
-pauses, to be sent while the recording goes on (voicebot.daemon.live_pieces).
+pauses, to be sent while the recording goes on (voicebot.daemon.live_pieces); the status
+line then shows the end of the text heard so far.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicebot.audio.encoding import PreparedAudio, TakeEncoder
 from voicebot.audio.pieces import TakePieces
-from voicebot.daemon.live_pieces import LivePieces
+from voicebot.daemon.live_pieces import STATUS_COLUMNS, LivePieces, with_preview
 from voicebot.daemon.profiles import TurnSetup
 from voicebot.errors import VoicebotError
 from voicebot.modes import Mode
@@ -107,8 +109,11 @@ async def record(rec: Recording, mic: MicrophoneInput, options: RecordOptions, o
                 if elapsed - drawn >= METER_INTERVAL:
                     drawn = elapsed
                     level = meter(mic.level_dbfs)  # measured once per block, by the microphone
-                    sent = f" · {rec.pieces.sent} sent" if rec.pieces is not None else ""
-                    output.status(f"● recording ({rec.mode.name}) {elapsed:4.1f} s {level}{sent}", live=True)
+                    line = f"● recording ({rec.mode.name}) {elapsed:4.1f} s {level}"
+                    if rec.pieces is not None:  # a long take: its pieces sent, and the text heard so far
+                        line = with_preview(f"{line} · {rec.pieces.sent} sent", rec.pieces.preview,
+                                            shutil.get_terminal_size((STATUS_COLUMNS, 24)).columns)
+                    output.status(line, live=True)
                 if elapsed >= limit and not take.done and not rec.stop_requested:
                     output.notice(f"maximum take length reached ({limit:g} s); sending what was recorded")
                     rec.stop()

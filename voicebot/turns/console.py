@@ -133,9 +133,10 @@ class HumanOutput:
     def milestone(self, kind: str, text: str, /, **fields: Any) -> None:
         """A state the daemon reached (ready, recording): for people, the status line.
 
-        The sentence being spoken is only worth a line on a terminal (it is on screen already).
+        The sentence being spoken, and a long take's text heard so far (its transcript
+        follows), are only worth a line on a terminal.
         """
-        self.status(text, live=kind == "speech")
+        self.status(text, live=kind in ("speech", "preview"))
 
     def sources(self, found: Sequence[Mapping[str, Any]]) -> None:
         """After a web-search answer: the pages it used, numbered, dim, one a line."""
