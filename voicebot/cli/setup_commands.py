@@ -191,9 +191,30 @@ async def config(settings: Settings, args: ConfigArgs) -> int:
         width = max(len(name) for name, _, _ in rows)
         for name, value, source in rows:
             print(f"{name:<{width}}  {value}  [{source}]")
+    if settings.profiles:
+        _which_profile(settings, output, args.json)
     if problem is not None:
         raise problem
     return EXIT_OK
+
+
+def _which_profile(settings: Settings, output: Output, as_json: bool) -> None:
+    """Which `[profiles.NAME]` applies now (the focused window read as a key press would), and why."""
+    from voicebot.cli.wiring import app_profiles
+    from voicebot.desktop.focus import NoFocus, applying, explain, focused_window
+
+    profiles = app_profiles(settings)
+    try:
+        window, why = focused_window(os.environ), None
+    except NoFocus as exc:
+        window, why = None, str(exc)
+    line = explain(profiles, window, why)
+    if as_json:
+        found = applying(profiles, window)
+        output.event("profile", name=found[0].name if found else None, window=window.shown if window else None,
+                     via=window.via if window else None, text=line)
+    else:
+        print(line)
 
 
 def _with_config_error(args: ConfigArgs, problem: UsageError) -> ConfigArgs:

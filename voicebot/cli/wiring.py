@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from voicebot.config.profiles import apply, overlay
+from voicebot.config.profiles import app_overlay, apply, overlay
 from voicebot.config.schema import Settings
 from voicebot.daemon.recording import RecordOptions
 from voicebot.desktop.dictation import DictationOptions
+from voicebot.desktop.focus import AppProfile
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.listen.utterances import ListenOptions
 from voicebot.log.observer import TurnLog
@@ -96,20 +97,30 @@ def daemon_options(s: Settings) -> DaemonOptions:
                          profiles=turn_profiles(s))
 
 
-def turn_setup(s: Settings) -> TurnSetup:
-    """What one daemon turn runs with under settings `s` (the global ones, or a profile's over them)."""
+def turn_setup(s: Settings, profile: str | None = None) -> TurnSetup:
+    """What one daemon turn runs with under settings `s` (the global ones, or profiles' over them)."""
     from voicebot.daemon.profiles import TurnSetup
 
-    return TurnSetup(assistant=assistant_options(s), dictation=dictation_options(s), speak=s.speak, voice=s.voice)
+    return TurnSetup(assistant=assistant_options(s), dictation=dictation_options(s), speak=s.speak, voice=s.voice,
+                     profile=profile)
+
+
+def app_profiles(s: Settings) -> tuple[AppProfile, ...]:
+    """The `[profiles.NAME]` tables' names and matches, in the file's order (the first match applies)."""
+    return tuple(AppProfile(name, spec["match"]) for name, spec in s.profiles.items())
 
 
 def turn_profiles(s: Settings) -> TurnProfiles:
-    """Each binding with a profile (language, vocabulary, model...) gets its own setup, the others the global one."""
+    """Every turn's setup, built now: global < the focused application's profile < the binding's profile."""
     from voicebot.daemon.profiles import TurnProfiles
 
     table = normalise_bindings(s.hotkeys)
-    own = {mode: turn_setup(apply(s, values)) for mode, spec in table.items() if (values := overlay(spec))}
-    return TurnProfiles(turn_setup(s), own)
+    own = {mode: values for mode, spec in table.items() if (values := overlay(spec))}
+    per_app = {name: apply(s, app_overlay(spec)) for name, spec in s.profiles.items()}
+    return TurnProfiles(turn_setup(s), {mode: turn_setup(apply(s, values)) for mode, values in own.items()},
+                        app_profiles(s), {name: turn_setup(under, name) for name, under in per_app.items()},
+                        {(mode, name): turn_setup(apply(under, values), name)
+                         for name, under in per_app.items() for mode, values in own.items()})
 
 
 def listen_options(s: Settings) -> ListenOptions:
@@ -126,6 +137,7 @@ def wants_voice(s: Settings) -> bool:
 
 
 __all__ = [
+    "app_profiles",
     "assistant_options",
     "chat_options",
     "daemon_options",

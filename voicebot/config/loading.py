@@ -26,7 +26,7 @@ from voicebot.config.checks import (
     check_str,
     check_url,
 )
-from voicebot.config.profiles import check_hotkeys
+from voicebot.config.profiles import BadProfile, check_hotkeys, check_profiles
 from voicebot.config.schema import FIELDS, Secret, Settings, env_name, is_optional, kind_of
 from voicebot.errors import UsageError
 from voicebot.hotkeys.bindings import BadEntry
@@ -94,6 +94,7 @@ KIND_CHECKS: dict[type, Validator] = {
 SETTING_CHECKS: dict[str, Validator] = {
     "stop": check_stops, "api_base": check_url, "stt_api_base": check_url, "stt_fallback_api_base": check_url,
     "hotkeys": lambda value: check_hotkeys(value, check_value),  # a binding's profile fields as their settings
+    "profiles": lambda value: check_profiles(value, check_value),  # [profiles.NAME]: per-app settings
 }
 
 
@@ -136,6 +137,23 @@ def _entry_line(text: str, table: str, key: str) -> int | None:
         if entry.match(lines[number]):
             return number + 1
     return None
+
+
+def _subtable_line(text: str, table: str, name: str, field: str | None) -> int | None:
+    """Line of `field = ...` in `[table.name]` (or of that header without a field; None if not so written)."""
+    header = re.compile(rf"^[ \t]*\[[ \t]*[\"']?{re.escape(table)}[\"']?[ \t]*\.[ \t]*[\"']?{re.escape(name)}"
+                        r"[\"']?[ \t]*\]")
+    lines = text.splitlines()
+    start = next((n for n, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return None
+    entry = re.compile(rf"^[ \t]*[\"']?{re.escape(field)}[\"']?[ \t]*=") if field else None
+    for number in range(start + 1, len(lines)):
+        if lines[number].lstrip().startswith("["):
+            break
+        if entry is not None and entry.match(lines[number]):
+            return number + 1
+    return start + 1
 
 
 def _present(path: Path) -> bool:
@@ -182,7 +200,8 @@ def read_config(path: Path) -> tuple[dict[str, Any], list[str]]:
             values[key] = check_value(key, value)
         except ValueError as exc:
             if isinstance(exc, BadEntry):  # point at the entry's own line when it has one
-                line = _entry_line(text, key, exc.key) or line
+                line = _entry_line(text, key, exc.key) or _subtable_line(
+                    text, key, exc.key, exc.field if isinstance(exc, BadProfile) else None) or line
                 where = f"{path}:{line}" if line else str(path)
             raise UsageError(f"{where}: bad value for {key!r}: {exc}") from None
     warnings = []

@@ -138,6 +138,9 @@ class Settings:
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
                                    "then_ask, speak, then_enter, context, web} and a profile for its turns (language, "
                                    f"vocabulary, stt_prompt, model, system, voice) (modes: {', '.join(MODE_NAMES)})")
+    profiles: dict[str, Any] = _opt({}, "per-application settings: [profiles.NAME] with match = the focused "
+                                    "window's class (a regular expression, e.g. \"foot|kitty\") and the settings "
+                                    "its turns use (read when the key is pressed)")
     preroll_ms: int = _opt(300, "audio kept from before the key press (0 closes the microphone between takes)",
                            flag="--preroll-ms", low=0, high=5000)
     release_tail_ms: int = _opt(200, "recording kept after the key is released", flag="--release-tail-ms",

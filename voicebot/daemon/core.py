@@ -25,7 +25,7 @@ from voicebot.control.client import Command
 from voicebot.control.server import serve_control
 from voicebot.daemon.hands_free import HandsFree
 from voicebot.daemon.live_pieces import LivePieces
-from voicebot.daemon.profiles import TurnProfiles, TurnSetup
+from voicebot.daemon.profiles import Focus, TurnProfiles, TurnSetup, settled
 from voicebot.daemon.recording import Recording, RecordOptions, State, record
 from voicebot.desktop.context import attach
 from voicebot.desktop.dictation import Dictation, DictationOptions
@@ -92,6 +92,8 @@ class Daemon:
         self.dictation = Dictation(options.dictation, output, client)
         self.bindings = bindings
         self.machine = HotkeyMachine(bindings, min_hold=options.min_hold_seconds)
+        self.focus = Focus(options.profiles or TurnProfiles(TurnSetup(
+            assistant=assistant.options, dictation=options.dictation, speak=options.speak)), output)
         self.mic = microphone
         self.chimes = chimes
         self.narrator = narrator  # reads answers aloud where `speaks` says so
@@ -288,6 +290,7 @@ class Daemon:
         self.interrupt_answer()
         self.chimes.play("start")
         rec = Recording(self._mode(mode), opened=asyncio.get_running_loop().create_future())
+        rec.setup = self.focus.decide(rec.mode.name)  # the focused window is read now, off the loop
         rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
         self.recording = rec
         self._background(self._warm())
@@ -394,21 +397,19 @@ class Daemon:
     async def _record(self, rec: Recording) -> PreparedAudio:
         """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile."""
         return await record(rec, rec.source or self.mic, self.options.record, self.output, lambda: LivePieces(
-            self.store, self.assistant.for_turn(self._setup(rec).assistant), self.output, rec.mode,
-            concurrency=self.options.pieces_in_flight))
+            self.store, self.assistant.for_turn(settled(rec.setup, self.focus.profiles.for_mode(
+                rec.mode.name)).assistant), self.output, rec.mode, concurrency=self.options.pieces_in_flight))
 
-    def _setup(self, rec: Recording) -> TurnSetup:
-        """What the take's turn runs with: its binding's profile over the settings (voicebot.daemon.profiles)."""
-        if rec.setup is None:
-            profiles = self.options.profiles
-            rec.setup = profiles.for_mode(rec.mode.name) if profiles is not None else TurnSetup(
-                assistant=self.assistant.options, dictation=self.options.dictation, speak=self.options.speak)
-        return rec.setup
+    async def _setup(self, rec: Recording) -> TurnSetup:
+        """What the take's turn runs with: the application's and the binding's profiles over the settings."""
+        if rec.setup is None:  # a hands-free utterance: decided as it ends
+            rec.setup = self.focus.decide(rec.mode.name)
+        return await rec.setup
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
         self._set_state(State.TRANSCRIBING)
         self.output.status("transcribing…")
-        setup = self._setup(rec)
+        setup = await self._setup(rec)
         assistant = self.assistant.for_turn(setup.assistant)
         self.dictation.options = setup.dictation  # one turn at a time: this one's dictation settings
         text = await self.kept.transcribe(prepared, rec.mode, stopping=self._stopping.is_set, pieces=rec.pieces,

@@ -67,7 +67,7 @@ class Recording:
     opened: asyncio.Future[VoicebotError | None] | None = None
     pieces: LivePieces | None = None  # a long take's pieces, sent while it is recorded
     source: MicrophoneInput | None = None  # where its audio comes from, if not the microphone (hands-free)
-    setup: TurnSetup | None = None  # what its turn runs with (its binding's profile); None: the daemon decides
+    setup: asyncio.Future[TurnSetup] | None = None  # what its turn runs with (voicebot.daemon.profiles.Focus)
 
     def opening_done(self, failure: VoicebotError | None) -> None:
         if self.opened is not None and not self.opened.done():
