@@ -72,8 +72,19 @@ class AppWindow:
         self.conn.close()
 
 
+@pytest.fixture(scope="module")
+def session(desk: Desktop) -> Iterator[None]:
+    """A client that stays connected, as a desktop session's do: without one, Xvfb resets itself when the
+    last client leaves, and a connection made meanwhile is refused (ECONNRESET)."""
+    import Xlib.display
+
+    conn = Xlib.display.Display(desk.display)
+    yield
+    conn.close()
+
+
 @pytest.fixture
-def windows(desk: Desktop) -> Iterator[tuple[AppWindow, AppWindow]]:
+def windows(desk: Desktop, session: None) -> Iterator[tuple[AppWindow, AppWindow]]:
     probe, other = AppWindow(desk.display, "voicebot-probe", "VoicebotProbe"), AppWindow(desk.display, "xterm", "XTerm")
     yield probe, other
     probe.close()
