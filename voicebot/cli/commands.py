@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from voicebot.cli.arguments import Args, Command, option, positional, switch
 from voicebot.cli.client import make_client
 from voicebot.cli.history import ResumeArgs, make_recorder, resume, resumed
+from voicebot.cli.sound import make_narrator, make_speaker
 from voicebot.config.schema import Settings
-from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, SoundUnavailable, UsageError, VoicebotError
+from voicebot.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError, VoicebotError
 from voicebot.hotkeys.bindings import normalise_bindings
 from voicebot.hotkeys.machine import Binding, bindings_from_config
 from voicebot.modes import ASK, RECORDING_NAMES
@@ -27,11 +28,8 @@ from voicebot.turns.console import Output, make_output
 from voicebot.turns.reply_schema import ReplySchema, load_schema
 
 if TYPE_CHECKING:  # the parser imports this module for every command: httpx, numpy and the rest load in the handlers
-    from voicebot.api.client import GroqClient
     from voicebot.audio.encoding import PreparedAudio
     from voicebot.turns.assistant import Assistant
-    from voicebot.voice.output import Speaker
-    from voicebot.voice.speaking import Narrator
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,39 +88,6 @@ def output_for(settings: Settings, args: Args) -> Output:
     from voicebot.cli.wiring import redaction
 
     return make_output(args.json, settings.color, os.environ, redact=redaction(settings))
-
-
-def make_speaker(settings: Settings, output: Output) -> Speaker:
-    """The process's one sound output (chimes and speech); a bad --output-device is exit 2 now.
-
-    With nothing to play on (no sound system, no output device) the answers are still
-    printed: one notice says they cannot be spoken, and the speaker stays silent."""
-    from voicebot.cli.wiring import wants_voice
-    from voicebot.voice.output import Speaker
-
-    speaker = Speaker(_device_spec(settings.output_device))
-    if wants_voice(settings) or settings.output_device is not None:
-        try:
-            speaker.check()
-        except SoundUnavailable as exc:
-            speaker.disable()
-            output.notice(f"answers cannot be spoken: {exc}")
-    speaker.on_error = output.notice
-    return speaker
-
-
-def make_narrator(settings: Settings, client: GroqClient, speaker: Speaker | None,
-                  output: Output) -> Narrator | None:
-    """The voice of the answers; None when there is no speaker to read them on."""
-    from voicebot.voice.speaking import Narrator
-
-    if speaker is None or not speaker.usable:
-        return None
-    return Narrator(client, speaker, output, model=settings.tts_model, voice=settings.voice)
-
-
-def _device_spec(named: str | None) -> str | int | None:
-    return int(named) if named is not None and named.strip().isdigit() else named
 
 
 def reply_schema(args: Args) -> ReplySchema | None:
