@@ -160,14 +160,13 @@ def test_a_flag_of_another_command_is_refused(fake_groq: FakeGroq, home: Path, a
 
 def test_the_parser_loads_no_heavy_part() -> None:
     """The parser is built for every command, from the commands' own modules: those load numpy, PortAudio,
-    the API client and the log only in their handlers, so `--help` and a typo stay quick. (httpx itself
-    comes with the batch commands' modules, which import voicebot.api.batches at the top.)"""
+    the API client, httpx and the log only in their handlers, so `--help` and a typo stay quick."""
     code = ("import sys\nfrom voicebot.cli.parser import build_parser\nbuild_parser()\n"
             "print(' '.join(sorted(sys.modules)))")
     loaded = set(subprocess.run([str(VOICEBOT.with_name("python")), "-c", code], capture_output=True, text=True,
                                 check=True, timeout=60).stdout.split())
     assert "voicebot.cli.commands" in loaded and "voicebot.cli.history" in loaded
-    heavy = {"numpy", "sounddevice", "soundfile", "soxr", "pynput", "keyring", "voicebot.log.store",
+    heavy = {"numpy", "sounddevice", "soundfile", "soxr", "pynput", "keyring", "httpx", "voicebot.log.store",
              "voicebot.turns.assistant", "voicebot.api.client"}
     assert sorted(loaded & heavy) == []
 

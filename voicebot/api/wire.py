@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from voicebot.api.error_body import one_line
 from voicebot.api.sse import Usage, chunk_usage
 from voicebot.errors import ApiError
+
+if TYPE_CHECKING:  # only named here: the batch and memos commands' parsers load this without httpx
+    import httpx
 
 __all__ = [
     "ChatResult", "ModelInfo", "Transcript", "bad_response", "chat_body", "chat_result_from", "host_of",
