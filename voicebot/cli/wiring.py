@@ -79,7 +79,7 @@ def redaction(s: Settings) -> Redaction:
 def dictation_options(s: Settings) -> DictationOptions:
     return DictationOptions(target=s.dictate_output, restore_clipboard=s.restore_clipboard,
                             restore_seconds=s.restore_clipboard_seconds, paste_keys=s.paste_keys,
-                            cleanup=chat_options(s) if s.dictate_cleanup else None)
+                            cleanup=chat_options(s) if s.dictate_cleanup else None, commands=s.dictate_commands)
 
 
 def record_options(s: Settings) -> RecordOptions:

@@ -27,7 +27,8 @@ SETTING_OF: dict[str, str] = {"language": "language", "vocabulary": "vocabulary"
 ANSWERING = ("system", "voice")  # fields only a binding whose turns are answered uses
 # A per-app profile's fields: a binding's, and how dictation lands in that application.
 APP_FIELDS: dict[str, str] = {**SETTING_OF, **{name: name for name in (
-    "dictate_output", "paste_keys", "restore_clipboard", "restore_clipboard_seconds", "dictate_cleanup")}}
+    "dictate_output", "paste_keys", "restore_clipboard", "restore_clipboard_seconds", "dictate_cleanup",
+    "dictate_commands")}}
 
 Check = Callable[[str, Any], Any]
 

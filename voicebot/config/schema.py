@@ -178,6 +178,8 @@ class Settings:
     dictate_cleanup: bool = _opt(False, "pass dictation through the chat model for punctuation, casing, filler "
                                  "words and spoken corrections (never answered; the raw text if it drifts)",
                                  flag="--dictate-cleanup")
+    dictate_commands: bool = _opt(False, "spoken commands in dictation: \"new line\", \"new paragraph\", "
+                                  "\"scratch that\" (takes back the last dictated piece)", flag="--dictate-commands")
     vocabulary: list[str] = _opt([], "words to spell right, added to the speech-to-text prompt (repeat the flag; "
                                  "trimmed to 896 characters with stt_prompt)", flag="--vocabulary", metavar="WORD")
     # The conversation log (voicebot.log.store): every turn in $XDG_DATA_HOME/voicebot/log.db

@@ -31,6 +31,7 @@ from voicebot.desktop.clipboard import (
     save_clipboard,
 )
 from voicebot.desktop.keystrokes import Keyboard, NotTyped, keyboard_for
+from voicebot.desktop.spoken_commands import SpokenCommands
 from voicebot.errors import UsageError
 from voicebot.turns.console import Output
 
@@ -57,6 +58,7 @@ class DictationOptions:
     restore_seconds: float = 1.5  # the paste window before the previous clipboard goes back
     paste_keys: str = "ctrl+v"  # the keys that paste (ctrl+shift+v in terminals)
     cleanup: ChatOptions | None = None  # the chat model and fields for the clean-up; None: no clean-up
+    commands: bool = False  # "new line", "scratch that"... (voicebot.desktop.spoken_commands)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Dictation:
         self.client = client
         self.env = os.environ if env is None else env
         self._restore: _Restore | None = None
+        self.spoken = SpokenCommands()  # what was dictated, for "scratch that" in a later take
 
     async def land(self, text: str, then_enter: bool = False) -> str:
         """Clean up (if asked), print, deliver (then Enter if asked and it landed); returns the text."""
@@ -100,8 +103,11 @@ class Dictation:
             except asyncio.CancelledError:
                 self.output.transcript(text, label=False)  # cut short: what was said is still shown
                 raise
-        self.output.transcript(text, label=False)
-        landed = await deliver(text, self.options.target, self)
+        if self.options.commands:  # "new line", "scratch that": applied, then delivered (spoken_commands)
+            text, landed = await self.spoken.land(text, self, then_enter=then_enter)
+        else:
+            self.output.transcript(text, label=False)
+            landed = await deliver(text, self.options.target, self)
         if then_enter and landed is not None:
             await self._enter(landed)
         return text

@@ -40,6 +40,13 @@ def paste_command(tool: str, keys: str) -> list[str]:
     return ["ydotool", "key", *(f"{c}:1" for c in codes), *(f"{c}:0" for c in reversed(codes))]
 
 
+def erase_command(tool: str, count: int) -> list[str]:
+    """BackSpace `count` times ("scratch that"): wtype by name, ydotool by input code (14 KEY_BACKSPACE)."""
+    if tool == "wtype":
+        return ["wtype", *["-k", "BackSpace"] * count]
+    return ["ydotool", "key", *["14:1", "14:0"] * count]
+
+
 BASE_TIMEOUT = 5.0  # seconds for a tool to start and finish a short text...
 PER_CHARACTER = 0.05  # ...plus this per character (ydotool's default delay is 12 ms a key, up and down)
 
@@ -58,6 +65,7 @@ class Keyboard(Protocol):
     def type(self, text: str) -> None: ...
     def paste(self, keys: str = "ctrl+v") -> None: ...
     def enter(self) -> None: ...
+    def erase(self, count: int) -> None: ...
 
 
 def run_tool(cmd: list[str], stdin: bytes | None, timeout: float) -> None:
@@ -110,6 +118,10 @@ class ToolKeyboard:
     def enter(self) -> None:
         self._each(ENTER_COMMANDS.__getitem__, None, BASE_TIMEOUT)
 
+    def erase(self, count: int) -> None:
+        """BackSpace `count` times, in one run of the tool."""
+        self._each(lambda tool: erase_command(tool, count), None, BASE_TIMEOUT + PER_CHARACTER * count)
+
 
 class PynputKeyboard:
     """X11: pynput's controller sends the keys through XTEST."""
@@ -150,6 +162,16 @@ class PynputKeyboard:
             keyboard.tap(Key.enter)  # type: ignore[attr-defined]
         except Exception as exc:
             raise NotTyped(f"could not press Enter ({type(exc).__name__}: {exc})") from None
+
+    def erase(self, count: int) -> None:
+        from pynput.keyboard import Key
+
+        keyboard = self._controller()
+        try:
+            for _ in range(count):
+                keyboard.tap(Key.backspace)  # type: ignore[attr-defined]
+        except Exception as exc:
+            raise NotTyped(f"could not press BackSpace ({type(exc).__name__}: {exc})") from None
 
 
 def keyboard_for(env: Mapping[str, str]) -> Keyboard | None:
