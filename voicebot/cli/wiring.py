@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from voicebot.daemon.profiles import TurnProfiles, TurnSetup
     from voicebot.protocols import AssistantClient
     from voicebot.turns.console import Output
+    from voicebot.voice.ducking import DuckOptions
 
 
 def chat_options(s: Settings) -> ChatOptions:
@@ -94,7 +95,15 @@ def daemon_options(s: Settings) -> DaemonOptions:
                          pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base), speak=s.speak,
                          context_max_chars=s.context_max_chars,
                          record=record_options(s), dictation=dictation_options(s), listen=listen_options(s),
-                         profiles=turn_profiles(s))
+                         profiles=turn_profiles(s), duck=duck_options(s))
+
+
+def duck_options(s: Settings) -> DuckOptions:
+    """Ducking's state lives beside the control socket, in the runtime dir (gone at logout, like the streams)."""
+    from voicebot.control.client import socket_path
+    from voicebot.voice.ducking import DuckOptions, state_file
+
+    return DuckOptions(enabled=s.duck, volume=s.duck_volume, state_path=state_file(socket_path().parent))
 
 
 def turn_setup(s: Settings, profile: str | None = None) -> TurnSetup:
@@ -142,6 +151,7 @@ __all__ = [
     "chat_options",
     "daemon_options",
     "dictation_options",
+    "duck_options",
     "listen_options",
     "make_assistant",
     "record_options",

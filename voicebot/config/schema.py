@@ -155,6 +155,10 @@ class Settings:
     device: str | None = _opt(None, "input device: index or part of its name (see `voicebot devices`)",
                               flag="--device", metavar="DEVICE")
     quiet: bool = _opt(False, "no start/stop sounds", flag="--quiet")
+    duck: bool = _opt(False, "other programs' playback is muted (or lowered: duck_volume) while a take records, "
+                      "and put back as it was after (pactl)", flag="--duck")
+    duck_volume: int = _opt(0, "with duck: the percent of its own volume other playback keeps while you speak "
+                            "(0 mutes it)", flag="--duck-volume", low=0, high=100)
     # Hands-free conversation (voicebot.daemon.hands_free): a `converse` key, `run --hands-free`, `voicebot converse`
     endpoint_ms: int = _opt(600, "hands-free: this much quiet after speech ends the utterance, which is then sent",
                             flag="--endpoint-ms", low=200, high=5000)

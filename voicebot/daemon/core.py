@@ -54,6 +54,7 @@ from voicebot.turns.console import Output
 from voicebot.turns.timing import TAKE_END
 from voicebot.turns.web_search import Searching
 from voicebot.voice.chime import Chimes
+from voicebot.voice.ducking import Ducker, DuckOptions
 from voicebot.voice.speaking import Narrator, SpokenAnswers, speaks
 
 log = logging.getLogger("voicebot.daemon.core")
@@ -74,6 +75,7 @@ class DaemonOptions:
     speak: bool = False  # answers are read aloud unless a binding says otherwise (voice.speaking.speaks)
     context_max_chars: int = 8000  # a binding's context (selection, clipboard) is cut to this many characters
     record: RecordOptions = field(default_factory=RecordOptions)
+    duck: DuckOptions = field(default_factory=DuckOptions)  # other playback quiet while a take records
     dictation: DictationOptions = field(default_factory=DictationOptions)
     listen: ListenOptions = field(default_factory=ListenOptions)  # hands-free sessions
     profiles: TurnProfiles | None = None  # the bindings' own settings (None: every turn runs with the above)
@@ -96,6 +98,7 @@ class Daemon:
             assistant=assistant.options, dictation=options.dictation, speak=options.speak)), output)
         self.mic = microphone
         self.chimes = chimes
+        self.ducker = Ducker(options.duck, output)
         self.narrator = narrator  # reads answers aloud where `speaks` says so
         self.recording: Recording | None = None
         self.turn: asyncio.Task[Any] | None = None  # the take's task once it has become a turn
@@ -122,6 +125,7 @@ class Daemon:
             control = await serve_control(self.on_command, path=control_path)  # refuses a second daemon
             stack.callback(control.close)
             stack.push_async_callback(self.shutdown)
+            await self.ducker.recover_at_start()  # what a killed daemon left muted comes back first
             if use_hotkeys:
                 listener = HotkeyListener(self.machine, self.on_action)
                 await listener.start()
@@ -395,10 +399,13 @@ class Daemon:
                 self._back_to_listening()
 
     async def _record(self, rec: Recording) -> PreparedAudio:
-        """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile."""
-        return await record(rec, rec.source or self.mic, self.options.record, self.output, lambda: LivePieces(
-            self.store, self.assistant.for_turn(settled(rec.setup, self.focus.profiles.for_mode(
-                rec.mode.name)).assistant), self.output, rec.mode, concurrency=self.options.pieces_in_flight))
+        """Record and encode the take (voicebot.daemon.recording); a long one's pieces go up meanwhile.
+
+        A push-to-talk take has other playback quiet while it records (`duck`)."""
+        async with self.ducker.quiet() if rec.source is None else contextlib.nullcontext():
+            return await record(rec, rec.source or self.mic, self.options.record, self.output, lambda: LivePieces(
+                self.store, self.assistant.for_turn(settled(rec.setup, self.focus.profiles.for_mode(
+                    rec.mode.name)).assistant), self.output, rec.mode, concurrency=self.options.pieces_in_flight))
 
     async def _setup(self, rec: Recording) -> TurnSetup:
         """What the take's turn runs with: the application's and the binding's profiles over the settings."""
