@@ -26,7 +26,8 @@ class SpeechToText(Protocol):
 
     `fallback` sends it to the fallback speech server instead; `speech_host` names the
     server for messages ("transcribed by ..."); `prefers_fallback`: the primary failed lately
-    and is being probed, so uploads go straight to the fallback meanwhile.
+    and is being probed, so uploads go straight to the fallback meanwhile; `primary_too_slow`
+    puts it in that state when the fallback answered first.
     """
 
     async def transcribe(self, *, filename: str, data: bytes, content_type: str, model: str,
@@ -37,6 +38,8 @@ class SpeechToText(Protocol):
     def speech_host(self, *, fallback: bool = False) -> str: ...
 
     def prefers_fallback(self) -> bool: ...
+
+    def primary_too_slow(self) -> None: ...
 
 
 class Chat(Protocol):

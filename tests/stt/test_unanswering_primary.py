@@ -76,3 +76,44 @@ def test_the_primary_is_preferred_again_once_a_probe_gets_an_answer(
     assert resting and still and text == "What is the capital of France?"
     probes = [r for r in fake_groq.requests if r.method == "HEAD"]
     assert probes, "the primary was probed"
+
+
+def test_a_primary_that_does_not_answer_races_the_fallback_and_the_first_turn_does_not_wait_it_out(
+        fake_groq: FakeGroq, local: FakeGroq, tmp_path: Path) -> None:
+    """With a 10-minute deadline the first file would wait 600 s for a hung primary (the command's
+    own timeout here is 60 s): after --stt-fallback-after the fallback is asked too and answers."""
+    fake_groq.inject("/audio/transcriptions", delay=NEVER, times=1000)
+    capital = str(DATA / "capital.wav")
+    flags = ["--timeout", "600", "--stt-fallback-api-base", local.base_url, "--stt-fallback-model",
+             DEFAULT_LOCAL_MODEL, "--stt-fallback-after", "1"]
+    proc = run(["transcribe", "--json", *flags, capital, capital], fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = events(proc.stdout)
+    assert [e["text"] for e in out if e["type"] == "transcript"] == ["What is the capital of France?"] * 2
+    (race,) = [e for e in out if e.get("race")]
+    assert race["stt_server"] == f"127.0.0.1:{local.port}" and "has not answered in 1 s" in str(race["text"])
+    # The race's winner takes the next file straight away: the primary saw one upload.
+    assert len(fake_groq.requests_to("/audio/transcriptions")) == 1
+    assert len(local.requests_to("/audio/transcriptions")) == 2
+    assert any("transcribed by the fallback" in str(e.get("text")) for e in out)
+
+
+def test_a_primary_that_answers_in_time_is_never_raced(fake_groq: FakeGroq, local: FakeGroq, tmp_path: Path) -> None:
+    capital = str(DATA / "capital.wav")
+    proc = run(["transcribe", "--json", "--stt-fallback-api-base", local.base_url, "--stt-fallback-after", "30",
+                capital], fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not local.requests and len(fake_groq.requests_to("/audio/transcriptions")) == 1
+    assert not [e for e in events(proc.stdout) if e.get("fallback")]
+
+
+def test_without_the_race_a_hung_primary_is_waited_out(fake_groq: FakeGroq, local: FakeGroq, tmp_path: Path) -> None:
+    """--stt-fallback-after 0: the fallback only once the primary has failed (its deadline passed)."""
+    fake_groq.inject("/audio/transcriptions", delay=NEVER, times=1000)
+    proc = run(["transcribe", "--json", "--timeout", "2", "--stt-fallback-api-base", local.base_url,
+                "--stt-fallback-model", DEFAULT_LOCAL_MODEL, "--stt-fallback-after", "0", str(DATA / "capital.wav")],
+               fake_groq, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = events(proc.stdout)
+    assert not [e for e in out if e.get("race")]
+    assert any("failed" in str(e.get("text")) and e.get("fallback") for e in out)

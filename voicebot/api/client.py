@@ -154,6 +154,12 @@ class GroqClient:
                 self._route.primary_failed()
             raise
 
+    def primary_too_slow(self) -> None:
+        """The fallback answered while the primary had not: uploads go to the fallback until a
+        probe of the primary gets an answer (as after a failure)."""
+        if self.stt_fallback_base is not None:
+            self._route.primary_failed()
+
     def prefers_fallback(self) -> bool:
         """Whether the speech server failed lately and has not answered a probe since: uploads
         should go to the fallback meanwhile (it is probed every `speech_route.PROBE_EVERY` s)."""

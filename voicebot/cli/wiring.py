@@ -52,7 +52,8 @@ def speech_options(s: Settings) -> SpeechToTextOptions:
         transcription_model=s.transcription_model, translation_model=s.translation_model, language=s.language,
         prompt=speech_prompt(s.stt_prompt, s.vocabulary), temperature=s.stt_temperature,
         response_format=s.stt_response_format, has_fallback=s.stt_fallback_api_base is not None,
-        fallback_model=s.stt_fallback_model, codec=s.audio_format, max_chunk_seconds=s.max_chunk_seconds,
+        fallback_model=s.stt_fallback_model, fallback_after=s.stt_fallback_after, codec=s.audio_format,
+        max_chunk_seconds=s.max_chunk_seconds,
         pieces_in_flight=pieces_in_flight(s.stt_concurrency, s.stt_api_base))
 
 

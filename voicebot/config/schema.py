@@ -134,6 +134,9 @@ class Settings:
     stt_fallback_model: str | None = _opt(None, "model at the fallback speech server (default: the primary's)",
                                           flag="--stt-fallback-model")
     stt_fallback_api_key: Secret | None = _opt(None, "key for the fallback speech server (none if unset)")
+    stt_fallback_after: float = _opt(4.0, "seconds an upload waits for the primary speech server before the "
+                                     "fallback is asked too, the first answer winning (0: only once the primary "
+                                     "fails)", flag="--stt-fallback-after", low=0, high=600)
     # The push-to-talk daemon
     hotkeys: dict[str, Any] = _opt({"ask": "ctrl+alt+space"}, "bindings: mode -> combo, or -> {keys, style, "
                                    "then_ask, speak, then_enter, context, web} and a profile for its turns (language, "

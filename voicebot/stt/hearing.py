@@ -10,6 +10,7 @@ order, a result without a word (empty, or punctuation only) is "no speech", and 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,15 +101,25 @@ class Hearing:
     async def _send(self, upload: chunking.Upload, prompt: str | None, seconds: float | None) -> Transcript:
         """One upload to the primary speech server or, once it cannot serve (down, or failing after
         the safe retries), to the fallback, with the fallback's own model when one is set. While the
-        primary rests after a failure (the client probes it), uploads go straight to the fallback."""
+        primary rests after a failure (the client probes it), uploads go straight to the fallback;
+        a primary that has not answered in `race_after` seconds races the fallback (voicebot.stt.options)."""
         if not self.fallback and self.options.has_fallback and self.client.prefers_fallback():
             self.fallback = True
             where = self.client.speech_host(fallback=True)
             self.output.notice(f"speech server {self.client.speech_host()} failed lately; using the fallback "
                                f"{where} until it answers again", stt_server=where, fallback=True)
-        if not self.fallback:
+        if self.fallback:
+            return await self._on_fallback(upload, prompt, seconds)
+        primary = asyncio.ensure_future(
+            self._transcribe(upload, prompt, seconds, self.options.model(translate=self.translate)))
+        try:
+            wait = self.options.race_after(seconds)
+            if wait is not None:
+                done, _ = await asyncio.wait({primary}, timeout=wait)
+                if not done:
+                    return await self._race(primary, upload, prompt, seconds, wait)
             try:
-                return await self._transcribe(upload, prompt, seconds, self.options.model(translate=self.translate))
+                return await primary
             except ApiError as exc:
                 if not self.options.has_fallback or not server_unavailable(exc.status):
                     raise
@@ -117,6 +128,39 @@ class Hearing:
                     self.output.notice(f"speech server {self.client.speech_host()} failed ({exc.message}); "
                                        f"using the fallback {self.client.speech_host(fallback=True)}",
                                        stt_server=self.client.speech_host(fallback=True), fallback=True)
+        finally:
+            primary.cancel()  # a turn cancelled meanwhile leaves no upload behind
+        return await self._on_fallback(upload, prompt, seconds)
+
+    async def _race(self, primary: asyncio.Future[Transcript], upload: chunking.Upload, prompt: str | None,
+                    seconds: float | None, waited: float) -> Transcript:
+        """The primary has not answered in `waited` s: the fallback is asked too and the first
+        answer wins; a fallback that wins takes this recording's other pieces and, until the
+        primary answers a probe, the next recordings' (the client's route)."""
+        where = self.client.speech_host(fallback=True)
+        self.output.notice(f"speech server {self.client.speech_host()} has not answered in {waited:.0f} s; "
+                           f"asking the fallback {where} too", stt_server=where, fallback=True, race=True)
+        backup = asyncio.ensure_future(self._on_fallback(upload, prompt, seconds))
+        try:
+            pending: set[asyncio.Future[Transcript]] = {primary, backup}
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: t is backup):  # a tie goes to the primary
+                    if task.exception() is None:
+                        if task is backup and not self.fallback:
+                            self.fallback = True
+                            self.client.primary_too_slow()
+                        return task.result()
+            first = primary.exception()
+            if isinstance(first, ApiError) and not server_unavailable(first.status):
+                raise first  # the upload itself was refused: the fallback's failure says less
+            failed = backup.exception()
+            assert failed is not None
+            raise failed
+        finally:
+            backup.cancel()
+
+    async def _on_fallback(self, upload: chunking.Upload, prompt: str | None, seconds: float | None) -> Transcript:
         model = self.options.fallback_model or self.options.model(translate=self.translate)
         return await self._transcribe(upload, prompt, seconds, model, fallback=True)
 
