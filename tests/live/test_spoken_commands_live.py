@@ -80,17 +80,16 @@ class EditField:
             if event.type != self._x.KeyPress:
                 continue
             keysym = self.conn.keycode_to_keysym(event.detail, 1 if event.state & self._x.ShiftMask else 0)
+            char = "\n" if keysym == XK.XK_Return else XK.keysym_to_string(keysym) or ""
+            if keysym != XK.XK_BackSpace and not char:
+                continue  # a modifier, or the hotkey: no edit
             with self._changed:
-                if keysym == XK.XK_BackSpace:
-                    self.text = self.text[:-1]
-                elif keysym == XK.XK_Return:
-                    self.text += "\n"
-                else:
-                    self.text += XK.keysym_to_string(keysym) or ""
-                self.keys += 1
+                self.text = self.text[:-1] if keysym == XK.XK_BackSpace else self.text + char
+                self.keys += 1  # edits: characters, line breaks and BackSpaces
                 self._changed.notify_all()
 
     def wait_keys(self, count: int, timeout: float = 30.0) -> str:
+        """The text once `count` edits (characters, line breaks, BackSpaces) have arrived."""
         with self._changed:
             assert self._changed.wait_for(lambda: self.keys >= count, timeout), (self.keys, self.text)
             return self.text
@@ -109,7 +108,7 @@ def test_on_x11_breaks_are_typed_and_scratch_that_takes_the_last_dictation_back(
         try:
             said = dictate(dict(os.environ))
             second = "\nBye."
-            keys = len("Dear John.\n\nThanks for the coffee.") + len(second) + len(second)  # typed, then BackSpaced
+            keys = len(SHOWN) + len(second) + len(second)  # typed, then BackSpaced
             assert field.wait_keys(keys) == SHOWN
         finally:
             field.close()
@@ -142,4 +141,5 @@ def test_on_sway_the_terminal_receives_the_breaks_and_the_backspaces(tmp_path: P
     assert received == SHOWN + "\nBye." + "\x7f" * 5
     assert as_edited(received) == SHOWN
     assert not [e for e in said if e["type"] == "notice"]
+
 
