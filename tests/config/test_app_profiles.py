@@ -72,3 +72,12 @@ def test_a_bad_profile_is_one_line_with_its_file_and_line(tmp_path: Path, table:
     path = write(tmp_path, table)
     with pytest.raises(UsageError, match=f"config.toml:{line}: bad value for 'profiles': {needle}"):
         load_settings({}, {}, config_path=str(path))
+
+
+def test_a_profile_that_speaks_has_the_output_device_checked_at_start(tmp_path: Path) -> None:
+    from voicebot.cli.wiring import wants_voice
+
+    quiet, _ = load_settings({}, {}, config_path=str(write(tmp_path, CONFIG)))
+    speaking, _ = load_settings({}, {}, config_path=str(write(tmp_path, CONFIG + "speak = true\n")))
+    assert not wants_voice(quiet) and wants_voice(speaking)
+    assert turn_profiles(speaking).for_take("ask", turn_profiles(speaking).apps[1]).speak is True

@@ -141,9 +141,10 @@ def listen_options(s: Settings) -> ListenOptions:
 
 def wants_voice(s: Settings) -> bool:
     """Whether any answer may be spoken (so the output device is checked at start): the `speak`
-    setting, or a binding other than dictation's that speaks."""
+    setting, a binding other than dictation's that speaks, or an application's profile that does."""
     bindings = normalise_bindings(s.hotkeys)
-    return s.speak or any(spec.get("speak") is True for name, spec in bindings.items() if name != "dictate")
+    return s.speak or any(spec.get("speak") is True for name, spec in bindings.items() if name != "dictate") or \
+        any(spec.get("speak") is True for spec in s.profiles.values())
 
 
 __all__ = [
