@@ -91,3 +91,16 @@ def test_voicebot_config_with_a_bad_profile_is_exit_2_and_one_line(tmp_path: Pat
     lines = done.stderr.strip().splitlines()
     assert lines[0].endswith("config.toml:2: bad value for 'hotkeys': dictate: language: expected a string, got 7")
     assert "Traceback" not in done.stderr
+
+
+def test_a_dictate_or_edit_bindings_model_is_the_one_its_clean_up_and_rewrite_use(tmp_path: Path) -> None:
+    path = write(tmp_path, 'dictate_cleanup = true\n[hotkeys]\n'
+                           'dictate = { keys = "f9", model = "openai/gpt-oss-120b" }\n'
+                           'edit = { keys = "f8", model = "openai/gpt-oss-120b" }\nask = "f10"\n')
+    s, _ = load_settings({}, {}, config_path=str(path))
+    profiles = turn_profiles(s)
+    cleanup = profiles.for_mode("dictate").dictation.cleanup
+    assert cleanup is not None and cleanup.model == "openai/gpt-oss-120b"
+    assert profiles.for_mode("edit").assistant.chat.model == "openai/gpt-oss-120b"  # what the rewrite asks
+    default_cleanup = profiles.for_mode("ask").dictation.cleanup
+    assert default_cleanup is not None and default_cleanup.model == s.chat_model
