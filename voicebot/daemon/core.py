@@ -166,6 +166,8 @@ class Daemon:
             await asyncio.wait(tasks, timeout=STOP_GRACE)
         await self.dictation.close()  # a clipboard waiting to be put back goes back now
         with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ducker.settled(), 0.5)  # other playback back as it was
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.mic.close(), 0.3)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client.aclose(), 0.2)

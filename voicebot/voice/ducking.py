@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -128,6 +129,8 @@ class Ducker:
         self._ducked: list[Ducked] = []
         self._told = False
         self._notices: list[tuple[str, dict[str, Any]]] = []  # said by `tell`, on the event loop
+        self._restoring: asyncio.Future[None] | None = None  # the last take's putting back, under way
+        self._lock = threading.Lock()  # one of duck, restore, recover at a time (they run in threads)
 
     def _say_once(self, what: str, exc: DuckError) -> None:
         if not self._told:  # once a daemon: the same failure at every take would only be noise
@@ -147,6 +150,10 @@ class Ducker:
 
     def recover(self) -> int:
         """Put back what a daemon that stopped mid-take left muted or lowered; how many streams."""
+        with self._lock:
+            return self._recover()
+
+    def _recover(self) -> int:
         path = self.options.state_path
         if path is None or not path.exists():
             return 0
@@ -170,11 +177,15 @@ class Ducker:
 
     def duck(self) -> None:
         """Mute (or lower) other playback; the state is on disk before anything changes."""
+        with self._lock:
+            self._duck()
+
+    def _duck(self) -> None:
         path = self.options.state_path
         if not self.options.enabled or path is None:
             return
         try:
-            self.recover()
+            self._recover()
             if path.exists():
                 return  # an earlier state could not be put back: never write over it
             plan = [self._plan(s) for s in streams(self.env) if s.pid not in self.own_pids and not s.mute]
@@ -197,6 +208,10 @@ class Ducker:
 
     def restore(self) -> None:
         """Put back what `duck` changed, then forget it (the file too)."""
+        with self._lock:
+            self._restore()
+
+    def _restore(self) -> None:
         ducked, self._ducked = self._ducked, []
         path = self.options.state_path
         if path is None or (not ducked and not path.exists()):
@@ -210,22 +225,38 @@ class Ducker:
 
     @contextlib.asynccontextmanager
     async def quiet(self) -> AsyncIterator[None]:
-        """Other playback quiet for the body (a take); ducking runs beside it, so the take
-        starts at once, and the putting back runs to its end even when the take is cancelled."""
+        """Other playback quiet for the body (a take). Ducking runs beside it, so the take starts
+        at once; after a take that ends well the putting back runs beside its turn (the upload
+        does not wait for pactl), and the next take's ducking waits for it. A take cancelled
+        (dropped, or the daemon stopping) waits for it to be done."""
         if not self.options.enabled or self.options.state_path is None:
             yield
             return
-        ducking = asyncio.ensure_future(asyncio.to_thread(self.duck))
+        ducking = asyncio.ensure_future(self._duck_after(self._restoring))
         try:
             yield
-        finally:
-            await asyncio.shield(self._after(ducking))
+        except BaseException:
+            await asyncio.shield(self._restore_after(ducking))
+            raise
+        self._restoring = asyncio.ensure_future(self._restore_after(ducking))
 
-    async def _after(self, ducking: asyncio.Future[None]) -> None:
-        with contextlib.suppress(Exception):
-            await ducking
+    async def _duck_after(self, restoring: asyncio.Future[None] | None) -> None:
+        if restoring is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(restoring)
+        await asyncio.to_thread(self.duck)
+
+    async def _restore_after(self, ducking: asyncio.Future[None]) -> None:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.shield(ducking)
         await asyncio.to_thread(self.restore)
         self.tell()
+
+    async def settled(self) -> None:
+        """Wait until what the last take quieted is back (a daemon stopping, a test)."""
+        if self._restoring is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(self._restoring)
 
 
 def state_file(runtime_dir: Path) -> Path:
