@@ -215,6 +215,10 @@ def set_clipboard(compositor: Sway, data: bytes, kind: str | None = None, *, pri
     # not a pipe for its output: wl-copy's child keeps serving the selection and would hold it open
     subprocess.run(cmd, input=data, check=True, timeout=10, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=compositor.env())
+    deadline = time.monotonic() + 10  # wl-copy returns before its child owns the selection: wait until served
+    while clipboard(compositor, kind, primary=primary) != data:
+        assert time.monotonic() < deadline, "wl-copy never served the selection"
+        time.sleep(0.02)
 
 
 def clipboard(compositor: Sway, kind: str | None = None, *, primary: bool = False) -> bytes | None:

@@ -9,7 +9,6 @@ sees exactly what the model was sent.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from tests.fakegroq import FakeGroq
 from tests.harness import sway as sway_harness
 from tests.harness.daemon import Daemon, Desktop, desktop, live_marks, running_daemon, voicebot
 from tests.harness.xvfb import keydown, keyup
+from tests.live.test_dictation_x11 import own
 
 CAPITAL = Path(__file__).resolve().parents[1] / "data" / "capital.wav"
 QUESTION = "What is the capital of France?"
@@ -38,9 +38,7 @@ def desk() -> Iterator[Desktop]:
 
 def select_x11(display: str, text: str) -> None:
     """Own PRIMARY with `text`, as an application does when text is selected in it."""
-    subprocess.run(["xclip", "-selection", "primary", "-in"], input=text.encode(), check=True, timeout=10,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin",
-                                                                            "DISPLAY": display})
+    own(text.encode(), display, selection="primary")  # served before the take reads it
 
 
 def asked(fake: FakeGroq) -> str:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,10 +55,22 @@ def _env(display: str | None) -> dict[str, str]:
     return {**os.environ, "DISPLAY": display} if display else dict(os.environ)
 
 
-def set_clipboard(text: str, display: str | None = None) -> None:
+def own(data: bytes, display: str | None = None, *, selection: str = "clipboard", kind: str | None = None) -> None:
+    """What a user copies (or selects), served: xclip returns before the child it leaves behind owns
+    the selection, so this waits until reading it back gives `data` (as voicebot itself does)."""
+    typed = ["-t", kind] if kind else []
     # not a pipe: xclip's child keeps serving the selection, and would hold a pipe open
-    subprocess.run(["xclip", "-selection", "clipboard", "-in"], input=text.encode(), check=True, timeout=10,
+    subprocess.run(["xclip", "-selection", selection, "-in", *typed], input=data, check=True, timeout=10,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(display))
+    deadline = time.monotonic() + 10
+    while subprocess.run(["xclip", "-selection", selection, "-out", *typed], capture_output=True, timeout=10,
+                         env=_env(display)).stdout != data:
+        assert time.monotonic() < deadline, f"xclip never served the {selection} selection"
+        time.sleep(0.02)
+
+
+def set_clipboard(text: str, display: str | None = None) -> None:
+    own(text.encode(), display)
 
 
 def clipboard(display: str | None = None) -> str:
@@ -222,8 +235,7 @@ def test_stopping_puts_the_clipboard_back_at_once(field: TextField) -> None:
 
 def test_an_image_on_the_clipboard_comes_back_as_an_image(field: TextField, x11: str) -> None:
     png = PNG
-    subprocess.run(["xclip", "-selection", "clipboard", "-in", "-t", "image/png"], input=png, check=True, timeout=10,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    own(png, kind="image/png")
     out = io.StringIO()
 
     async def go() -> None:

@@ -8,7 +8,6 @@ local server plays the model: its reply is set per test, and it records what was
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from tests.fakegroq import FakeGroq
 from tests.harness import sway as sway_harness
 from tests.harness.daemon import Daemon, Desktop, desktop, live_marks, running_daemon, voicebot
 from tests.harness.xvfb import keydown, keyup
-from tests.live.test_dictation_x11 import TextField
+from tests.live.test_dictation_x11 import TextField, own
 from voicebot.desktop.rewrite import REFUSAL, REWRITE_PROMPT
 
 CAPITAL = Path(__file__).resolve().parents[1] / "data" / "capital.wav"
@@ -46,9 +45,7 @@ def field(desk: Desktop) -> Iterator[TextField]:
 
 
 def select_x11(display: str, text: str) -> None:
-    subprocess.run(["xclip", "-selection", "primary", "-in"], input=text.encode(), check=True, timeout=10,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin",
-                                                                            "DISPLAY": display})
+    own(text.encode(), display, selection="primary")  # served before the take reads it
 
 
 def unselect_x11(display: str) -> None:
