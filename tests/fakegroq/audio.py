@@ -92,13 +92,16 @@ def validate_stt(task: str, form: dict[str, str | list[str]]) -> SttRequest:
     return SttRequest(task, model, language, prompt, fmt, temperature, granularities)
 
 
-def recognised_text(task: str, match: Match) -> tuple[str, str]:
-    """(text with Whisper's leading space, ISO language) for a recognition outcome."""
+def recognised_text(task: str, match: Match, heard: str | None = None) -> tuple[str, str]:
+    """(text with Whisper's leading space, ISO language) for a recognition outcome; `heard`
+    (FakeGroq.set_heard) stands for the words of a recognised recording."""
     if match.invented:
         return HALLUCINATION, "en"
     meta = fixtures().get(match.fixture) if match.fixture else None
     if meta is None:
         return UNKNOWN_SPEECH, "en"
+    if heard is not None:
+        return " " + heard, meta["language"]
     if task == "translate":
         return " " + meta["translation"], "en"
     return " " + meta["text"], meta["language"]
@@ -110,9 +113,10 @@ def _tokens(text: str, end: float) -> list[int]:
     return [50365, *words, 50365 + round(end / 0.02)]
 
 
-def verbose_body(req: SttRequest, match: Match, *, duration: float, rid: str) -> dict[str, Any]:
+def verbose_body(req: SttRequest, match: Match, *, duration: float, rid: str,
+                 heard: str | None = None) -> dict[str, Any]:
     """verbose_json as Groq sends it: task, language name, duration, segments, words."""
-    text, lang = recognised_text(req.task, match)
+    text, lang = recognised_text(req.task, match, heard)
     speech = not match.invented
     start = round(match.speech_start, 2) if speech else 0.0
     end = round(match.speech_end, 2) if speech else round(duration, 2)

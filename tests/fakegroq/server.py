@@ -280,6 +280,7 @@ class FakeGroq:
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._reply: str | None = None
+        self._heard: list[str] = []  # set_heard: the words of the next recognised recordings
         self._reply_times: int | None = None
         self._chunk_delay = 0.0
         self._piece_chars: int | None = None
@@ -303,6 +304,17 @@ class FakeGroq:
         """Answer chat requests with `text` (the next `times` ones, or all); None restores defaults."""
         with self._lock:
             self._reply, self._reply_times = text, times
+
+    def set_heard(self, *texts: str) -> None:
+        """The next recognised recordings were these words, in order (then the fixtures' own again):
+        a test's speech that no fixture holds, carried by a real recording that is still decoded
+        and recognised (an unrecognised upload stays unknown speech and takes none of them)."""
+        with self._lock:
+            self._heard = list(texts)
+
+    def _take_heard(self) -> str | None:
+        with self._lock:
+            return self._heard.pop(0) if self._heard else None
 
     def set_decode_delay(self, seconds: float) -> None:
         """Spend this long decoding each speech request (local style: one at a time, so they queue)."""
@@ -787,13 +799,14 @@ class FakeGroq:
             await self.link.transcribed(started, duration)
         rec.answered_at = time.time()
         headers = self._charge(0, rid, req.model) if groq else {}
-        text, _ = audio.recognised_text(task, match)
+        heard = self._take_heard() if match.fixture and not match.invented else None
+        text, _ = audio.recognised_text(task, match, heard)
         self._update(rec, reply=text)
         if req.response_format == "text":
             self._update(rec, status=200, completed=True)
             return web.Response(text=text, content_type="text/plain", charset="utf-8", headers=headers)
         if req.response_format == "verbose_json":
-            body = audio.verbose_body(req, match, duration=duration, rid=rid)
+            body = audio.verbose_body(req, match, duration=duration, rid=rid, heard=heard)
             if not groq:
                 del body["x_groq"]
             return self._json_response(rec, 200, body, headers)
