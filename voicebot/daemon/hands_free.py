@@ -187,6 +187,7 @@ class HandsFree:
         utterance.feed(audio)
         rec = Recording(self.mode, source=UtteranceInput(utterance))
         rec.task = asyncio.create_task(d._take(rec), name="utterance")
+        d._background(d._warm())  # as a key press does: the upload then finds its connection open
         d.recording = rec
         self._current = rec
         self.utterances += 1
