@@ -155,6 +155,8 @@ def test_each_utterance_is_a_turn_and_the_session_ends_after_the_timeout(fake_gr
     assert [e["text"] for e in h.events("transcript")] == ["What is the capital of France?",
                                                            "How many legs does a spider have?"]
     assert len(fake_groq.requests_to(STT)) == 2
+    # as at a key press, the connection is opened (a HEAD probe) when speech starts, before its upload
+    assert [r.endpoint for r in fake_groq.requests if r.endpoint in ("/models", STT)] == ["/models", STT] * 2
     assert [e["text"] for e in h.ended()] == ["hands-free ended: no speech for 3 s"]
 
 
