@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 START_TIMEOUT = 15.0
 
@@ -117,3 +118,22 @@ def keydown(display: str, keys: str) -> None:
 def keyup(display: str, keys: str) -> None:
     """Release `keys` (left to right)."""
     xdotool(display, "keyup", keys)
+
+
+def focused_window(display: str) -> tuple[Any, Any]:
+    """(connection, window): a new X window, mapped and given the input focus, that receives key
+    presses; what a text field is to the keys voicebot types. The caller reads its events."""
+    import Xlib.display
+    from Xlib import X
+
+    conn = Xlib.display.Display(display)
+    screen = conn.screen()
+    window = screen.root.create_window(0, 0, 200, 100, 0, screen.root_depth,
+                                       event_mask=X.KeyPressMask | X.StructureNotifyMask)
+    window.map()
+    conn.sync()
+    while conn.next_event().type != X.MapNotify:
+        pass
+    window.set_input_focus(X.RevertToPointerRoot, X.CurrentTime)
+    conn.sync()
+    return conn, window

@@ -31,7 +31,7 @@ from tests.harness.daemon import (
     voicebot,
     wait_state,
 )
-from tests.harness.xvfb import keydown, keyup, xdotool
+from tests.harness.xvfb import focused_window, keydown, keyup, xdotool
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CAPITAL = DATA / "capital.wav"
@@ -180,27 +180,14 @@ class KeyWindow:
     """A focused X window that records the text typed into it (what a text field would show)."""
 
     def __init__(self, display: str) -> None:
-        import Xlib.display
         from Xlib import X
 
         self._x = X
-        self.conn = Xlib.display.Display(display)
-        screen = self.conn.screen()
-        self.window = screen.root.create_window(0, 0, 200, 100, 0, screen.root_depth,
-                                                event_mask=X.KeyPressMask | X.StructureNotifyMask)
-        self.window.map()
-        self.conn.sync()
-        self._wait(X.MapNotify)
-        self.window.set_input_focus(X.RevertToPointerRoot, X.CurrentTime)
-        self.conn.sync()
+        self.conn, self.window = focused_window(display)
         self.text = ""
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._pump, daemon=True)
         self._thread.start()
-
-    def _wait(self, event_type: int) -> None:
-        while self.conn.next_event().type != event_type:
-            pass
 
     def _char(self, keycode: int, state: int) -> str:
         from Xlib import XK

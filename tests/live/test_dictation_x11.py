@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.xvfb import missing_tools, xvfb
+from tests.harness.xvfb import focused_window, missing_tools, xvfb
 from voicebot.cli.wiring import dictation_options
 from voicebot.config.schema import Settings
 from voicebot.desktop.dictation import Dictation
@@ -83,21 +83,11 @@ class TextField:
     """A focused window: characters typed into it, and what each Ctrl+V pasted."""
 
     def __init__(self, display: str) -> None:
-        import Xlib.display
         from Xlib import X
 
         self._x = X
         self.display = display
-        self.conn = Xlib.display.Display(display)
-        screen = self.conn.screen()
-        self.window = screen.root.create_window(0, 0, 200, 100, 0, screen.root_depth,
-                                                event_mask=X.KeyPressMask | X.StructureNotifyMask)
-        self.window.map()
-        self.conn.sync()
-        while self.conn.next_event().type != X.MapNotify:
-            pass
-        self.window.set_input_focus(X.RevertToPointerRoot, X.CurrentTime)
-        self.conn.sync()
+        self.conn, self.window = focused_window(display)
         self.typed = ""
         self.pasted: list[str] = []
         self._changed = threading.Condition()

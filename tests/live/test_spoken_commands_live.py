@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.harness import sway as sway_harness
-from tests.harness.xvfb import missing_tools, xvfb
+from tests.harness.xvfb import focused_window, missing_tools, xvfb
 from voicebot.cli.wiring import dictation_options
 from voicebot.config.schema import Settings
 from voicebot.desktop.dictation import Dictation
@@ -50,20 +50,10 @@ class EditField:
     """A focused X window that keeps its text as a text field would: keys typed, Return, BackSpace."""
 
     def __init__(self, display: str) -> None:
-        import Xlib.display
         from Xlib import X
 
         self._x = X
-        self.conn = Xlib.display.Display(display)
-        screen = self.conn.screen()
-        self.window = screen.root.create_window(0, 0, 200, 100, 0, screen.root_depth,
-                                                event_mask=X.KeyPressMask | X.StructureNotifyMask)
-        self.window.map()
-        self.conn.sync()
-        while self.conn.next_event().type != X.MapNotify:
-            pass
-        self.window.set_input_focus(X.RevertToPointerRoot, X.CurrentTime)
-        self.conn.sync()
+        self.conn, self.window = focused_window(display)
         self.text = ""
         self.keys = 0
         self._changed = threading.Condition()
