@@ -104,7 +104,10 @@ class Dictation:
                 self.output.transcript(text, label=False)  # cut short: what was said is still shown
                 raise
         if self.options.commands:  # "new line", "scratch that": applied, then delivered (spoken_commands)
-            text, landed = await self.spoken.land(text, self, then_enter=then_enter)
+            target = self.options.target
+            spoken: tuple[str, Landed] = await self.spoken.land(text, lambda rest: deliver(rest, target, self),
+                                                                self.output, self.env, then_enter=then_enter)
+            text, landed = spoken
         else:
             self.output.transcript(text, label=False)
             landed = await deliver(text, self.options.target, self)

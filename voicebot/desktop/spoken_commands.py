@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from voicebot.desktop.keystrokes import NotTyped, keyboard_for
 from voicebot.turns.console import Output
 
-if TYPE_CHECKING:
-    from voicebot.desktop.dictation import Dictation, Landed
+L = TypeVar("L")  # how a delivery landed (voicebot.desktop.dictation.Landed): None when it did not
 
 BREAKS = {"new line": "\n", "newline": "\n", "new paragraph": "\n\n"}
 SCRATCH = "scratch that"
@@ -85,20 +84,18 @@ class SpokenCommands:
     def __init__(self) -> None:
         self.typed: list[str] = []  # what recent dictations put into windows, oldest first
 
-    async def land(self, text: str, dictation: Dictation, *, then_enter: bool = False) -> tuple[str, Landed]:
-        """Take back what "scratch that" asks, then deliver the rest; (the text, how it landed)."""
-        from voicebot.desktop.dictation import deliver  # the module that holds this one's instance
-
-        output = dictation.output
+    async def land(self, text: str, deliver: Callable[[str], Awaitable[L | None]], output: Output,
+                   env: Mapping[str, str], *, then_enter: bool = False) -> tuple[str, L | None]:
+        """Take back what "scratch that" asks, then `deliver` the rest; (the text, how it landed)."""
         edit = interpret(text, self.typed)
         output.transcript(edit.text, label=False)
         if edit.erase:
-            if not await self._erase(edit.erase, output, dictation.env):
+            if not await self._erase(edit.erase, output, env):
                 return edit.text, None  # typing after a failed take-back would garble the text
             del self.typed[len(self.typed) - edit.scratched:]
             output.milestone("scratched", f"scratched: {edit.erase} characters taken back", chars=edit.erase,
                              dictations=edit.scratched)
-        landed = await deliver(edit.text, dictation.options.target, dictation) if edit.text else None
+        landed = await deliver(edit.text) if edit.text else None
         if landed is not None and not then_enter:  # after Enter it is sent: nothing to take back
             self.typed = [*self.typed, edit.text][-KEEP:]
         return edit.text, landed
