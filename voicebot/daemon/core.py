@@ -108,7 +108,7 @@ class Daemon:
         self.kept = KeptTakes(store, assistant, output, first_delay=options.retry_pending_seconds)
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._use_hotkeys = True
+        self.use_hotkeys = True
         self._stopped_by: int | None = None
         self.hands_free: HandsFree | None = None  # the hands-free session, while one listens
 
@@ -117,7 +117,7 @@ class Daemon:
     async def run(self, *, use_hotkeys: bool, control_path: str | None = None, hands_free: bool = False) -> int:
         """Serve until SIGINT (exit 130, as for Ctrl+C anywhere) or SIGTERM (exit 0: a service stopped)."""
         load_sounddevice()  # no PortAudio: exit 2 now, naming the package, not at the first take
-        self._use_hotkeys = use_hotkeys
+        self.use_hotkeys = use_hotkeys
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal, sig)
@@ -135,9 +135,9 @@ class Daemon:
             self.assistant.prefetch()
             if await asyncio.to_thread(self.store.list):  # takes kept by an earlier run
                 self.kept.wake()
-            self._background(self.kept.run(self._busy, self._run_turn))
-            self._set_state(State.LISTENING)
-            self.output.milestone("ready", self._listening_hint())
+            self.background(self.kept.run(self._busy, self._run_turn))
+            self.set_state(State.LISTENING)
+            self.output.milestone("ready", self.listening_hint())
             if hands_free:
                 self.toggle_hands_free()
             await self._stopping.wait()
@@ -175,16 +175,16 @@ class Daemon:
     def stop(self) -> None:
         self._stopping.set()
 
-    def _listening_hint(self) -> str:
+    def listening_hint(self) -> str:
         """How to start a take: the hotkeys, or the control socket when they are off."""
         if self.hands_free is not None:
             return f"listening hands-free: speak; {self.hands_free._ends_hint()}"
-        if not self._use_hotkeys:
+        if not self.use_hotkeys:
             return "listening on the control socket: `voicebot toggle` starts and stops a take"
         keys = ", ".join(f"{b.combo} ({b.mode.name})" for b in self.bindings)
         return f"listening: {keys}" if keys else "listening"
 
-    def _set_state(self, state: State) -> None:
+    def set_state(self, state: State) -> None:
         self.state = state
         log.debug("state: %s", state.value)
 
@@ -297,11 +297,11 @@ class Daemon:
         self.chimes.play("start")
         rec = Recording(self._mode(mode), opened=asyncio.get_running_loop().create_future())
         rec.setup = self.focus.decide(rec.mode.name)  # the focused window is read now, off the loop
-        rec.task = asyncio.create_task(self._take(rec), name=f"take-{mode}")
+        rec.task = asyncio.create_task(self.run_take(rec), name=f"take-{mode}")
         self.recording = rec
-        self._background(self._warm())
-        self._set_state(State.RECORDING)
-        self._background(self._announce(rec, cut))
+        self.background(self.warm())
+        self.set_state(State.RECORDING)
+        self.background(self._announce(rec, cut))
 
     async def _announce(self, rec: Recording, cut: asyncio.Task[None] | None) -> None:
         """Say "● recording" once the microphone runs for this take, and after a cut answer closed.
@@ -319,7 +319,7 @@ class Daemon:
         if self.recording is rec:  # not if the take was already dropped (a tap, Esc)
             self.output.milestone("recording", f"● recording ({rec.mode.name})", mode=rec.mode.name)
 
-    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run `coro` as a task the loop cannot garbage-collect half-way (it keeps only weak refs)."""
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -349,11 +349,11 @@ class Daemon:
         self.assistant.new_conversation()
         self.output.notice("new conversation")
 
-    async def _warm(self) -> None:
+    async def warm(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.warm()
 
-    async def _take(self, rec: Recording) -> None:
+    async def run_take(self, rec: Recording) -> None:
         """Record until stopped (encoding as we go), then run the turn in this same task."""
         try:
             prepared = await self._record(rec)
@@ -416,7 +416,7 @@ class Daemon:
         return await rec.setup
 
     async def _turn(self, rec: Recording, prepared: PreparedAudio) -> None:
-        self._set_state(State.TRANSCRIBING)
+        self.set_state(State.TRANSCRIBING)
         self.output.status("transcribing…")
         setup = await self._setup(rec)
         assistant = self.assistant.for_turn(setup.assistant)
@@ -435,7 +435,7 @@ class Daemon:
                                    dictate=self.dictation.land, edit=rewriter.run, answering=self._answering)
 
     def _answering(self) -> None:
-        self._set_state(State.ANSWERING)
+        self.set_state(State.ANSWERING)
         self.output.status("thinking…")
 
     def _busy(self) -> bool:
@@ -443,7 +443,7 @@ class Daemon:
 
     async def _run_turn(self, coro: Coroutine[Any, Any, bool], name: str) -> bool:
         """Run a resend as the current turn, so a barge-in cuts it like an answer (then False)."""
-        self._set_state(State.TRANSCRIBING)
+        self.set_state(State.TRANSCRIBING)
         task = asyncio.create_task(coro, name=name)
         self.turn = task
         try:
@@ -459,5 +459,5 @@ class Daemon:
 
     def _back_to_listening(self) -> None:
         if self.recording is None and (self.turn is None or self.turn.done()):
-            self._set_state(State.LISTENING)
-            self.output.status(self._listening_hint())
+            self.set_state(State.LISTENING)
+            self.output.status(self.listening_hint())

@@ -24,8 +24,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -37,8 +37,11 @@ from voicebot.listen.utterances import ListenOptions, Segmenter
 from voicebot.modes import Mode
 
 if TYPE_CHECKING:
-    from voicebot.daemon.core import Daemon
+    from voicebot.hotkeys.machine import Binding
     from voicebot.listen.vad import SpeechDetector
+    from voicebot.protocols import MicrophoneInput
+    from voicebot.turns.console import Output
+    from voicebot.voice.chime import Chimes
 
 log = logging.getLogger("voicebot.daemon.hands_free")
 
@@ -98,10 +101,32 @@ class UtteranceInput:
         yield self.utterance
 
 
+class Host(Protocol):
+    """What a session needs of the daemon that runs it (voicebot.daemon.core.Daemon): its
+    microphone, output and chimes, whether a take or a turn runs, and a way to run a take."""
+
+    output: Output
+    chimes: Chimes
+    mic: MicrophoneInput
+    recording: Recording | None
+    turn: asyncio.Task[Any] | None
+    use_hotkeys: bool
+
+    @property
+    def bindings(self) -> Sequence[Binding]: ...
+
+    def run_take(self, rec: Recording) -> Coroutine[Any, Any, None]: ...
+    def background(self, coro: Coroutine[Any, Any, None]) -> None: ...
+    def warm(self) -> Coroutine[Any, Any, None]: ...
+    def set_state(self, state: State) -> None: ...
+    def listening_hint(self) -> str: ...
+    def hands_free_ended(self, session: HandsFree) -> None: ...
+
+
 class HandsFree:
     """One session: listens until `stop()`, the timeout, or a failed microphone."""
 
-    def __init__(self, daemon: Daemon, mode: Mode, options: ListenOptions) -> None:
+    def __init__(self, daemon: Host, mode: Mode, options: ListenOptions) -> None:
         self.daemon = daemon
         self.mode = mode
         self.options = options
@@ -161,7 +186,7 @@ class HandsFree:
                     continue
                 if not self.hearing:  # listening (again): the status line says so, JSON readers get an event
                     self.hearing = True
-                    d.output.milestone("hands_free", d._listening_hint(), listening=True)
+                    d.output.milestone("hands_free", d.listening_hint(), listening=True)
                 after = self._hear(seg, frames)
                 if after is None:
                     self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
@@ -186,12 +211,12 @@ class HandsFree:
         utterance = Utterance()
         utterance.feed(audio)
         rec = Recording(self.mode, source=UtteranceInput(utterance))
-        rec.task = asyncio.create_task(d._take(rec), name="utterance")
-        d._background(d._warm())  # as a key press does: the upload then finds its connection open
+        rec.task = asyncio.create_task(d.run_take(rec), name="utterance")
+        d.background(d.warm())  # as a key press does: the upload then finds its connection open
         d.recording = rec
         self._current = rec
         self.utterances += 1
-        d._set_state(State.RECORDING)
+        d.set_state(State.RECORDING)
         d.output.milestone("recording", f"● hearing ({self.mode.name})", mode=self.mode.name)
 
     def _feed(self, audio: bytes) -> None:
@@ -211,7 +236,7 @@ class HandsFree:
 
     def _ends_hint(self) -> str:
         keys = [b.combo for b in self.daemon.bindings if b.mode.name == "converse"]
-        ends = f"{keys[0]} or Esc ends it" if keys and self.daemon._use_hotkeys else "`voicebot converse` ends it"
+        ends = f"{keys[0]} or Esc ends it" if keys and self.daemon.use_hotkeys else "`voicebot converse` ends it"
         if self.options.timeout_seconds:
             ends += f", or {self.options.timeout_seconds:g} s without speech"
         return ends
@@ -229,4 +254,4 @@ def _frame_ms() -> float:
     return FRAME_MS
 
 
-__all__ = ["ECHO_GUARD", "HandsFree", "Utterance", "UtteranceInput"]
+__all__ = ["ECHO_GUARD", "HandsFree", "Host", "Utterance", "UtteranceInput"]
