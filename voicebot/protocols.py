@@ -88,6 +88,9 @@ class MicrophoneInput(Protocol):
     def take(self, *, short_blocks: bool = True) -> AbstractAsyncContextManager[TakeAudio]:
         """A take; with `short_blocks` False, one that stays on the idle stream's long blocks (hands-free)."""
 
+    def quicken(self) -> None:
+        """The running take moves to short blocks from now on (hands-free, once speech starts)."""
+
 
 class Answerer(Protocol):
     """What a transcript needs to be answered: the assistant's `ask`."""

@@ -51,7 +51,7 @@ class ScriptedListening:
 
     def __init__(self, segments: list[np.ndarray], ready: Callable[[], bool]) -> None:
         self.done = False
-        self._segments = list(segments)
+        self._segments = segments  # the microphone's: a take after a turn goes on where the last one stopped
         self._ready = ready
         self._audio = np.zeros(0, np.int16)
         self.played = 0  # segments played so far
@@ -77,9 +77,10 @@ class ScriptedMicrophone:
     level_dbfs = -120.0
 
     def __init__(self, segments: list[np.ndarray]) -> None:
-        self.segments = segments
+        self.segments = list(segments)
         self.takes: list[ScriptedListening] = []
         self.ready: Callable[[], bool] = lambda: True
+        self.quickened = 0  # takes moved to short blocks (one per utterance)
 
     async def open(self) -> None: ...
 
@@ -94,6 +95,10 @@ class ScriptedMicrophone:
             yield take
         finally:
             take.done = True
+
+    def quicken(self) -> None:
+        assert self.takes and not self.takes[-1].done
+        self.quickened += 1
 
 
 class Harness:
@@ -158,6 +163,8 @@ def test_each_utterance_is_a_turn_and_the_session_ends_after_the_timeout(fake_gr
     # as at a key press, the connection is opened (a HEAD probe) when speech starts, before its upload
     assert [r.endpoint for r in fake_groq.requests if r.endpoint in ("/models", STT)] == ["/models", STT] * 2
     assert [e["text"] for e in h.ended()] == ["hands-free ended: no speech for 3 s"]
+    # each utterance moved its take to short blocks; after each turn a new take listens on long ones
+    assert h.mic.quickened == 2 and len(h.mic.takes) == 3
 
 
 def test_hiss_clicks_and_silence_never_become_a_turn(fake_groq: FakeGroq, tmp_path: Path) -> None:
@@ -211,4 +218,5 @@ def test_a_talk_key_during_a_session_starts_no_take_of_its_own(fake_groq: FakeGr
             await h.wait_for(lambda: h.events("reply"))
 
     asyncio.run(go())
-    assert len(h.mic.takes) == 1 and len(fake_groq.requests_to(STT)) == 1
+    # the session's takes only: one listening until the utterance, one after its turn
+    assert len(h.mic.takes) == 2 and len(fake_groq.requests_to(STT)) == 1

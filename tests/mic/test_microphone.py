@@ -380,6 +380,51 @@ def test_a_take_on_long_blocks_opens_no_stream_of_its_own(monkeypatch: pytest.Mo
     run(main())
 
 
+def test_a_long_block_take_quickened_mid_take_moves_to_short_blocks_without_a_lost_or_doubled_frame(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hands-free once speech starts: the take joins a short-block stream, against its own newest audio."""
+    sd = FakeSoundDevice(_INFOS, default=4)
+    source = np.random.default_rng(7).integers(-3000, 3000, 32_000).astype(np.int16)
+    clock = [100.0]
+    monkeypatch.setattr(capture, "_now", lambda: clock[0])
+
+    def emit(stream: Any, end: int) -> None:
+        clock[0] = 100.0 + end / 16_000 + (0.004 if stream.kwargs["blocksize"] == 320 else 0.0)
+        stream.emit(source[end - stream.kwargs["blocksize"]: end])
+
+    async def main() -> None:
+        mic = Microphone(preroll_ms=100, release_tail_ms=0, backend=sd)
+        await mic.open()
+        idle = sd.streams[0]
+        emit(idle, 3200)
+        await settle()
+        async with mic.take(short_blocks=False) as take:
+            for end in (6400, 9600, 12800):  # listening on long blocks
+                emit(idle, end)
+                await settle()
+            assert len(sd.streams) == 1
+            mic.quicken()  # speech started
+            mic.quicken()  # once is enough
+            live = (await streams(sd, 2))[1]
+            while not live.started:  # noqa: ASYNC110 (the fake stream has no event to await)
+                await asyncio.sleep(0.002)
+            assert live.kwargs["blocksize"] == 320 and len(sd.streams) == 2
+            blocks = [(13000 + 320 * k, live) for k in range(1, 41)] + [(16000, idle), (19200, idle)]
+            for end, stream in sorted(blocks, key=lambda b: b[0]):
+                emit(stream, end)
+                await settle()
+            take.stop()
+            audio = await collect(take)
+        assert np.array_equal(audio, source[3200 - 1600: 13000 + 320 * 40])  # whole, in order, once
+        assert live.closed and not idle.closed
+        async with mic.take(short_blocks=False) as take:  # the next take listens on long blocks again
+            assert len(sd.streams) == 2
+            take.stop()
+        await mic.close()
+
+    run(main())
+
+
 def test_release_tail_keeps_exactly_the_tail_after_stop() -> None:
     sd = FakeSoundDevice(_INFOS, default=4)
 

@@ -39,7 +39,7 @@ from voicebot.modes import Mode
 if TYPE_CHECKING:
     from voicebot.hotkeys.machine import Binding
     from voicebot.listen.vad import SpeechDetector
-    from voicebot.protocols import MicrophoneInput
+    from voicebot.protocols import MicrophoneInput, TakeAudio
     from voicebot.turns.console import Output
     from voicebot.voice.chime import Chimes
 
@@ -99,6 +99,9 @@ class UtteranceInput:
     @contextlib.asynccontextmanager
     async def take(self, *, short_blocks: bool = True) -> AsyncIterator[Utterance]:
         yield self.utterance
+
+    def quicken(self) -> None:
+        return None  # the session hands the utterance on as it hears it
 
 
 class Host(Protocol):
@@ -168,30 +171,57 @@ class HandsFree:
 
     async def _listen(self) -> None:
         d = self.daemon
-        async with d.mic.take(short_blocks=False) as take:  # the idle stream's long blocks: cheap
-            detector = await asyncio.to_thread(_detector, take.rate)  # off the loop (~0.5 s); blocks wait
-            seg = Segmenter(self.options, frame_ms=_frame_ms())
-            d.chimes.play("start")
-            self._deaf(ECHO_GUARD)  # the start chime, on its way back in
-            async for block in take:
-                frames = detector.feed(block)
-                if self._current is not None and self._current.stop_requested:
-                    self._current = None  # the take's length limit ended it: listen afresh
-                    seg = seg_.reset(seg)
-                if self._current is None and (d.recording is not None or (d.turn is not None and not d.turn.done())):
-                    self._deaf(ECHO_GUARD)  # a turn runs: hear nothing of it
-                    continue
-                if time.monotonic() < self._deaf_until:
-                    seg = seg_.reset(seg)
-                    continue
-                if not self.hearing:  # listening (again): the status line says so, JSON readers get an event
-                    self.hearing = True
-                    d.output.milestone("hands_free", d.listening_hint(), listening=True)
-                after = self._hear(seg, frames)
-                if after is None:
-                    self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
-                    return
-                seg = after
+        detector: SpeechDetector | None = None
+        seg = Segmenter(self.options, frame_ms=_frame_ms())
+        first = True
+        while True:
+            async with d.mic.take(short_blocks=False) as take:  # the idle stream's long blocks: cheap
+                if detector is None or detector.rate != take.rate:
+                    detector = await asyncio.to_thread(_detector, take.rate)  # off the loop (~0.5 s); blocks wait
+                if first:
+                    first = False
+                    d.chimes.play("start")
+                    self._deaf(ECHO_GUARD)  # the start chime, on its way back in
+                detector.reset()  # a new take: no part-frame of the last one
+                after = await self._listen_take(take, detector, seg)
+            if after is None:
+                self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
+                return
+            seg = after
+
+    async def _listen_take(self, take: TakeAudio, detector: SpeechDetector, seg: Segmenter) -> Segmenter | None:
+        """One microphone take's blocks, until the session times out (None) or a turn is over.
+
+        An utterance moves the take to short blocks (its end is decided a short block after
+        its last frame, not a long one); once its turn is over, the take ends so that the
+        next one listens on the idle stream's long blocks again.
+        """
+        d = self.daemon
+        quick = False
+        async for block in take:
+            frames = detector.feed(block)
+            if self._current is not None and self._current.stop_requested:
+                self._current = None  # the take's length limit ended it: listen afresh
+                seg = seg_.reset(seg)
+            if self._current is None and (d.recording is not None or (d.turn is not None and not d.turn.done())):
+                self._deaf(ECHO_GUARD)  # a turn runs: hear nothing of it
+                continue
+            if quick and self._current is None:
+                return seg_.reset(seg)  # the turn is over: back to long blocks
+            if time.monotonic() < self._deaf_until:
+                seg = seg_.reset(seg)
+                continue
+            if not self.hearing:  # listening (again): the status line says so, JSON readers get an event
+                self.hearing = True
+                d.output.milestone("hands_free", d.listening_hint(), listening=True)
+            after = self._hear(seg, frames)
+            if after is None:
+                return None
+            seg = after
+            if self._current is not None and not quick:
+                quick = True
+                d.mic.quicken()
+        return seg
 
     def _hear(self, seg: Segmenter, frames: list[tuple[bytes, float]]) -> Segmenter | None:
         """One block's frames through the segmenter (None: the session timed out)."""

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+import numpy as np
 
 from voicebot.audio.samples import SILENCE_DBFS, level_dbfs
 from voicebot.errors import UsageError
@@ -90,6 +94,8 @@ class Microphone:
         self._stitch: Stitch | None = None
         self._opening: asyncio.Task[None] | None = None
         self._fed_until: float | None = None  # when the take's newest frame was recorded
+        # The take's newest long blocks: what `quicken` joins the short-block stream against.
+        self._recent: deque[np.ndarray] = deque(maxlen=max(2, math.ceil(1000 / self.idle_block_ms) + 1))
         self._take: Take | None = None
         self._opened_at = 0.0
         self._first_block_seen = True
@@ -293,6 +299,9 @@ class Microphone:
                 log.debug("input overflowed %d time(s) while idle", overflows)
             held_audio = to_mono(held, self.channels or 1)
             self._fed_until = held_end if held else None
+            self._recent.clear()
+            if held:
+                self._recent.append(held_audio)
             if held:
                 current._feed(held_audio)
                 current.preroll_frames = current.frames
@@ -320,6 +329,20 @@ class Microphone:
                             current.overflows)
             if self.preroll_ms == 0 or self._broken:
                 await self.close()
+
+    def quicken(self) -> None:
+        """Move the running take from the idle stream's long blocks to short ones, from now on.
+
+        A hands-free take listens on long blocks (cheap for minutes of silence); once speech
+        starts, the end-of-speech decision should not wait up to a long block for its last
+        frame. The short-block stream opens beside the idle one and is joined to the take
+        exactly as at a key press (voicebot.mic.stitch), against the take's newest audio.
+        """
+        if self._take is None or self._stitch is not None or self.rate is None or self.idle_block_ms == BLOCK_MS:
+            return
+        history = np.concatenate(self._recent) if self._recent else np.empty(0, np.int16)
+        self._stitch = Stitch(self.rate, history, self._fed_until)
+        self._opening = asyncio.create_task(self._open_live())
 
     def _route_to_ring(self) -> None:
         """No take any more: blocks stay on the audio thread, in the ring, from the next one on.
@@ -350,6 +373,8 @@ class Microphone:
         stitch = self._stitch
         if stitch is None:
             blocks = [] if live else [block]
+            if not live:
+                self._recent.append(block)
         else:
             blocks = stitch.short_block(block, arrived) if live else stitch.long_block(block, arrived)
             if stitch.joined and not self._drop_idle:
