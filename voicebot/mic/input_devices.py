@@ -8,6 +8,7 @@ neither pay for nor fail on.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from voicebot.audio.samples import TARGET_RATE
 from voicebot.errors import SoundUnavailable, UsageError
 from voicebot.mic.alsa_config import alsa_problem
 from voicebot.mic.device_names import match_named
+
+log = logging.getLogger("voicebot.mic.microphone")
 
 
 class CaptureError(UsageError):
@@ -105,3 +108,39 @@ def choose_format(default_rate: float, max_channels: int,
             return rate, channels
     raise CaptureError("the input device cannot record 16-bit audio at 16 kHz or at its own rate "
                        f"({native} Hz)", hint="choose another device with --device")
+
+
+def resolve_input(sd: Any, spec: str | int | None, *, rescan: bool) -> tuple[int | None, int, int]:
+    """The device `spec` names and the format to open it in: (index or None for the default, rate, channels).
+
+    Blocking (PortAudio queries the devices): called off the loop. With `rescan` PortAudio
+    re-lists the devices first, which it otherwise does only when it initialises, so a
+    microphone plugged in (or back) since is found.
+    """
+    if rescan and hasattr(sd, "_terminate"):
+        try:
+            sd._terminate()
+            sd._initialize()
+        except Exception as exc:
+            log.debug("could not re-scan audio devices: %s", exc)
+    try:
+        index = match_device(spec, list_inputs(sd))
+        chosen = index if index is not None else default_input(sd)
+        if chosen is None:
+            raise CaptureError("there is no default input device",
+                               hint="choose one with --device (see `voicebot devices`)")
+        info = sd.query_devices(chosen)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise CaptureError(f"no usable input device: {exc}") from exc
+
+    def supports(rate: int, channels: int) -> bool:
+        try:
+            sd.check_input_settings(device=index, channels=channels, dtype="int16", samplerate=rate)
+        except Exception:
+            return False
+        return True
+
+    rate, channels = choose_format(float(info["default_samplerate"]), int(info["max_input_channels"]), supports)
+    return index, rate, channels

@@ -28,14 +28,7 @@ import numpy as np
 from voicebot.audio.samples import SILENCE_DBFS, level_dbfs
 from voicebot.errors import UsageError
 from voicebot.mic import preroll
-from voicebot.mic.input_devices import (
-    CaptureError,
-    choose_format,
-    default_input,
-    list_inputs,
-    load_sounddevice,
-    match_device,
-)
+from voicebot.mic.input_devices import CaptureError, load_sounddevice, resolve_input
 from voicebot.mic.stitch import Stitch
 from voicebot.mic.take import Take, to_mono
 
@@ -159,38 +152,12 @@ class Microphone:
     def _create_blocking(self, sd: Any, loop: asyncio.AbstractEventLoop,
                          token: object) -> tuple[Any, int | None, int, int]:
         """Resolve the device, pick a format and create the stream (off the loop: it can be slow)."""
-        if self._rescan and hasattr(sd, "_terminate"):
-            # PortAudio lists devices only when it initialises: re-scan so a replugged one is found.
-            try:
-                sd._terminate()
-                sd._initialize()
-            except Exception as exc:
-                log.debug("could not re-scan audio devices: %s", exc)
-        self._rescan = False
+        rescan, self._rescan = self._rescan, False
         try:
-            index = match_device(self.device_spec, list_inputs(sd))
-            chosen = index if index is not None else default_input(sd)
-            if chosen is None:
-                raise CaptureError("there is no default input device",
-                                   hint="choose one with --device (see `voicebot devices`)")
-            info = sd.query_devices(chosen)
+            index, rate, channels = resolve_input(sd, self.device_spec, rescan=rescan)
         except UsageError:
             self._rescan = True  # a microphone plugged in before the next take is then found
             raise
-        except Exception as exc:
-            self._rescan = True
-            raise CaptureError(f"no usable input device: {exc}") from exc
-
-        def supports(rate: int, channels: int) -> bool:
-            try:
-                sd.check_input_settings(device=index, channels=channels, dtype="int16", samplerate=rate)
-            except Exception:
-                return False
-            return True
-
-        rate, channels = choose_format(float(info["default_samplerate"]),
-                                       int(info["max_input_channels"]), supports)
-
         stream = self._new_stream(sd, loop, token, index, rate, channels, self.idle_block_ms, idle=True)
         return stream, index, rate, channels
 
