@@ -76,10 +76,14 @@ def idle(fake: FakeGroq, desk: object, seconds: float, hands_free: bool,
         shutil.rmtree(home, ignore_errors=True)
 
 
-def utterances(fake: FakeGroq, desk: object, n: int, verbose: bool = False) -> list[tuple[float, float, float]]:
-    """(decision -> take end ms, decision -> upload start ms, decision -> first word ms) per utterance."""
+def utterances(fake: FakeGroq, desk: object, n: int, verbose: bool = False,
+               seconds: float = 0.0) -> tuple[list[tuple[float, float, float]], tuple[float, float]]:
+    """(decision -> take end ms, decision -> upload start ms, decision -> first word ms) per utterance,
+    and with `seconds`, CPU and RSS idle afterwards (an utterance's take moves to short blocks: the
+    one after its turn must listen on long blocks again)."""
     home = short_home()
     out = []
+    after = (0.0, 0.0)
     try:
         env = daemon_env(home, fake, desk, display=False)  # type: ignore[arg-type]
         d = Daemon(["--no-hotkeys", "--quiet", "--hands-free", "--hands-free-timeout", "0"], env, home)
@@ -93,11 +97,14 @@ def utterances(fake: FakeGroq, desk: object, n: int, verbose: bool = False) -> l
                     print("   ", timing, flush=True)
                 out.append((timing["take_end_ms"], timing["upload_start_ms"], timing["first_word_ms"]))
                 d.wait_for("hands_free", 60, since=mark + 1, where=lambda e: e.get("listening") is True)
+            if seconds:
+                time.sleep(SETTLE)
+                after = measure(d.proc.pid, seconds)
         finally:
             d.stop()
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    return out
+    return out, after
 
 
 def trailing_quiet(path: Path) -> float:
@@ -189,7 +196,7 @@ def main() -> int:
     with FakeGroq() as fake, desktop() as desk:
         desk.pulse.stop_keeper()
         if args.only_utterances:
-            print(utterances(fake, desk, args.utterances, args.verbose))
+            print(utterances(fake, desk, args.utterances, args.verbose)[0])
             return 0
         base_cpu, base_rss = idle(fake, desk, args.seconds, hands_free=False)
         hf_cpu, hf_rss = idle(fake, desk, args.seconds, hands_free=True)
@@ -204,7 +211,9 @@ def main() -> int:
               f"  ({hf_cpu / max(base_cpu, 1e-9):.1f}x the baseline's CPU, +{hf_rss - base_rss:.1f} MiB)")
         print(f"  ... with a -50 dBFS room noise   {room_cpu:5.2f} % of one core  {room_rss:6.1f} MiB RSS"
               f"  ({room_cpu / max(base_cpu, 1e-9):.1f}x the baseline's CPU: steady noise is gated after ~3 s)")
-        rows = utterances(fake, desk, args.utterances, args.verbose)
+        rows, (after_cpu, after_rss) = utterances(fake, desk, args.utterances, args.verbose, args.seconds)
+        print(f"  ... again after {len(rows)} turns      {after_cpu:5.2f} % of one core  {after_rss:6.1f} MiB RSS"
+              f"  ({after_cpu / max(base_cpu, 1e-9):.1f}x the baseline's CPU)")
     ended = [r[0] for r in rows]
     decided = [r[1] for r in rows]
     first = [r[2] for r in rows]

@@ -69,6 +69,10 @@ class TakeAudio(Protocol):
     @property
     def done(self) -> bool: ...
 
+    @property
+    def recorded_at(self) -> float:
+        """When the block handed out last was recorded (monotonic): what hands-free's echo guard compares."""
+
     def stop(self) -> None:
         """End after the release tail."""
 

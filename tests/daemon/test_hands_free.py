@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ class ScriptedListening:
         self._ready = ready
         self._audio = np.zeros(0, np.int16)
         self.played = 0  # segments played so far
+        self.recorded_at = 0.0
 
     def stop(self) -> None:
         self.done = True
@@ -70,6 +72,7 @@ class ScriptedListening:
             self._audio = self._segments.pop(0)
             self.played += 1
         block, self._audio = self._audio[:BLOCK], self._audio[BLOCK:]
+        self.recorded_at = time.monotonic()
         return np.concatenate((block, np.zeros(BLOCK - block.size, np.int16)))
 
 
@@ -101,6 +104,18 @@ class ScriptedMicrophone:
         self.quickened += 1
 
 
+class LateSound:
+    """The speaker, with voicebot's own sound playing until the microphone has begun `segments`
+    of its segments (a start chime whose output stream took seconds to open, through the speakers)."""
+
+    def __init__(self, mic: ScriptedMicrophone, segments: int) -> None:
+        self.mic = mic
+        self.segments = segments
+
+    def silent_since(self) -> float | None:
+        return None if sum(t.played for t in self.mic.takes) < self.segments else 0.0
+
+
 class Harness:
     def __init__(self, fake: FakeGroq, tmp: Path, segments: list[np.ndarray], **settings: Any) -> None:
         self.out = io.StringIO()
@@ -108,6 +123,7 @@ class Harness:
         self.store = PendingStore(tmp / "pending")
         self.mic = ScriptedMicrophone(segments)
         self.fake = fake
+        self.sound: LateSound | None = None
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         every = [json.loads(line) for line in self.out.getvalue().splitlines()]
@@ -130,7 +146,8 @@ class Harness:
         async with GroqClient(Endpoint(self.fake.base_url, TEST_API_KEY), max_retries=0) as client:
             d = Daemon(daemon_options(self.settings), output, client,
                        assistant=make_assistant(client, self.settings, output),
-                       bindings=bindings, microphone=self.mic, chimes=Chimes(False), store=self.store)
+                       bindings=bindings, microphone=self.mic, chimes=Chimes(False, self.sound),  # type: ignore[arg-type]
+                       store=self.store)
             self.mic.ready = lambda: d.hands_free is not None and d.hands_free.hearing
             try:
                 yield d
@@ -220,3 +237,23 @@ def test_a_talk_key_during_a_session_starts_no_take_of_its_own(fake_groq: FakeGr
     asyncio.run(go())
     # the session's takes only: one listening until the utterance, one after its turn
     assert len(h.mic.takes) == 2 and len(fake_groq.requests_to(STT)) == 1
+
+
+def test_its_own_sound_is_not_heard_however_late_it_plays(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    """Speech that reaches the microphone while voicebot's own sound plays (here, seconds after the
+    session started, when the old wall-clock guard had long run out) is never an utterance."""
+    capital, spider = fixture("capital.wav"), fixture("spider.flac")
+    h = Harness(fake_groq, tmp_path, [quiet(30), spider, quiet(1), capital], hands_free_timeout=3)
+    h.sound = LateSound(h.mic, segments=3)  # it plays through the quiet and the spider question
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            h.mic.ready = lambda: (sum(t.played for t in h.mic.takes) < 3  # its own sound plays regardless
+                                   or (d.hands_free is not None and d.hands_free.hearing))
+            d.on_action(Trigger("converse"))
+            await h.wait_for(h.ended)
+            await h.wait_for(lambda: h.events("reply"))
+
+    asyncio.run(go())
+    assert [e["text"] for e in h.events("transcript")] == ["What is the capital of France?"]
+    assert len(fake_groq.requests_to(STT)) == 1

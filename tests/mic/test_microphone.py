@@ -425,6 +425,36 @@ def test_a_long_block_take_quickened_mid_take_moves_to_short_blocks_without_a_lo
     run(main())
 
 
+def test_each_block_says_when_it_was_recorded_not_when_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hands-free's echo guard compares recording times: a block read late is still judged by its own."""
+    sd = FakeSoundDevice(_INFOS, default=4)
+    clock = [100.0]
+    monkeypatch.setattr(capture, "_now", lambda: clock[0])
+
+    async def main() -> None:
+        mic = Microphone(preroll_ms=100, release_tail_ms=0, backend=sd)
+        await mic.open()
+        idle = sd.streams[0]
+        clock[0] = 100.2
+        idle.emit(np.ones(3200, np.int16))
+        await settle()
+        async with mic.take(short_blocks=False) as take:
+            for at in (100.4, 100.6, 100.8):  # recorded while nobody reads (a busy loop)
+                clock[0] = at
+                idle.emit(np.ones(3200, np.int16))
+                await settle()
+            clock[0] = 105.0
+            seen = []
+            for _ in range(4):
+                await take.__anext__()
+                seen.append(take.recorded_at)
+            take.stop()
+        assert seen == [100.2, 100.4, 100.6, 100.8]  # the pre-roll's, then each block's
+        await mic.close()
+
+    run(main())
+
+
 def test_release_tail_keeps_exactly_the_tail_after_stop() -> None:
     sd = FakeSoundDevice(_INFOS, default=4)
 

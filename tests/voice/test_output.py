@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -152,6 +153,29 @@ def test_a_device_that_cannot_open_is_one_message_and_speech_is_released() -> No
         speaker.play(np.ones(10, np.float32), RATE)
         await settle()
         assert said == ["cannot play sound: device unavailable"]
+        assert speaker.silent_since() == 0.0  # a sound that can never play is not waited for
+    asyncio.run(main())
+
+
+def test_silent_since_is_when_the_last_sound_left_the_speaker() -> None:
+    """What hands-free listening waits for: a chime still waiting for its stream counts as playing."""
+    async def main() -> None:
+        streams: list[FakeStream] = []
+        speaker = make_speaker(streams)
+        assert speaker.silent_since() == 0.0  # nothing ever played
+        speaker.play(np.full(25, 0.5, np.float32), RATE)
+        assert speaker.silent_since() is None  # queued, its stream not open yet
+        await settle()
+        streams[0].pull(10)
+        assert speaker.silent_since() is None  # playing
+        before = time.monotonic()
+        streams[0].pull(10)
+        streams[0].pull(10)  # its last 5 frames, then silence
+        after = time.monotonic()
+        silent = speaker.silent_since()
+        assert silent is not None and before + 0.01 <= silent <= after + 0.01  # the end of its last block
+        streams[0].pull(10)
+        assert speaker.silent_since() == silent  # silence played since changes nothing
     asyncio.run(main())
 
 

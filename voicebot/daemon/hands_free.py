@@ -58,6 +58,7 @@ class Utterance:
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
         self._done = False
         self.level = SILENCE_DBFS
+        self.recorded_at = 0.0
 
     @property
     def done(self) -> bool:
@@ -77,6 +78,7 @@ class Utterance:
 
     async def __aiter__(self) -> AsyncIterator[np.ndarray]:
         while (block := await self._queue.get()) is not None:
+            self.recorded_at = time.monotonic()
             yield block
 
 
@@ -137,6 +139,7 @@ class HandsFree:
         self.utterances = 0
         self.hearing = False  # the frames go to the segmenter (not during a turn or its echo guard)
         self._deaf_until = 0.0
+        self._in_turn = False  # a turn ran at the last block: the echo guard starts when it is seen over
         self._current: Recording | None = None
         self._why = "hands-free ended"
 
@@ -204,11 +207,15 @@ class HandsFree:
                 self._current = None  # the take's length limit ended it: listen afresh
                 seg = seg_.reset(seg)
             if self._current is None and (d.recording is not None or (d.turn is not None and not d.turn.done())):
-                self._deaf(ECHO_GUARD)  # a turn runs: hear nothing of it
+                self._in_turn = True  # a turn runs: hear nothing of it
+                self.hearing = False
                 continue
+            if self._in_turn:
+                self._in_turn = False
+                self._deaf(ECHO_GUARD)  # counted from when its end is seen, not from a late block
             if quick and self._current is None:
                 return seg_.reset(seg)  # the turn is over: back to long blocks
-            if time.monotonic() < self._deaf_until:
+            if self._deaf_to(take.recorded_at):
                 seg = seg_.reset(seg)
                 continue
             if not self.hearing:  # listening (again): the status line says so, JSON readers get an event
@@ -263,6 +270,21 @@ class HandsFree:
     def _deaf(self, seconds: float) -> None:
         self.hearing = False
         self._deaf_until = time.monotonic() + seconds
+
+    def _deaf_to(self, recorded: float) -> bool:
+        """Whether audio recorded at `recorded` may carry voicebot's own sound back in.
+
+        Both sides are times of recording, not of handling: a block handled late (a busy
+        loop) is judged by when it was recorded. A sound is waited for until it has left the
+        speaker (a chime whose output takes a second to open sounds a second late), then
+        ECHO_GUARD more, as after a turn.
+        """
+        sound = self.daemon.chimes.output
+        silent = sound.silent_since() if sound is not None else 0.0
+        if silent is None:
+            self.hearing = False
+            return True
+        return recorded < max(self._deaf_until, silent + ECHO_GUARD)
 
     def _ends_hint(self) -> str:
         keys = [b.combo for b in self.daemon.bindings if b.mode.name == "converse"]

@@ -270,7 +270,7 @@ class Microphone:
             if held:
                 self._recent.append(held_audio)
             if held:
-                current._feed(held_audio)
+                current._feed(held_audio, held_end)
                 current.preroll_frames = current.frames
             # The take is in place before the stream starts, so its very first block is kept.
             self._take = current
@@ -349,7 +349,7 @@ class Microphone:
                     self._drop_idle = True  # the idle stream's blocks stay on the audio thread again
         for piece in blocks:
             self._level = level_dbfs(piece)
-            take._feed(piece)
+            take._feed(piece, arrived)
             self._fed_until = arrived
 
     def _late_frames(self) -> int:

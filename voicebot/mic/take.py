@@ -8,6 +8,8 @@ over: after the release tail, which ends early once the audio after the key-up i
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -54,6 +56,8 @@ class Take:
         self._late = late
         self._on_stall = on_stall
         self._queue: asyncio.Queue[np.ndarray | CaptureError | None] = asyncio.Queue()
+        self._times: deque[float] = deque()  # when each queued block was recorded (its last frame arrived)
+        self.recorded_at = 0.0  # ... and the block handed out last (monotonic)
         self._done = False
         self._drained = False
 
@@ -73,26 +77,29 @@ class Take:
         if self._tail_left == 0:
             self._finish()
 
-    def _feed(self, block: np.ndarray) -> None:
+    def _feed(self, block: np.ndarray, at: float | None = None) -> None:
+        """Queue a block whose last frame was recorded `at` (monotonic; now if not given)."""
         if self._done or block.size == 0:
             return
+        at = time.monotonic() if at is None else at
         if self._tail_left is not None and block.size >= self._tail_left:
             block = block[: self._tail_left]
             self._tail_left = 0
-            self._put(block)
+            self._put(block, at)
             self._finish()
             return
         completed = self._track.add(block)
-        self._put(block)
+        self._put(block, at)
         if self._tail_left is not None:
             self._tail_left -= block.size
             self._frames_after_release += completed
             if tail.tail_is_over(self._track.levels, self._frames_after_release):
                 self._finish()
 
-    def _put(self, block: np.ndarray) -> None:
+    def _put(self, block: np.ndarray, at: float) -> None:
         if block.size:
             self.frames += block.size
+            self._times.append(at)
             self._queue.put_nowait(block)
 
     def _finish(self, error: CaptureError | None = None) -> None:
@@ -124,4 +131,5 @@ class Take:
         if isinstance(item, CaptureError):
             self._drained = True
             raise item
+        self.recorded_at = self._times.popleft()
         return item

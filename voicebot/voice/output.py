@@ -48,6 +48,7 @@ class SoundOutput(Protocol):
 
     def play(self, samples: np.ndarray, rate: int) -> None: ...
     def utterance(self) -> Utterance: ...
+    def silent_since(self) -> float | None: ...
     def stop(self) -> None: ...
     async def aclose(self) -> None: ...
 
@@ -75,6 +76,7 @@ class Speaker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed = False
         self._progress = Progress()  # when the stream last called back (voicebot.voice.stream_watch)
+        self._sounded_until = 0.0  # when the last sound played so far leaves the speaker (monotonic)
         self._watching: asyncio.Task[None] | None = None
         self.on_error: Callable[[str], None] | None = None  # told once when the device cannot be opened
 
@@ -145,6 +147,16 @@ class Speaker:
             return utterance
         self.mixer.add_utterance(utterance)
         return utterance
+
+    def silent_since(self) -> float | None:
+        """When the last sound left the speaker (monotonic), or None while one plays or waits to.
+
+        Hands-free listening is deaf to its own sound: a chime whose stream takes a second to
+        open still sounds a second late, and speech leaves the speaker after the host's buffer.
+        """
+        if self.mixer.busy() and not self._failed:
+            return None
+        return self._sounded_until
 
     def stop(self) -> None:
         """Drop all speech now (queued and playing).
@@ -265,6 +277,8 @@ class Speaker:
             with contextlib.suppress(Exception):  # the DAC time of this block, when the host says
                 now += max(0.0, float(when.outputBufferDacTime) - float(when.currentTime))
             block = self.mixer.render(frames, now)
+            if block.any():
+                self._sounded_until = now + frames / rate
             if outdata.ndim > 1:
                 outdata[:] = block[:, None]
             else:
