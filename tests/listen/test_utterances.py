@@ -39,18 +39,18 @@ def run(probs: list[float], seg: Segmenter | None = None) -> tuple[Segmenter, li
 
 
 def test_a_voiced_run_shorter_than_start_ms_starts_nothing() -> None:
-    _, events = run([0.0, 0.9, 0.9, 0.1, 0.9, 0.9, 0.0, 0.0])  # 64 ms runs: a click, a cough
+    _, events = run([0.0, 0.99, 0.99, 0.1, 0.99, 0.99, 0.0, 0.0])  # 64 ms runs: a click, a cough
     assert events == []
 
 
 def test_start_carries_the_preroll_and_the_voiced_run() -> None:
-    _, events = run([0.0, 0.0, 0.0, 0.2, 0.9, 0.9, 0.9, 0.9])
+    _, events = run([0.0, 0.0, 0.0, 0.2, 0.99, 0.99, 0.99, 0.99])
     assert events[0] == (6, Started(b"".join(frame(i) for i in (2, 3, 4, 5, 6))))  # 2 pre-roll + 3 voiced
     assert events[1] == (7, Heard(frame(7)))
 
 
 def test_end_after_endpoint_ms_of_quiet_and_not_before() -> None:
-    probs = [0.9] * 3 + [0.1] * 4 + [0.9] + [0.1] * 5
+    probs = [0.99] * 3 + [0.1] * 4 + [0.99] + [0.1] * 5
     _, events = run(probs)
     ends = [(i, e) for i, e in events if isinstance(e, Ended)]
     assert ends == [(12, Ended("quiet"))]  # the 4-frame pause (128 ms) did not end it; 5 quiet frames did
@@ -59,41 +59,42 @@ def test_end_after_endpoint_ms_of_quiet_and_not_before() -> None:
 
 
 def test_a_word_tail_between_the_thresholds_is_not_quiet() -> None:
-    probs = [0.9] * 3 + [0.4] * 10 + [0.1] * 5  # 0.4 >= 0.5 - 0.15: still speech for the end rule
+    probs = [0.99] * 3 + [0.4] * 10 + [0.1] * 5  # 0.4 >= 0.5 - 0.15: still speech for the end rule
     _, events = run(probs)
     assert [(i, e) for i, e in events if isinstance(e, Ended)] == [(17, Ended("quiet"))]
 
 
 def test_a_long_utterance_ends_at_max_seconds_and_the_next_one_can_start() -> None:
-    _, events = run([0.9] * 40)
+    _, events = run([0.99] * 40)
     ends = [(i, e) for i, e in events if isinstance(e, Ended)]
     assert ends[0] == (2 + 31 - 3 + 1, Ended("limit"))  # 1 s = 31.25 frames, counting the 3 that started it
     assert sum(isinstance(e, Started) for _, e in events) == 2
 
 
 def test_no_utterance_for_timeout_seconds_times_out_and_speech_resets_the_count() -> None:
-    _, events = run([0.0] * 18 + [0.9] * 3 + [0.0] * 25)  # the voiced run at 18-20 is not cut by the timeout
+    _, events = run([0.0] * 18 + [0.99] * 3 + [0.0] * 25)  # the voiced run at 18-20 is not cut by the timeout
     assert [(i, e) for i, e in events if isinstance(e, TimedOut)] == [(45, TimedOut())]
     _, events = run([0.0] * 20)
     assert events == [(19, TimedOut())]
 
 
 def test_reset_forgets_a_running_utterance_and_the_held_audio() -> None:
-    seg, events = run([0.9] * 5)
+    seg, events = run([0.99] * 5)
     assert seg.speaking
     seg = reset(seg)
-    seg, events = run([0.1, 0.9, 0.9, 0.9], seg)
+    seg, events = run([0.1, 0.99, 0.99, 0.99], seg)
     assert events[0][1] == Started(b"".join(frame(i) for i in (0, 1, 2, 3)))
 
 
 def test_without_preroll_only_the_voiced_run_starts_it() -> None:
     seg = Segmenter(ListenOptions(start_ms=64, preroll_ms=0), frame_ms=32.0)
-    _, events = run([0.0, 0.0, 0.9, 0.9], seg)
+    _, events = run([0.0, 0.0, 0.99, 0.99], seg)
     assert events == [(3, Started(frame(2) + frame(3)))]
 
 
 @pytest.mark.parametrize("bad", [{"threshold": 1.0}, {"start_ms": 0}, {"endpoint_ms": -1}, {"preroll_ms": -1},
-                                 {"max_seconds": 0}, {"timeout_seconds": -1}])
+                                 {"max_seconds": 0}, {"timeout_seconds": -1}, {"sure": 0.4}, {"sure": 1.1},
+                                 {"sure_frames": -1}])
 def test_options_refuse_nonsense(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         ListenOptions(**bad)  # type: ignore[arg-type]
@@ -102,16 +103,59 @@ def test_options_refuse_nonsense(bad: dict[str, float]) -> None:
 def test_the_start_reaches_back_to_the_speech_that_led_into_its_run() -> None:
     # A first syllable (frames 3-4) broken by one low frame, then the run that starts the utterance
     # (6-8): the start carries the pre-roll before frame 3, not only before the run.
-    _, events = run([0.0, 0.0, 0.0, 0.9, 0.9, 0.1, 0.9, 0.9, 0.9])
+    _, events = run([0.0, 0.0, 0.0, 0.99, 0.99, 0.1, 0.99, 0.99, 0.99])
     assert events[0] == (8, Started(b"".join(frame(i) for i in range(1, 9))))
     # Speech that endpoint_ms of quiet (5 frames) separates from the run is not part of it.
-    _, events = run([0.9, 0.9] + [0.0] * 5 + [0.9] * 3)
+    _, events = run([0.99, 0.99] + [0.0] * 5 + [0.99] * 3)
     assert events[0] == (9, Started(b"".join(frame(i) for i in range(5, 10))))
     # Nor is speech more than LEAD_SECONDS before it (voiced frames with dips, never a run: 2 s).
     seg = Segmenter(ListenOptions(start_ms=96, endpoint_ms=160, preroll_ms=64), frame_ms=32.0)
-    _, events = run([0.9, 0.9, 0.2] * 21 + [0.9] * 3, seg)
+    _, events = run([0.99, 0.99, 0.2] * 21 + [0.99] * 3, seg)
     lead = seg.frames_for(LEAD_SECONDS * 1000)
     assert events[0] == (65, Started(b"".join(frame(i) for i in range(66 - lead - 2, 66))))
+
+
+# --- music: a run the model is never sure of starts nothing -------------------------------------
+
+def test_a_run_the_model_is_never_sure_of_starts_nothing() -> None:
+    # Music's tones: probabilities over the threshold for a second and more, never sure (0.97).
+    _, events = run([0.0] * 3 + [0.8, 0.9, 0.6, 0.96, 0.7] * 8 + [0.0] * 10)
+    assert not any(isinstance(e, Started) for _, e in events)
+    _, events = run([0.0] * 3 + [0.8] * 10 + [0.99] + [0.8] * 10 + [0.0] * 10)  # one sure frame is not enough
+    assert not any(isinstance(e, Started) for _, e in events)
+
+
+def test_the_start_waits_for_sure_frames_and_keeps_the_speech_from_its_first_voiced_frame() -> None:
+    # A quiet first syllable the model is unsure of (frames 4-8), then sure speech: the run is long
+    # enough at frame 6, but the utterance starts at the second sure frame (10), from the pre-roll
+    # before frame 4, and ends endpoint_ms after the speech as ever.
+    _, events = run([0.0] * 4 + [0.7] * 5 + [0.99] * 2 + [0.1] * 5)
+    assert events[0] == (10, Started(b"".join(frame(i) for i in range(2, 11))))
+    assert [(i, e) for i, e in events if isinstance(e, Ended)] == [(15, Ended("quiet"))]
+    # Sure frames since the first voiced one count, a dip between them and the run or not.
+    _, events = run([0.0, 0.99, 0.99, 0.2, 0.6, 0.6, 0.6])
+    assert events == [(6, Started(b"".join(frame(i) for i in range(7))))]
+
+
+def test_sure_frames_older_than_lead_seconds_do_not_count() -> None:
+    seg = Segmenter(ListenOptions(start_ms=96, endpoint_ms=160, preroll_ms=64), frame_ms=32.0)
+    lead = seg.frames_for(LEAD_SECONDS * 1000)
+    # Two sure frames, then no quiet (0.4 is above the end's threshold) for longer than the lead
+    # reaches back, then an unsure run: it starts nothing.
+    _, events = run([0.99, 0.99] + [0.4] * lead + [0.7] * 5, seg)
+    assert events == []
+
+
+def test_the_audio_held_for_a_run_not_yet_sure_stops_growing() -> None:
+    options = ListenOptions(start_ms=96, endpoint_ms=160, preroll_ms=64)
+    seg, events = run([0.7] * 300, Segmenter(options, frame_ms=32.0))
+    assert events == [] and len(seg.held) == seg.frames_for(64) + seg.frames_for(LEAD_SECONDS * 1000)
+
+
+def test_without_sure_frames_any_run_starts_one() -> None:
+    seg = Segmenter(ListenOptions(start_ms=96, preroll_ms=0, sure_frames=0), frame_ms=32.0)
+    _, events = run([0.0, 0.6, 0.6, 0.6], seg)
+    assert events == [(3, Started(b"".join(frame(i) for i in (1, 2, 3))))]
 
 
 # --- hear: capture blocks in, the utterance's samples out, exactly --------------------------------
@@ -124,7 +168,7 @@ class Loudness:
 
     def process(self, data: Any) -> float:
         frame = np.frombuffer(data, np.float32)
-        return 0.9 if float(np.sqrt(np.mean(frame * frame))) > 0.03 else 0.05
+        return 0.99 if float(np.sqrt(np.mean(frame * frame))) > 0.03 else 0.05
 
     def reset(self) -> None:
         return None

@@ -12,7 +12,7 @@ import soundfile as sf
 import soxr
 
 from voicebot.listen.utterances import ListenOptions, Segmenter, Started, step
-from voicebot.listen.vad import FRAME, FRAME_MS, NOISE_FRAMES, RATE, SpeechDetector
+from voicebot.listen.vad import FRAME, FRAME_MS, MAX_GAIN_DB, NOISE_FRAMES, RATE, TARGET_DBFS, SpeechDetector
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -36,7 +36,7 @@ class Scripted:
 
 def test_blocks_of_any_size_become_whole_512_sample_frames_in_order() -> None:
     model = Scripted()
-    det = SpeechDetector(RATE, model)
+    det = SpeechDetector(RATE, model, max_gain_db=0)  # the model gets the frames as they are
     # each frame over twice as loud as the one before: none is gated as the room's noise
     ramp = np.concatenate([np.full(FRAME, 40 * 2.2**k) * np.sign(np.sin(np.arange(FRAME))) for k in range(6)])
     samples = ramp.astype(np.int16)[:3000]
@@ -60,6 +60,29 @@ def test_quiet_frames_and_steady_noise_are_not_scored() -> None:
     assert scored[:4] == [False] * 4 and scored[4]  # quiet: never; the fan: until it is the room's noise
     assert scored[-12:] == [False] * 10 + [True] * 2  # then no more, but the voice above it is
     assert det.scored == len(model.frames) == sum(scored)
+
+
+def steady(dbfs: float, frames: int) -> np.ndarray:
+    """A square wave at exactly `dbfs` RMS: every frame's level is known."""
+    amplitude = round(32768 * 10 ** (dbfs / 20))
+    return np.where(np.arange(FRAME * frames) % 2, amplitude, -amplitude).astype(np.int16)
+
+
+def test_quiet_sound_is_scored_as_if_spoken_up_and_handed_on_as_it_is() -> None:
+    model = Scripted()
+    det = SpeechDetector(RATE, model)
+    quiet, normal, loud = steady(-40, 2), steady(-26, 2), steady(-10, 2)
+    out = det.feed(quiet) + det.feed(normal) + det.feed(loud) + det.feed(quiet)
+    assert b"".join(a for a, _ in out) == np.concatenate([quiet, normal, loud, quiet]).tobytes()  # unchanged
+
+    def level(frame: np.ndarray) -> float:
+        return float(20 * np.log10(np.sqrt(np.mean(frame.astype(np.float64) ** 2))))
+
+    heard = [round(level(f), 1) for f in model.frames]
+    assert heard[:2] == [-40 + MAX_GAIN_DB] * 2  # as loud as it may be brought up
+    assert heard[2:4] == [TARGET_DBFS] * 2  # the loudest of the last seconds at the target
+    assert heard[4:6] == [-10.0] * 2  # loud enough: as it is
+    assert heard[6:] == [-40.0] * 2  # quieter than what was just heard: as it is (music, then a hush)
 
 
 def pink(rng: np.random.Generator, n: int, dbfs: float) -> np.ndarray:
