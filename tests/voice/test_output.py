@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -203,3 +204,95 @@ def test_output_device_by_index_or_name_part() -> None:
         match_output_device("a", devices)
     with pytest.raises(UsageError, match="no output device has index 9"):
         match_output_device(9, devices)
+
+
+def test_an_output_that_failed_is_tried_again_by_a_later_sound_and_each_outage_is_said_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sound server was restarted: the daemon speaks again, without a notice per sentence meanwhile."""
+    async def main() -> None:
+        from voicebot.voice import output
+
+        working = [False]
+        streams: list[FakeStream] = []
+
+        def factory(device: Any, rate: int, callback: Any) -> FakeStream:
+            if not working[0]:
+                raise OSError("Connection refused")
+            stream = FakeStream(callback)
+            streams.append(stream)
+            return stream
+
+        speaker = Speaker(stream_factory=factory, rate=RATE)
+        said: list[str] = []
+        speaker.on_error = said.append
+        first = speaker.utterance()
+        first.write(np.ones(10, np.float32), RATE)
+        await settle()
+        assert first.done.done() and said == ["cannot play sound: Connection refused"]
+        second = speaker.utterance()  # at once: not tried again, dropped without a wait
+        assert second.dropped
+        monkeypatch.setattr(output, "RETRY_SECONDS", 0.0)
+        third = speaker.utterance()  # tried again, still refused: dropped quietly
+        third.write(np.ones(10, np.float32), RATE)
+        await settle()
+        assert third.done.done() and said == ["cannot play sound: Connection refused"]
+        working[0] = True  # the server is back
+        fourth = speaker.utterance()
+        fourth.write(np.full(10, 0.4, np.float32), RATE)
+        fourth.close()
+        await settle()
+        assert not fourth.dropped and len(streams) == 1
+        assert np.allclose(streams[0].pull(10), 0.4)  # spoken
+        working[0] = False
+        await speaker.aclose()
+    asyncio.run(main())
+
+
+def test_a_stuck_output_is_not_tried_again_while_a_call_on_it_is_still_stuck() -> None:
+    """A stopped server: the stream's abort hangs; only once it returns (the server resumed) is a
+    new stream opened, so no sentence waits on it and no more threads are parked."""
+    async def main() -> None:
+        from voicebot.voice import output
+        from voicebot.voice.stream_watch import Progress
+
+        resumed = threading.Event()
+        streams: list[Any] = []
+
+        class Hanging(FakeStream):
+            def abort(self) -> None:
+                resumed.wait(10)  # PortAudio's call on a stream of a stopped server
+
+        def factory(device: Any, rate: int, callback: Any) -> FakeStream:
+            stream = (Hanging if not streams else FakeStream)(callback)
+            streams.append(stream)
+            return stream
+
+        speaker = Speaker(stream_factory=factory, rate=RATE)
+        speaker._progress = Progress(stall=0.05)
+        said: list[str] = []
+        speaker.on_error = said.append
+        first = speaker.utterance()
+        first.write(np.ones(1000, np.float32), RATE)
+        await settle()
+        streams[0].pull(10)  # it played a block, then the callbacks stopped
+        async with asyncio.timeout(5):
+            await first.done  # given up on: the speech is released
+        assert len(said) == 1 and said[0].startswith("the sound output stopped responding")
+        output.RETRY_SECONDS, before = 0.0, output.RETRY_SECONDS
+        try:
+            second = speaker.utterance()
+            assert second.dropped and len(streams) == 1  # its abort is still stuck: not tried again
+            resumed.set()
+            for _ in range(100):
+                if not speaker._parked:
+                    break
+                await asyncio.sleep(0.01)
+            third = speaker.utterance()
+            third.write(np.full(10, 0.4, np.float32), RATE)
+            await settle()
+            assert not third.dropped and len(streams) == 2 and np.allclose(streams[1].pull(10), 0.4)
+            assert len(said) == 1
+        finally:
+            output.RETRY_SECONDS = before
+        await speaker.aclose()
+    asyncio.run(main())

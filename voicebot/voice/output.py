@@ -13,7 +13,10 @@ be played and closed after `linger` seconds of silence, so an idle daemon costs 
 underruns through PulseAudio's ALSA plugin, which then loses audio), so the sound ends
 within about 60 ms. A stream that stops moving (the sound server died or was stopped) is
 given up on with one notice, its speech dropped (voicebot.voice.stream_watch): no answer
-and no exit ever waits on a stuck PortAudio call. Utterances and the mixer: voicebot.voice.mixer.
+and no exit ever waits on a stuck PortAudio call. A sound server that comes back (restarted,
+or resumed) is tried again by the next sound, `RETRY_SECONDS` after the failure and once no
+call on the old stream is still stuck, quietly: the daemon speaks again without a restart.
+Utterances and the mixer: voicebot.voice.mixer.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ log = logging.getLogger("voicebot.sound")
 BLOCK_SECONDS = 0.01  # 10 ms blocks: stop() is heard within a few of them
 LATENCY = 0.05  # seconds buffered by the host: less underruns through PulseAudio's ALSA plugin
 LINGER_SECONDS = 2.0  # keep the stream open this long after the last sound (sentences come in bursts)
+RETRY_SECONDS = 2.0  # after a failed or stuck output, the next sound tries it again no sooner than this
 FALLBACK_RATE = 48_000
 
 __all__ = ["BLOCK_SECONDS", "FALLBACK_RATE", "LATENCY", "LINGER_SECONDS", "SoundOutput", "Speaker"]
@@ -74,7 +78,11 @@ class Speaker:
         self._opening: asyncio.Future[None] | None = None
         self._closer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._failed = False
+        self._failed = False  # the output failed or got stuck: sounds are skipped until a retry
+        self._failed_at = 0.0
+        self._disabled = False  # nothing to play on at all (said at start): never retried
+        self._told = False  # the current failure has been said (once per outage)
+        self._parked = 0  # PortAudio calls on worker threads that have not returned (a stuck stream's)
         self._progress = Progress()  # when the stream last called back (voicebot.voice.stream_watch)
         self._sounded_until = 0.0  # when the last sound played so far leaves the speaker (monotonic)
         self._watching: asyncio.Task[None] | None = None
@@ -116,7 +124,7 @@ class Speaker:
 
     def disable(self) -> None:
         """Play nothing from now on (the caller has said why): speech is dropped at once, chimes skipped."""
-        self._failed = True
+        self._failed = self._disabled = True
         self._rate = self._rate or FALLBACK_RATE
         self.mixer.drop_speech()
 
@@ -124,7 +132,7 @@ class Speaker:
 
     def play(self, samples: np.ndarray, rate: int) -> None:
         """Mix a short clip over whatever plays (chimes)."""
-        if self._failed:
+        if self._failed and not self._retry():
             return
         data = np.asarray(samples, dtype=np.float32)
         if data.ndim > 1:
@@ -141,12 +149,41 @@ class Speaker:
         loop = asyncio.get_running_loop()
         self._loop = loop
         utterance = Utterance(loop, self.rate, self._wake)
-        if self._failed:  # no device: the speech is dropped at once rather than waited for
+        if self._failed and not self._retry():  # no device: the speech is dropped at once, not waited for
             utterance.dropped = True
             utterance.done.set_result(None)
             return utterance
         self.mixer.add_utterance(utterance)
         return utterance
+
+    def _retry(self) -> bool:
+        """Whether to try a failed output again now (then it is no longer failed).
+
+        Not while a call on the old stream is still stuck (a stopped server: a new open would
+        hang on it too, and each try would park one more thread), nor sooner than
+        RETRY_SECONDS after the failure (a dead server refuses every sentence of an answer).
+        """
+        if self._disabled or self._parked or time.monotonic() - self._failed_at < RETRY_SECONDS:
+            return False
+        log.debug("trying the sound output again")
+        self._failed = False
+        return True
+
+    def _fail(self) -> bool:
+        """Mark the output failed; True when this outage has not been said yet."""
+        self._failed, self._failed_at = True, time.monotonic()
+        first, self._told = not self._told, True
+        return first
+
+    def _in_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """A PortAudio call on a thread of its own (voicebot.voice.stream_watch), counted until it returns."""
+        self._parked += 1
+        future = in_thread(asyncio.get_running_loop(), fn, *args)
+        future.add_done_callback(self._returned)
+        return future
+
+    def _returned(self, future: asyncio.Future[Any]) -> None:
+        self._parked -= 1
 
     def silent_since(self) -> float | None:
         """When the last sound left the speaker (monotonic), or None while one plays or waits to.
@@ -175,7 +212,7 @@ class Speaker:
             if self._closer is not None:
                 self._closer.cancel()
                 self._closer = None
-            in_thread(asyncio.get_running_loop(), _shut, stream, True)
+            self._in_thread(_shut, stream, True)
             if self.mixer.busy():
                 self._wake()
 
@@ -192,7 +229,7 @@ class Speaker:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                await asyncio.wait_for(in_thread(asyncio.get_running_loop(), _shut, stream), OPEN_SECONDS)
+                await asyncio.wait_for(self._in_thread(_shut, stream), OPEN_SECONDS)
             except TimeoutError:
                 abandon_portaudio()
 
@@ -207,7 +244,7 @@ class Speaker:
             self._closer = None
         if self._stream is None and self._opening is None and not self._failed:
             self._progress.opening(time.monotonic())
-            opening = self._opening = in_thread(loop, self._open_blocking, loop)
+            opening = self._opening = self._in_thread(self._open_blocking, loop)
             opening.add_done_callback(functools.partial(self._opened, opening))
         if self._watching is None and (self._stream is not None or self._opening is not None):
             self._watching = loop.create_task(self._watch(), name="sound-watchdog")
@@ -226,7 +263,7 @@ class Speaker:
 
     def _give_up(self, reason: str) -> None:
         """The sound server stopped answering: drop the stream and all speech now, say so once."""
-        self._failed = True  # every later sound is skipped, as after a failed open
+        first = self._fail()  # every later sound is skipped until a retry, as after a failed open
         stream, self._stream = self._stream, None
         self._opening = None  # should it open after all, `_opened` closes it
         if self._closer is not None:
@@ -237,27 +274,28 @@ class Speaker:
                 utterance.done.set_result(None)
         abandon_portaudio()
         if stream is not None:
-            in_thread(asyncio.get_running_loop(), _shut, stream, True)  # may never return: nobody waits
+            self._in_thread(_shut, stream, True)  # may never return: nobody waits (no retry meanwhile)
         log.debug("sound output stuck: %s", reason)
-        if self.on_error is not None:
+        if self.on_error is not None and first:
             self.on_error(f"the sound output stopped responding ({reason}); the rest is not spoken")
 
     def _opened(self, opening: asyncio.Future[Any], future: asyncio.Future[Any]) -> None:
         exc = future.exception()
         if self._opening is not opening:  # given up on while it opened: it is not wanted any more
             if exc is None:
-                in_thread(asyncio.get_running_loop(), _shut, future.result(), True)
+                self._in_thread(_shut, future.result(), True)
             return
         self._opening = None
         self._progress.opened(time.monotonic())
         if exc is not None:
-            self._failed = True  # said once; every later sound is skipped quietly
+            first = self._fail()  # said once an outage; every later sound is skipped quietly until a retry
             self.stop()
             log.debug("could not open the sound output: %s", exc)
-            if self.on_error is not None:
+            if self.on_error is not None and first:
                 self.on_error(f"cannot play sound: {exc}")
             return
         self._stream = future.result()
+        self._told = False  # it works: the next outage is said again
         if not self.mixer.busy():  # it went quiet before it was handed over: close it after the linger
             self._went_idle()
 
@@ -309,7 +347,7 @@ class Speaker:
         if self.mixer.busy() or self._stream is None:
             return
         stream, self._stream = self._stream, None
-        in_thread(asyncio.get_running_loop(), _shut, stream)
+        self._in_thread(_shut, stream)
 
 
 def _shut(stream: Any, abort: bool = False) -> None:
