@@ -146,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             clips.append(np.concatenate([lead, music, np.zeros(RATE, np.int16)]))
         speech = said(tmp, random.Random(args.seed))
     minutes = args.clips * 8.0 / 60
+    kinds = Counter(kind for kind, way, _, _ in speech if way == WAYS[0])
     print(f"{args.clips} music clips ({minutes:.0f} min, -16/-22/-30 dBFS), {len(speech)} utterances said "
-          f"({len(SENTENCES)} sentences and {len(WORDS)} words, {len(VOICES)} voices, {len(WAYS)} ways)")
+          f"({kinds['sentence'] // len(VOICES)} sentences and {kinds['word'] // len(VOICES)} one- or two-word "
+          f"answers, {len(VOICES)} voices, {len(WAYS)} ways)")
     results: list[Figures] = []
     for rule in rules:
         fig = Figures(sum(len(starts(c, rule)) for c in clips))
