@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="the first clip's seed (and the speech's)")
     ap.add_argument("--sure", type=float, default=ListenOptions().sure, help="try another sure probability")
     ap.add_argument("--sure-frames", type=int, default=ListenOptions().sure_frames, help="try another count")
+    ap.add_argument("--no-gain", action="store_true", help="the sure frames without the gain for quiet frames")
     args = ap.parse_args(argv)
-    current = Rule(f"now (sure {args.sure:g} x{args.sure_frames}, gain)",
-               ListenOptions(timeout_seconds=0, sure=args.sure, sure_frames=args.sure_frames), None)
+    current = Rule(f"now (sure {args.sure:g} x{args.sure_frames}, {'no ' if args.no_gain else ''}gain)",
+                   ListenOptions(timeout_seconds=0, sure=args.sure, sure_frames=args.sure_frames),
+                   0.0 if args.no_gain else None)
     rules = [BEFORE, current]
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="vb-music-") as d:

@@ -118,7 +118,7 @@ def test_the_start_reaches_back_to_the_speech_that_led_into_its_run() -> None:
 # --- music: a run the model is never sure of starts nothing -------------------------------------
 
 def test_a_run_the_model_is_never_sure_of_starts_nothing() -> None:
-    # Music's tones: probabilities over the threshold for a second and more, never sure (0.97).
+    # Music's tones: probabilities over the threshold for a second and more, never sure (0.98).
     _, events = run([0.0] * 3 + [0.8, 0.9, 0.6, 0.96, 0.7] * 8 + [0.0] * 10)
     assert not any(isinstance(e, Started) for _, e in events)
     _, events = run([0.0] * 3 + [0.8] * 10 + [0.99] + [0.8] * 10 + [0.0] * 10)  # one sure frame is not enough
