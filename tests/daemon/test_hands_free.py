@@ -257,3 +257,19 @@ def test_its_own_sound_is_not_heard_however_late_it_plays(fake_groq: FakeGroq, t
     asyncio.run(go())
     assert [e["text"] for e in h.events("transcript")] == ["What is the capital of France?"]
     assert len(fake_groq.requests_to(STT)) == 1
+
+
+def test_a_take_that_ends_by_itself_ends_the_session_and_opens_no_other(fake_groq: FakeGroq, tmp_path: Path) -> None:
+    """The microphone closed under the session (the daemon shutting down): it is not reopened."""
+    h = Harness(fake_groq, tmp_path, [], hands_free_timeout=0)
+
+    async def go() -> None:
+        async with h.daemon() as d:
+            d.on_action(Trigger("converse"))
+            await h.wait_for(lambda: h.events("hands_free"))
+            h.mic.takes[0].done = True
+            await h.wait_for(h.ended)
+            assert d.hands_free is None
+
+    asyncio.run(go())
+    assert len(h.mic.takes) == 1

@@ -190,10 +190,14 @@ class HandsFree:
             if after is None:
                 self._why = f"hands-free ended: no speech for {self.options.timeout_seconds:g} s"
                 return
+            if not isinstance(after, Segmenter):  # the take ended by itself (the microphone closed): so does it
+                return
             seg = after
 
-    async def _listen_take(self, take: TakeAudio, detector: SpeechDetector, seg: Segmenter) -> Segmenter | None:
-        """One microphone take's blocks, until the session times out (None) or a turn is over.
+    async def _listen_take(self, take: TakeAudio, detector: SpeechDetector,
+                           seg: Segmenter) -> Segmenter | TakeAudio | None:
+        """One microphone take's blocks, until the session times out (None), a turn is over (the
+        segmenter to go on with in the next take) or the take ends by itself (the take).
 
         An utterance moves the take to short blocks (its end is decided a short block after
         its last frame, not a long one); once its turn is over, the take ends so that the
@@ -228,7 +232,7 @@ class HandsFree:
             if self._current is not None and not quick:
                 quick = True
                 d.mic.quicken()
-        return seg
+        return take
 
     def _hear(self, seg: Segmenter, frames: list[tuple[bytes, float]]) -> Segmenter | None:
         """One block's frames through the segmenter (None: the session timed out)."""
