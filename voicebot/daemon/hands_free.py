@@ -219,7 +219,7 @@ class HandsFree:
                 self._deaf(ECHO_GUARD)  # counted from when its end is seen, not from a late block
             if quick and self._current is None:
                 return seg_.reset(seg)  # the turn is over: back to long blocks
-            if self._deaf_to(take.recorded_at):
+            if self._deaf_to(take.recorded_at - block.size / take.rate):  # judged by the block's first frame
                 seg = seg_.reset(seg)
                 continue
             if not self.hearing:  # listening (again): the status line says so, JSON readers get an event
@@ -276,10 +276,11 @@ class HandsFree:
         self._deaf_until = time.monotonic() + seconds
 
     def _deaf_to(self, recorded: float) -> bool:
-        """Whether audio recorded at `recorded` may carry voicebot's own sound back in.
+        """Whether audio recorded from `recorded` on may carry voicebot's own sound back in.
 
         Both sides are times of recording, not of handling: a block handled late (a busy
-        loop) is judged by when it was recorded. A sound is waited for until it has left the
+        loop) is judged by when its first frame was recorded (a 200 ms block that ends just
+        after the guard began 200 ms inside it). A sound is waited for until it has left the
         speaker (a chime whose output takes a second to open sounds a second late), then
         ECHO_GUARD more, as after a turn.
         """
